@@ -1,0 +1,112 @@
+import { RopekitError, describeValue } from "../errors.js";
+import { checkPositiveFinite, checkPositiveInteger } from "../rope/spec.js";
+import { type ResolvedPositions, positionAt, resolvePositions } from "../rope/positions.js";
+import type { TablePositions } from "../rope/table.js";
+import { embeddingDims } from "../tensor.js";
+import type { EmbeddingTensor, FloatArray, Positions, Tensor } from "../types.js";
+
+/** Options of `addSinusoidal`. */
+export interface AddSinusoidalOptions {
+  /** Default offset 0. */
+  positions?: Positions;
+  /** Default 10 000 (Vaswani et al.). */
+  base?: number;
+  /** Overwrite `x`. Default false. */
+  inPlace?: boolean;
+}
+
+/** Validated arguments of `sinusoidal`. */
+export interface SinusoidalPlan {
+  /** The position of each output row. */
+  readonly positions: Float64Array;
+  readonly dim: number;
+  /** Frequency of channel pair i: base^(−2i/dim), f64. */
+  readonly invFreq: Float64Array;
+}
+
+/** base^(−2i/dim) for each channel pair (the last pair of an odd dim has only its sin channel). */
+export function sinusoidalInvFreq(dim: number, base: number): Float64Array {
+  const pairs = Math.ceil(dim / 2);
+  const out = new Float64Array(pairs);
+  for (let i = 0; i < pairs; i++) out[i] = base ** (-(2 * i) / dim);
+  return out;
+}
+
+/** Validates sinusoidal's arguments. Positions: `{start, length}` or a list of ids. */
+export function planSinusoidal(positions: TablePositions, dim: number, base = 10000): SinusoidalPlan {
+  checkPositiveInteger(dim, "dim");
+  checkPositiveFinite(base, "base");
+  let list: Float64Array;
+  if (positions !== null && typeof positions === "object" && typeof (positions as { start?: unknown }).start === "number") {
+    const { start, length } = positions as { start: number; length: number };
+    checkPositiveInteger(length, "positions.length");
+    const r = resolvePositions(start, 1, length, "positions.start");
+    list = Float64Array.from({ length }, (_, i) => r.offset + i);
+  } else {
+    if (positions === null || typeof positions !== "object" || typeof positions.length !== "number" || positions.length < 1) {
+      throw new RopekitError(
+        "INVALID_POSITIONS",
+        `positions must be {start, length} or a non-empty array of ids, got ${describeValue(positions)}`,
+        "positions",
+      );
+    }
+    const r = resolvePositions(positions, 1, positions.length);
+    list = Float64Array.from(r.ids as Int32Array);
+  }
+  return { positions: list, dim, invFreq: sinusoidalInvFreq(dim, base) };
+}
+
+/** f64 reference: PE[p, 2i] = sin(p·base^(−2i/d)), PE[p, 2i+1] = cos(p·base^(−2i/d)); shape [positions, dim]. */
+export function sinusoidalReference(positions: TablePositions, dim: number, base = 10000): Tensor<Float64Array> {
+  const plan = planSinusoidal(positions, dim, base);
+  const n = plan.positions.length;
+  const out = new Float64Array(n * dim);
+  for (let r = 0; r < n; r++) {
+    const p = plan.positions[r] as number;
+    for (let c = 0; c < dim; c++) {
+      const angle = p * (plan.invFreq[c >> 1] as number);
+      out[r * dim + c] = c % 2 === 0 ? Math.sin(angle) : Math.cos(angle);
+    }
+  }
+  return { data: out, shape: [n, dim] };
+}
+
+/** Validated arguments of `addSinusoidal`. */
+export interface AddSinusoidalPlan {
+  readonly dims: readonly [number, number, number];
+  readonly positions: ResolvedPositions;
+  readonly invFreq: Float64Array;
+  readonly inPlace: boolean;
+}
+
+export function planAddSinusoidal(x: EmbeddingTensor, options: AddSinusoidalOptions = {}): AddSinusoidalPlan {
+  const dims = embeddingDims(x);
+  const base = checkPositiveFinite(options.base ?? 10000, "base");
+  if (options.inPlace !== undefined && typeof options.inPlace !== "boolean") {
+    throw new RopekitError("INVALID_OPTION", `inPlace must be a boolean, got ${describeValue(options.inPlace)}`, "inPlace");
+  }
+  return {
+    dims,
+    positions: resolvePositions(options.positions, dims[0], dims[1]),
+    invFreq: sinusoidalInvFreq(dims[2], base),
+    inPlace: options.inPlace === true,
+  };
+}
+
+/** f64 reference: x + PE, the encoding of each token's position added to its embedding. */
+export function addSinusoidalReference(x: EmbeddingTensor, options: AddSinusoidalOptions = {}): EmbeddingTensor<FloatArray> {
+  const plan = planAddSinusoidal(x, options);
+  const [batch, seq, dim] = plan.dims;
+  const out: FloatArray = plan.inPlace ? x.data : Float64Array.from(x.data);
+  for (let b = 0; b < batch; b++) {
+    for (let s = 0; s < seq; s++) {
+      const p = positionAt(plan.positions, b, s, seq);
+      const o = (b * seq + s) * dim;
+      for (let c = 0; c < dim; c++) {
+        const angle = p * (plan.invFreq[c >> 1] as number);
+        out[o + c] = (out[o + c] as number) + (c % 2 === 0 ? Math.sin(angle) : Math.cos(angle));
+      }
+    }
+  }
+  return { data: out, shape: [batch, seq, dim] };
+}

@@ -1,0 +1,105 @@
+import type { AddLearnedOptions } from "../absolute/learned.js";
+import type { AddSinusoidalOptions } from "../absolute/sinusoidal.js";
+import type { ApplyRopeOptions, RopeInput } from "../rope/apply.js";
+import type { RopeTableOptions, TablePositions } from "../rope/table.js";
+import type { EmbeddingTensor, FloatArray, HeadsTensor, Layout, Pairing, RopeSpec, RopeTable, Tensor } from "../types.js";
+
+/** The ops of the contract. */
+export type OpName = "ropeTable" | "applyRope" | "applyRopeQK" | "sinusoidal" | "addSinusoidal" | "addLearned";
+
+/** Every op, in contract order. */
+export const OP_NAMES: readonly OpName[] = [
+  "ropeTable",
+  "applyRope",
+  "applyRopeQK",
+  "sinusoidal",
+  "addSinusoidal",
+  "addLearned",
+];
+
+/** What a backend can do and how it really runs — what `pickBackend()` reports to the user. */
+export interface BackendDescription {
+  readonly name: string;
+  /** The mode that really runs, e.g. "js-f32", "reference-f64", "wasm-simd", "webgl2 (SwiftShader)". */
+  readonly mode: string;
+  /** Precision of the arithmetic. */
+  readonly precision: "f32" | "f64";
+  /** The element types it accepts for q/k/x data. */
+  readonly dtypes: readonly ("float32" | "float64")[];
+  readonly ops: readonly OpName[];
+  readonly pairings: readonly Pairing[];
+  readonly layouts: readonly Layout[];
+  /** Threads it computes on. */
+  readonly threads: number;
+  /** Anything a user should know about this mode (fallbacks, software rasterisers). */
+  readonly notes?: string;
+}
+
+/** The result of applying RoPE to q and k in one call. */
+export interface RopeQK<T extends FloatArray = FloatArray> {
+  readonly q: HeadsTensor<T>;
+  readonly k: HeadsTensor<T>;
+}
+
+/** The ops with synchronous signatures; a backend that computes on the calling thread may offer them. */
+export interface SyncOps {
+  ropeTable(spec: RopeSpec, positions: TablePositions, options?: RopeTableOptions): RopeTable;
+  applyRope(x: HeadsTensor, rope: RopeInput, options?: ApplyRopeOptions): HeadsTensor;
+  applyRopeQK(q: HeadsTensor, k: HeadsTensor, rope: RopeInput, options?: ApplyRopeOptions): RopeQK;
+  sinusoidal(positions: TablePositions, dim: number, base?: number): Tensor;
+  addSinusoidal(x: EmbeddingTensor, options?: AddSinusoidalOptions): EmbeddingTensor;
+  addLearned(x: EmbeddingTensor, table: Tensor, options?: AddLearnedOptions): EmbeddingTensor;
+}
+
+/**
+ * A backend: the ops, async at the boundary (workers and GPUs need it). Every op has the same meaning on
+ * every backend; the f64 reference in `@ropekit/core` defines it.
+ */
+export interface Backend {
+  readonly name: string;
+  describe(): BackendDescription;
+  /** cos/sin table for a spec and positions (f64 trig, f32 storage). */
+  ropeTable(spec: RopeSpec, positions: TablePositions, options?: RopeTableOptions): Promise<RopeTable>;
+  /** Rotates the first rotaryDim channels of every head of `x`. */
+  applyRope(x: HeadsTensor, rope: RopeInput, options?: ApplyRopeOptions): Promise<HeadsTensor>;
+  /** applyRope on q and k with the same positions (one table for both). */
+  applyRopeQK(q: HeadsTensor, k: HeadsTensor, rope: RopeInput, options?: ApplyRopeOptions): Promise<RopeQK>;
+  /** The sinusoidal encoding table [positions, dim]. */
+  sinusoidal(positions: TablePositions, dim: number, base?: number): Promise<Tensor>;
+  /** x + sinusoidal encoding of each token's position; x is [batch, seq, dim]. */
+  addSinusoidal(x: EmbeddingTensor, options?: AddSinusoidalOptions): Promise<EmbeddingTensor>;
+  /** x + table[position]; x is [batch, seq, dim], table is [maxPositions, dim]. */
+  addLearned(x: EmbeddingTensor, table: Tensor, options?: AddLearnedOptions): Promise<EmbeddingTensor>;
+  /** Synchronous variants, when the backend computes on the calling thread. */
+  readonly sync?: SyncOps;
+  /** Releases caches, memory, workers. The backend must not be used afterwards. */
+  dispose(): void;
+}
+
+/** How a backend is registered: a probe, a factory and a priority (higher wins). */
+export interface BackendRegistration {
+  readonly name: string;
+  /** Higher is preferred by `pickBackend()`. */
+  readonly priority: number;
+  /** Can this backend run in this runtime? Must not throw; may be async. */
+  isSupported(): boolean | Promise<boolean>;
+  create(): Backend | Promise<Backend>;
+}
+
+/** Wraps a set of synchronous ops as the async `Backend` interface. */
+export function backendFromSync(name: string, sync: SyncOps, describe: () => BackendDescription, dispose: () => void): Backend {
+  // Promise.resolve().then defers the work, so a thrown RopekitError becomes a rejection, as for every backend.
+  const later = <T>(f: () => T): Promise<T> => Promise.resolve().then(f);
+  return {
+    name,
+    describe,
+    sync,
+    dispose,
+    ropeTable: (spec, positions, options) => later(() => sync.ropeTable(spec, positions, options)),
+    applyRope: (x, rope, options) => later(() => sync.applyRope(x, rope, options)),
+    applyRopeQK: (q, k, rope, options) => later(() => sync.applyRopeQK(q, k, rope, options)),
+    sinusoidal: (positions, dim, base) => later(() => sync.sinusoidal(positions, dim, base)),
+    addSinusoidal: (x, options) => later(() => sync.addSinusoidal(x, options)),
+    addLearned: (x, table, options) => later(() => sync.addLearned(x, table, options)),
+  };
+}

@@ -1,0 +1,60 @@
+/**
+ * `@ropekit/core`: the vocabulary, the f64 reference math, the backend contract and the registry.
+ */
+export * from "./types.js";
+export { RopekitError, type RopekitErrorCode, isRopekitError } from "./errors.js";
+export {
+  type HeadsDims,
+  checkFloatData,
+  embeddingDims,
+  embeddingTensor,
+  headsDims,
+  headsShape,
+  headsTensor,
+  tableDims,
+  toLayout,
+} from "./tensor.js";
+export { type RopeSpecInit, ropeSpec, validateRopeSpec } from "./rope/spec.js";
+export { type HFConfigOptions, ropeSpecFromHF } from "./rope/hf-config.js";
+export { type FrequencyOptions, frequencyKey, ropeFrequencies } from "./rope/frequencies.js";
+export { MAX_POSITION, type ResolvedPositions, positionAt, resolvePositions } from "./rope/positions.js";
+export { type RopeTableOptions, type TablePositions, checkRopeTable, ropeTable, tableRows } from "./rope/table.js";
+export {
+  type ApplyRopeOptions,
+  type ApplyRopePlan,
+  type RopeInput,
+  applyRopeReference,
+  isRopeTable,
+  planApplyRope,
+} from "./rope/apply.js";
+export {
+  type AddSinusoidalOptions,
+  type AddSinusoidalPlan,
+  type SinusoidalPlan,
+  addSinusoidalReference,
+  planAddSinusoidal,
+  planSinusoidal,
+  sinusoidalInvFreq,
+  sinusoidalReference,
+} from "./absolute/sinusoidal.js";
+export { type AddLearnedOptions, type AddLearnedPlan, addLearnedReference, planAddLearned } from "./absolute/learned.js";
+export {
+  type Backend,
+  type BackendDescription,
+  type BackendRegistration,
+  OP_NAMES,
+  type OpName,
+  type RopeQK,
+  type SyncOps,
+  backendFromSync,
+} from "./backend/contract.js";
+export { checkQKPair, createReferenceBackend, referenceRegistration } from "./backend/reference.js";
+export {
+  type PickOptions,
+  type PickedBackend,
+  type SkippedBackend,
+  listBackends,
+  pickBackend,
+  registerBackend,
+  unregisterBackend,
+} from "./backend/registry.js";

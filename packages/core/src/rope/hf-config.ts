@@ -1,0 +1,268 @@
+import { RopekitError, describeValue } from "../errors.js";
+import type { Pairing, RopeScaling, RopeSpec } from "../types.js";
+import { validateRopeSpec } from "./spec.js";
+
+/** Options of `ropeSpecFromHF`. */
+export interface HFConfigOptions {
+  /**
+   * Pairing override. Default: "interleaved" for GPT-J (`model_type: "gptj"`), "half" for every other
+   * model, as their HF modeling code rotates.
+   */
+  pairing?: Pairing;
+  /**
+   * For configs whose `rope_parameters` holds one block per layer type (Gemma-3: `full_attention`,
+   * `sliding_attention`): which block to read.
+   */
+  layerType?: string;
+}
+
+type Json = Record<string, unknown>;
+
+const ROPE_TYPES = ["default", "linear", "dynamic", "yarn", "llama3", "longrope"] as const;
+
+function isObject(value: unknown): value is Json {
+  return value !== null && typeof value === "object" && !Array.isArray(value);
+}
+
+function missing(field: string, why: string): never {
+  throw new RopekitError("MISSING_CONFIG_FIELD", `config field ${field} is missing: ${why}`, field);
+}
+
+function invalid(field: string, expected: string, got: unknown): never {
+  throw new RopekitError("INVALID_CONFIG", `config field ${field} must be ${expected}, got ${describeValue(got)}`, field);
+}
+
+/** Reads a number field; `null` counts as absent (HF writes `null` for unset fields). */
+function readNumber(obj: Json, key: string, path: string): number | undefined {
+  const v = obj[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== "number" || !Number.isFinite(v)) invalid(path, "a finite number", v);
+  return v;
+}
+
+function positive(value: number | undefined, path: string): number | undefined {
+  if (value !== undefined && value <= 0) invalid(path, "> 0", value);
+  return value;
+}
+
+function atLeastOne(value: number | undefined, path: string): number | undefined {
+  if (value !== undefined && value < 1) invalid(path, "≥ 1", value);
+  return value;
+}
+
+function positiveInteger(value: number | undefined, path: string): number | undefined {
+  if (value !== undefined && (!Number.isSafeInteger(value) || value < 1)) invalid(path, "a positive integer", value);
+  return value;
+}
+
+function require<T>(value: T | undefined, path: string, why: string): T {
+  if (value === undefined) missing(path, why);
+  return value;
+}
+
+function readFactorList(obj: Json, key: string, path: string, length: number): number[] {
+  const v = obj[key];
+  if (v === undefined || v === null) missing(path, "longrope needs one factor per frequency");
+  if (!Array.isArray(v) || v.length !== length) invalid(path, `an array of ${length} numbers (rotary_dim/2)`, v);
+  return v.map((f, i) => {
+    if (typeof f !== "number" || !Number.isFinite(f) || f <= 0) invalid(`${path}[${i}]`, "a finite number > 0", f);
+    return f;
+  });
+}
+
+/** Finds the block that holds rope_type and its parameters, with the name to use for its fields. */
+function ropeBlock(config: Json, layerType: string | undefined): { block: Json; name: string } {
+  const params = config["rope_parameters"];
+  if (params !== undefined && params !== null) {
+    if (!isObject(params)) invalid("rope_parameters", "an object", params);
+    const perLayer = !("rope_type" in params) && !("type" in params) && Object.values(params).some(isObject);
+    if (perLayer) {
+      const names = Object.keys(params).filter((k) => isObject(params[k]));
+      if (layerType === undefined) {
+        missing("rope_parameters.<layer type>", `this config has one block per layer type (${names.join(", ")}); pass options.layerType`);
+      }
+      const block = params[layerType];
+      if (!isObject(block)) invalid(`rope_parameters.${layerType}`, `one of ${names.join(", ")}`, block);
+      return { block, name: `rope_parameters.${layerType}` };
+    }
+    return { block: params, name: "rope_parameters" };
+  }
+  const scaling = config["rope_scaling"];
+  if (scaling === undefined || scaling === null) return { block: {}, name: "rope_scaling" };
+  if (!isObject(scaling)) invalid("rope_scaling", "an object or null", scaling);
+  return { block: scaling, name: "rope_scaling" };
+}
+
+/**
+ * Reads a HuggingFace `config.json` object into a RopeSpec, with the semantics of transformers'
+ * `modeling_rope_utils.py`: `rope_theta`, `rope_scaling` (v4) or `rope_parameters` (v5) with `rope_type`
+ * or legacy `type`, `partial_rotary_factor`, `head_dim` (else hidden_size / num_attention_heads),
+ * `max_position_embeddings`, `original_max_position_embeddings`. GPT-NeoX's `rotary_pct` /
+ * `rotary_emb_base` and GPT-J's `rotary_dim` are read too.
+ *
+ * A missing field that the rope type needs raises `MISSING_CONFIG_FIELD`; a field of the wrong type or
+ * out of range raises `INVALID_CONFIG`; an unknown rope type raises `UNKNOWN_ROPE_TYPE`.
+ */
+export function ropeSpecFromHF(config: unknown, options: HFConfigOptions = {}): RopeSpec {
+  if (!isObject(config)) invalid("config", "a parsed config.json object", config);
+  const { block, name } = ropeBlock(config, options.layerType);
+  const field = (key: string) => `${name}.${key}`;
+
+  // Head size.
+  const explicitHeadDim = positiveInteger(readNumber(config, "head_dim", "head_dim"), "head_dim");
+  let headDim: number;
+  if (explicitHeadDim !== undefined) headDim = explicitHeadDim;
+  else {
+    const hiddenKey = config["hidden_size"] !== undefined ? "hidden_size" : "n_embd";
+    const headsKey = config["num_attention_heads"] !== undefined ? "num_attention_heads" : "n_head";
+    const hidden = require(
+      positiveInteger(readNumber(config, hiddenKey, hiddenKey), hiddenKey),
+      "hidden_size",
+      "needed to derive the head size when head_dim is absent",
+    );
+    const heads = require(
+      positiveInteger(readNumber(config, headsKey, headsKey), headsKey),
+      "num_attention_heads",
+      "needed to derive the head size when head_dim is absent",
+    );
+    if (hidden % heads !== 0) invalid(hiddenKey, `divisible by ${headsKey}=${heads}`, hidden);
+    headDim = hidden / heads;
+  }
+
+  // Rotary part of the head.
+  let rotaryDim: number;
+  let rotarySource = "rotary_dim";
+  const gptjRotaryDim = positiveInteger(readNumber(config, "rotary_dim", "rotary_dim"), "rotary_dim");
+  if (gptjRotaryDim !== undefined) rotaryDim = gptjRotaryDim;
+  else {
+    rotarySource =
+      block["partial_rotary_factor"] != null
+        ? field("partial_rotary_factor")
+        : config["partial_rotary_factor"] == null && config["rotary_pct"] != null
+          ? "rotary_pct"
+          : "partial_rotary_factor";
+    const partial =
+      readNumber(block, "partial_rotary_factor", rotarySource) ??
+      readNumber(config, "partial_rotary_factor", "partial_rotary_factor") ??
+      readNumber(config, "rotary_pct", "rotary_pct") ??
+      1;
+    if (partial <= 0 || partial > 1) invalid(rotarySource, "in (0, 1]", partial);
+    rotaryDim = Math.trunc(headDim * partial); // HF: int(head_dim * partial_rotary_factor)
+  }
+  if (rotaryDim % 2 !== 0 || rotaryDim < 2 || rotaryDim > headDim) {
+    throw new RopekitError(
+      "INVALID_ROTARY_DIM",
+      `${rotarySource} gives ${rotaryDim} rotary channels for head_dim ${headDim}; expected an even number in [2, head_dim]`,
+      rotarySource,
+    );
+  }
+
+  const base =
+    readNumber(block, "rope_theta", field("rope_theta")) ??
+    readNumber(config, "rope_theta", "rope_theta") ??
+    readNumber(config, "rotary_emb_base", "rotary_emb_base") ??
+    10000; // the default of every HF config class that has the field
+  if (base <= 1) invalid("rope_theta", "> 1", base);
+
+  const rawType = block["rope_type"] ?? block["type"] ?? "default";
+  if (typeof rawType !== "string" || !(ROPE_TYPES as readonly string[]).includes(rawType)) {
+    throw new RopekitError(
+      "UNKNOWN_ROPE_TYPE",
+      `${field("rope_type")} must be one of ${ROPE_TYPES.join(", ")}; got ${describeValue(rawType)}`,
+      field("rope_type"),
+    );
+  }
+  const ropeType = rawType as (typeof ROPE_TYPES)[number];
+
+  const maxPos = positiveInteger(readNumber(config, "max_position_embeddings", "max_position_embeddings"), "max_position_embeddings");
+  const originalMax = positiveInteger(
+    readNumber(block, "original_max_position_embeddings", field("original_max_position_embeddings")) ??
+      readNumber(config, "original_max_position_embeddings", "original_max_position_embeddings"),
+    field("original_max_position_embeddings"),
+  );
+  const factor = readNumber(block, "factor", field("factor"));
+
+  let scaling: RopeScaling;
+  switch (ropeType) {
+    case "default":
+      scaling = { type: "none" };
+      break;
+    case "linear":
+      scaling = { type: "linear", factor: require(atLeastOne(factor, field("factor")), field("factor"), "linear scaling needs it") };
+      break;
+    case "dynamic":
+      scaling = {
+        type: "dynamic",
+        factor: require(atLeastOne(factor, field("factor")), field("factor"), "dynamic NTK scaling needs it"),
+        maxPositionEmbeddings: require(maxPos, "max_position_embeddings", "dynamic NTK scaling grows the base past it"),
+      };
+      break;
+    case "yarn": {
+      const original = require(
+        originalMax ?? maxPos,
+        field("original_max_position_embeddings"),
+        "yarn needs the pretrained context (or max_position_embeddings)",
+      );
+      // transformers ≥ 4.56: factor as given; derived from the context ratio only when absent.
+      const yarnFactor = atLeastOne(
+        factor ?? (maxPos !== undefined && originalMax !== undefined ? maxPos / originalMax : undefined),
+        field("factor"),
+      );
+      const mscale = positive(readNumber(block, "mscale", field("mscale")), field("mscale"));
+      const mscaleAllDim = positive(readNumber(block, "mscale_all_dim", field("mscale_all_dim")), field("mscale_all_dim"));
+      const attentionFactor = positive(readNumber(block, "attention_factor", field("attention_factor")), field("attention_factor"));
+      const truncate = block["truncate"] ?? true;
+      if (typeof truncate !== "boolean") invalid(field("truncate"), "a boolean", truncate);
+      scaling = {
+        type: "yarn",
+        factor: require(yarnFactor, field("factor"), "yarn needs it (or max_position_embeddings with original_max_position_embeddings)"),
+        originalMaxPositionEmbeddings: original,
+        // HF reads these with `or`: 0 and null mean "use the default".
+        betaFast: positive(readNumber(block, "beta_fast", field("beta_fast")) || 32, field("beta_fast")) as number,
+        betaSlow: positive(readNumber(block, "beta_slow", field("beta_slow")) || 1, field("beta_slow")) as number,
+        truncate,
+        ...(mscale !== undefined ? { mscale } : {}),
+        ...(mscaleAllDim !== undefined ? { mscaleAllDim } : {}),
+        ...(attentionFactor !== undefined ? { attentionFactor } : {}),
+      };
+      break;
+    }
+    case "llama3": {
+      const low = require(positive(readNumber(block, "low_freq_factor", field("low_freq_factor")), field("low_freq_factor")), field("low_freq_factor"), "llama3 scaling needs it");
+      const high = require(positive(readNumber(block, "high_freq_factor", field("high_freq_factor")), field("high_freq_factor")), field("high_freq_factor"), "llama3 scaling needs it");
+      if (!(high > low)) invalid(field("high_freq_factor"), `> low_freq_factor (${low})`, high);
+      scaling = {
+        type: "llama3",
+        factor: require(atLeastOne(factor, field("factor")), field("factor"), "llama3 scaling needs it"),
+        lowFreqFactor: low,
+        highFreqFactor: high,
+        originalMaxPositionEmbeddings: require(originalMax, field("original_max_position_embeddings"), "llama3 scaling needs the pretrained context"),
+      };
+      break;
+    }
+    case "longrope": {
+      const original = require(
+        originalMax ?? maxPos,
+        "original_max_position_embeddings",
+        "longrope needs the pretrained context (or max_position_embeddings)",
+      );
+      const longFactor = positive(
+        factor ?? (maxPos !== undefined ? maxPos / original : undefined),
+        field("factor"),
+      );
+      const attentionFactor = positive(readNumber(block, "attention_factor", field("attention_factor")), field("attention_factor"));
+      scaling = {
+        type: "longrope",
+        shortFactor: readFactorList(block, "short_factor", field("short_factor"), rotaryDim / 2),
+        longFactor: readFactorList(block, "long_factor", field("long_factor"), rotaryDim / 2),
+        originalMaxPositionEmbeddings: original,
+        factor: require(longFactor, field("factor"), "longrope needs it (or max_position_embeddings)"),
+        ...(attentionFactor !== undefined ? { attentionFactor } : {}),
+      };
+      break;
+    }
+  }
+
+  const pairing = options.pairing ?? (config["model_type"] === "gptj" ? "interleaved" : "half");
+  return validateRopeSpec({ headDim, rotaryDim, base, pairing, scaling });
+}

@@ -1,0 +1,76 @@
+import { RopekitError, describeValue } from "../errors.js";
+import type { Positions } from "../types.js";
+
+/** Largest position id ropekit accepts (positions are stored as int32). */
+export const MAX_POSITION = 2 ** 31 - 1;
+
+/** Positions checked and normalised for a tensor of `batch` rows of `seq` tokens. */
+export interface ResolvedPositions {
+  /** Start offset when positions are `offset + t`, else 0. */
+  readonly offset: number;
+  /** Explicit ids: length seq (shared by all rows) or batch·seq (one row each); undefined for an offset. */
+  readonly ids: Int32Array | undefined;
+  /** True when `ids` holds one row per batch entry. */
+  readonly perRow: boolean;
+  readonly min: number;
+  readonly max: number;
+}
+
+function checkPosition(p: unknown, name: string): number {
+  if (typeof p !== "number" || !Number.isInteger(p) || p < 0 || p > MAX_POSITION) {
+    throw new RopekitError(
+      "INVALID_POSITIONS",
+      `${name} must be an integer in [0, ${MAX_POSITION}], got ${describeValue(p)}`,
+      name,
+    );
+  }
+  return p;
+}
+
+/** Validates `positions` (default: offset 0) for batch × seq tokens. */
+export function resolvePositions(
+  positions: Positions | undefined,
+  batch: number,
+  seq: number,
+  name = "positions",
+): ResolvedPositions {
+  if (positions === undefined) return { offset: 0, ids: undefined, perRow: false, min: 0, max: seq - 1 };
+  if (typeof positions === "number") {
+    const offset = checkPosition(positions, name);
+    if (offset + seq - 1 > MAX_POSITION) {
+      throw new RopekitError("INVALID_POSITIONS", `${name}: offset ${offset} + ${seq} tokens passes ${MAX_POSITION}`, name);
+    }
+    return { offset, ids: undefined, perRow: false, min: offset, max: offset + seq - 1 };
+  }
+  if (positions === null || typeof positions !== "object" || typeof positions.length !== "number") {
+    throw new RopekitError(
+      "INVALID_POSITIONS",
+      `${name} must be a start offset or an array of integer ids, got ${describeValue(positions)}`,
+      name,
+    );
+  }
+  const n = positions.length;
+  if (n !== seq && n !== batch * seq) {
+    throw new RopekitError(
+      "INVALID_POSITIONS",
+      `${name} must hold seq=${seq} ids (shared by every row) or batch·seq=${batch * seq} ids, got ${n}`,
+      name,
+    );
+  }
+  const ids = new Int32Array(n);
+  let min = MAX_POSITION;
+  let max = 0;
+  for (let i = 0; i < n; i++) {
+    const p = checkPosition(positions[i], `${name}[${i}]`);
+    ids[i] = p;
+    if (p < min) min = p;
+    if (p > max) max = p;
+  }
+  return { offset: 0, ids, perRow: n !== seq || batch === 1, min, max };
+}
+
+/** The position of token `s` of batch row `b`. */
+export function positionAt(p: ResolvedPositions, b: number, s: number, seq: number): number {
+  if (p.ids === undefined) return p.offset + s;
+  return p.perRow ? (p.ids[b * seq + s] as number) : (p.ids[s] as number);
+}

@@ -1,0 +1,185 @@
+import { RopekitError, describeValue } from "./errors.js";
+import type { EmbeddingTensor, FloatArray, HeadsTensor, Layout, Tensor } from "./types.js";
+
+/** Shape and strides of a head tensor, whatever its layout. Offsets are in elements. */
+export interface HeadsDims {
+  readonly batch: number;
+  readonly seq: number;
+  readonly heads: number;
+  readonly headDim: number;
+  readonly layout: Layout;
+  readonly strideBatch: number;
+  readonly strideSeq: number;
+  readonly strideHead: number;
+}
+
+const LAYOUTS: readonly Layout[] = ["bshd", "bhsd"];
+
+function isDetached(buffer: ArrayBufferLike): boolean {
+  const detached = (buffer as { detached?: boolean }).detached;
+  // Older runtimes lack ArrayBuffer.prototype.detached; a detached buffer reads as zero bytes there.
+  return detached === true || (detached === undefined && buffer.byteLength === 0);
+}
+
+/** Checks that `data` is a live Float32Array or Float64Array of `expected` elements. */
+export function checkFloatData(data: unknown, expected: number, name: string): asserts data is FloatArray {
+  if (!(data instanceof Float32Array || data instanceof Float64Array)) {
+    throw new RopekitError(
+      "INVALID_DTYPE",
+      `${name} must be a Float32Array or Float64Array, got ${describeValue(data)}`,
+      name,
+    );
+  }
+  if (expected > 0 && data.length === 0 && isDetached(data.buffer)) {
+    throw new RopekitError(
+      "DETACHED_BUFFER",
+      `${name} has a detached buffer (was it transferred?); expected ${expected} elements`,
+      name,
+    );
+  }
+  if (data.length !== expected) {
+    throw new RopekitError(
+      "INVALID_SHAPE",
+      `${name} has ${data.length} elements but its shape needs ${expected}`,
+      name,
+    );
+  }
+}
+
+function checkShape(shape: unknown, rank: number, name: string): readonly number[] {
+  if (!Array.isArray(shape) || shape.length !== rank) {
+    throw new RopekitError(
+      "INVALID_SHAPE",
+      `${name} must be an array of ${rank} dimensions, got ${describeValue(shape)}`,
+      name,
+    );
+  }
+  for (const [i, n] of shape.entries()) {
+    if (!Number.isSafeInteger(n) || n < 1) {
+      throw new RopekitError(
+        "INVALID_SHAPE",
+        `${name}[${i}] must be a positive integer, got ${describeValue(n)}`,
+        name,
+      );
+    }
+  }
+  return shape as readonly number[];
+}
+
+function product(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+/** Validates a rank-4 head tensor and returns its dims and strides. */
+export function headsDims(x: HeadsTensor, name = "x"): HeadsDims {
+  if (x === null || typeof x !== "object") {
+    throw new RopekitError("INVALID_SHAPE", `${name} must be a tensor {data, shape, layout}`, name);
+  }
+  if (!LAYOUTS.includes(x.layout)) {
+    throw new RopekitError(
+      "INVALID_LAYOUT",
+      `${name}.layout must be "bshd" or "bhsd", got ${describeValue(x.layout)}`,
+      `${name}.layout`,
+    );
+  }
+  const shape = checkShape(x.shape, 4, `${name}.shape`);
+  checkFloatData(x.data, product(shape), `${name}.data`);
+  const [batch, a, b, headDim] = shape as [number, number, number, number];
+  const seq = x.layout === "bshd" ? a : b;
+  const heads = x.layout === "bshd" ? b : a;
+  return x.layout === "bshd"
+    ? {
+        batch,
+        seq,
+        heads,
+        headDim,
+        layout: "bshd",
+        strideBatch: seq * heads * headDim,
+        strideSeq: heads * headDim,
+        strideHead: headDim,
+      }
+    : {
+        batch,
+        seq,
+        heads,
+        headDim,
+        layout: "bhsd",
+        strideBatch: heads * seq * headDim,
+        strideSeq: headDim,
+        strideHead: seq * headDim,
+      };
+}
+
+/** Validates a rank-3 embedding tensor and returns [batch, seq, dim]. */
+export function embeddingDims(x: EmbeddingTensor, name = "x"): readonly [number, number, number] {
+  if (x === null || typeof x !== "object") {
+    throw new RopekitError("INVALID_SHAPE", `${name} must be a tensor {data, shape}`, name);
+  }
+  const shape = checkShape(x.shape, 3, `${name}.shape`);
+  checkFloatData(x.data, product(shape), `${name}.data`);
+  return shape as unknown as readonly [number, number, number];
+}
+
+/** Validates a rank-2 table [rows, dim] and returns it. */
+export function tableDims(x: Tensor, name: string): readonly [number, number] {
+  if (x === null || typeof x !== "object") {
+    throw new RopekitError("INVALID_SHAPE", `${name} must be a tensor {data, shape}`, name);
+  }
+  const shape = checkShape(x.shape, 2, `${name}.shape`);
+  checkFloatData(x.data, product(shape), `${name}.data`);
+  return shape as unknown as readonly [number, number];
+}
+
+/**
+ * Wraps flat data as a head tensor, checking that the length fits the shape.
+ * `shape` is in the order the layout names: [batch, seq, heads, dim] for "bshd", [batch, heads, seq, dim] for "bhsd".
+ */
+export function headsTensor<T extends FloatArray>(
+  data: T,
+  shape: readonly [number, number, number, number],
+  layout: Layout,
+): HeadsTensor<T> {
+  const t: HeadsTensor<T> = { data, shape: [...shape] as [number, number, number, number], layout };
+  headsDims(t);
+  return t;
+}
+
+/** Wraps flat data as an embedding tensor [batch, seq, dim]. */
+export function embeddingTensor<T extends FloatArray>(
+  data: T,
+  shape: readonly [number, number, number],
+): EmbeddingTensor<T> {
+  const t: EmbeddingTensor<T> = { data, shape: [...shape] as [number, number, number] };
+  embeddingDims(t);
+  return t;
+}
+
+/** The shape a head tensor of these sizes has in `layout`. */
+export function headsShape(
+  layout: Layout,
+  batch: number,
+  seq: number,
+  heads: number,
+  headDim: number,
+): [number, number, number, number] {
+  return layout === "bshd" ? [batch, seq, heads, headDim] : [batch, heads, seq, headDim];
+}
+
+/** Copies a head tensor into the other layout (used by tests and by callers that need one layout). */
+export function toLayout<T extends FloatArray>(x: HeadsTensor<T>, layout: Layout): HeadsTensor<T> {
+  const from = headsDims(x);
+  if (from.layout === layout) return x;
+  const out = new (x.data.constructor as new (n: number) => T)(x.data.length);
+  const shape = headsShape(layout, from.batch, from.seq, from.heads, from.headDim);
+  const to = headsDims({ data: out, shape, layout });
+  for (let b = 0; b < from.batch; b++) {
+    for (let s = 0; s < from.seq; s++) {
+      for (let h = 0; h < from.heads; h++) {
+        const src = b * from.strideBatch + s * from.strideSeq + h * from.strideHead;
+        const dst = b * to.strideBatch + s * to.strideSeq + h * to.strideHead;
+        out.set(x.data.subarray(src, src + from.headDim), dst);
+      }
+    }
+  }
+  return { data: out, shape, layout };
+}

@@ -1,0 +1,11 @@
+// The suite run on the f64 reference itself: proves the suite passes on the definition it encodes.
+// The tolerance covers the prebuilt-table tests, where cos/sin are stored in f32.
+import { createReferenceBackend } from "../src/index.js";
+import { describeConformance } from "../src/testing/index.js";
+
+describeConformance({
+  name: "reference (f64)",
+  create: createReferenceBackend,
+  tolerance: 5e-7,
+  expectedMode: "reference-f64",
+});
