@@ -2,7 +2,7 @@
  * `@ropekit/core`: the vocabulary, the f64 reference math, the backend contract and the registry.
  */
 export * from "./types.js";
-export { RopekitError, type RopekitErrorCode, isRopekitError } from "./errors.js";
+export { RopekitError, type RopekitErrorCode, describeValue, isRopekitError } from "./errors.js";
 export {
   type HeadsDims,
   checkFloatData,
@@ -18,7 +18,13 @@ export { type RopeSpecInit, ropeSpec, validateRopeSpec } from "./rope/spec.js";
 export { type HFConfigOptions, ropeSpecFromHF } from "./rope/hf-config.js";
 export { type FrequencyOptions, frequencyKey, ropeFrequencies } from "./rope/frequencies.js";
 export { MAX_POSITION, type ResolvedPositions, positionAt, resolvePositions } from "./rope/positions.js";
-export { type RopeTableOptions, type TablePositions, checkRopeTable, ropeTable, tableRows } from "./rope/table.js";
+export {
+  type RopeTableOptions,
+  type TablePositions,
+  checkRopeTable,
+  ropeTable,
+  tableRows,
+} from "./rope/table.js";
 export {
   type ApplyRopeOptions,
   type ApplyRopePlan,
@@ -37,7 +43,12 @@ export {
   sinusoidalInvFreq,
   sinusoidalReference,
 } from "./absolute/sinusoidal.js";
-export { type AddLearnedOptions, type AddLearnedPlan, addLearnedReference, planAddLearned } from "./absolute/learned.js";
+export {
+  type AddLearnedOptions,
+  type AddLearnedPlan,
+  addLearnedReference,
+  planAddLearned,
+} from "./absolute/learned.js";
 export {
   type Backend,
   type BackendDescription,
@@ -58,3 +69,4 @@ export {
   registerBackend,
   unregisterBackend,
 } from "./backend/registry.js";
+export { maxRelativeError } from "./compare.js";

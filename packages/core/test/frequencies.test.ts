@@ -44,7 +44,14 @@ describe("yarn", () => {
   // factor 4, original 4096, head_dim 128, base 10000.
   const spec = ropeSpec({
     headDim: 128,
-    scaling: { type: "yarn", factor: 4, originalMaxPositionEmbeddings: 4096, betaFast: 32, betaSlow: 1, truncate: true },
+    scaling: {
+      type: "yarn",
+      factor: 4,
+      originalMaxPositionEmbeddings: 4096,
+      betaFast: 32,
+      betaSlow: 1,
+      truncate: true,
+    },
   });
   const plain = ropeFrequencies(ropeSpec({ headDim: 128 })).invFreq;
   const { invFreq, attentionScale } = ropeFrequencies(spec);
@@ -72,6 +79,7 @@ describe("yarn", () => {
         betaFast: 32,
         betaSlow: 1,
         mscale: 1,
+        // biome-ignore lint/suspicious/noApproximativeNumericConstant: DeepSeek-V3's config value, not √½
         mscaleAllDim: 0.707,
         truncate: true,
       },
@@ -79,12 +87,18 @@ describe("yarn", () => {
     // (0.1·1·ln 40 + 1) / (0.1·0.707·ln 40 + 1), ln 40 = 3.6888794541139363
     expect(ropeFrequencies(ds).attentionScale).toBeCloseTo(1.3688879454113936 / 1.2608037774058554, 14);
     // equal mscales cancel: the scale is exactly 1
-    const same = ropeSpec({ ...ds, scaling: { ...(ds.scaling as object), mscale: 0.5, mscaleAllDim: 0.5 } as typeof ds.scaling });
+    const same = ropeSpec({
+      ...ds,
+      scaling: { ...(ds.scaling as object), mscale: 0.5, mscaleAllDim: 0.5 } as typeof ds.scaling,
+    });
     expect(ropeFrequencies(same).attentionScale).toBe(1);
   });
 
   it("an explicit attention factor wins", () => {
-    const s = ropeSpec({ ...spec, scaling: { ...(spec.scaling as object), attentionFactor: 1.5 } as typeof spec.scaling });
+    const s = ropeSpec({
+      ...spec,
+      scaling: { ...(spec.scaling as object), attentionFactor: 1.5 } as typeof spec.scaling,
+    });
     expect(ropeFrequencies(s).attentionScale).toBe(1.5);
   });
 });
@@ -94,7 +108,13 @@ describe("llama3", () => {
   const spec = ropeSpec({
     headDim: 128,
     base: 500000,
-    scaling: { type: "llama3", factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 8192 },
+    scaling: {
+      type: "llama3",
+      factor: 8,
+      lowFreqFactor: 1,
+      highFreqFactor: 4,
+      originalMaxPositionEmbeddings: 8192,
+    },
   });
   const plain = ropeFrequencies(ropeSpec({ headDim: 128, base: 500000 })).invFreq;
   const { invFreq } = ropeFrequencies(spec);
@@ -134,7 +154,13 @@ describe("llama3", () => {
 describe("longrope", () => {
   const spec = ropeSpec({
     headDim: 4,
-    scaling: { type: "longrope", shortFactor: [1, 2], longFactor: [3, 4], originalMaxPositionEmbeddings: 4096, factor: 32 },
+    scaling: {
+      type: "longrope",
+      shortFactor: [1, 2],
+      longFactor: [3, 4],
+      originalMaxPositionEmbeddings: 4096,
+      factor: 32,
+    },
   });
   it("uses short factors up to the original context and long ones past it", () => {
     expect(Array.from(ropeFrequencies(spec, { seqLen: 4096 }).invFreq)).toEqual([1, 0.01 / 2]);

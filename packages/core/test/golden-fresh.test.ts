@@ -25,10 +25,16 @@ describe("golden vectors", () => {
     expect(new Set(rope.map((c) => c.spec.pairing)).size).toBe(2);
     expect(new Set(rope.map((c) => c.layout)).size).toBe(2);
     expect(rope.some((c) => c.spec.rotaryDim < c.spec.headDim)).toBe(true);
-    expect(rope.some((c) => c.batch === 3 && c.seq === 17 && c.heads === 5 && c.spec.headDim === 10)).toBe(true);
-    expect(rope.some((c) => c.batch === 3 && c.seq === 17 && c.heads === 5 && c.spec.headDim === 6)).toBe(true);
+    expect(rope.some((c) => c.batch === 3 && c.seq === 17 && c.heads === 5 && c.spec.headDim === 10)).toBe(
+      true,
+    );
+    expect(rope.some((c) => c.batch === 3 && c.seq === 17 && c.heads === 5 && c.spec.headDim === 6)).toBe(
+      true,
+    );
     const maxPos = (c: (typeof rope)[number]) =>
-      typeof c.positions === "number" ? c.positions + c.seq - 1 : Math.max(0, ...(c.positions ?? [c.seq - 1]));
+      typeof c.positions === "number"
+        ? c.positions + c.seq - 1
+        : Math.max(0, ...(c.positions ?? [c.seq - 1]));
     expect(Math.max(...rope.map(maxPos))).toBeGreaterThan(100000);
   });
 });

@@ -38,7 +38,13 @@ describe("ropeSpecFromHF", () => {
       rotaryDim: 128,
       base: 500000,
       pairing: "half",
-      scaling: { type: "llama3", factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 8192 },
+      scaling: {
+        type: "llama3",
+        factor: 8,
+        lowFreqFactor: 1,
+        highFreqFactor: 4,
+        originalMaxPositionEmbeddings: 8192,
+      },
     });
   });
 
@@ -68,7 +74,11 @@ describe("ropeSpecFromHF", () => {
   });
 
   it("legacy rope_scaling.type and v5 rope_parameters read the same", () => {
-    const legacy = ropeSpecFromHF({ hidden_size: 64, num_attention_heads: 4, rope_scaling: { type: "linear", factor: 2 } });
+    const legacy = ropeSpecFromHF({
+      hidden_size: 64,
+      num_attention_heads: 4,
+      rope_scaling: { type: "linear", factor: 2 },
+    });
     const v5 = ropeSpecFromHF({
       hidden_size: 64,
       num_attention_heads: 4,
@@ -89,7 +99,10 @@ describe("ropeSpecFromHF", () => {
     const e = codeOf(() => ropeSpecFromHF(config));
     expect(e.code).toBe("MISSING_CONFIG_FIELD");
     expect(e.message).toContain("full_attention");
-    expect(ropeSpecFromHF(config, { layerType: "full_attention" }).scaling).toEqual({ type: "linear", factor: 8 });
+    expect(ropeSpecFromHF(config, { layerType: "full_attention" }).scaling).toEqual({
+      type: "linear",
+      factor: 8,
+    });
     expect(ropeSpecFromHF(config, { layerType: "sliding_attention" }).base).toBe(10000);
   });
 
@@ -100,7 +113,13 @@ describe("ropeSpecFromHF", () => {
       max_position_embeddings: 16384,
       rope_scaling: { rope_type: "yarn", original_max_position_embeddings: 4096 },
     });
-    expect(s.scaling).toMatchObject({ type: "yarn", factor: 4, originalMaxPositionEmbeddings: 4096, betaFast: 32, betaSlow: 1 });
+    expect(s.scaling).toMatchObject({
+      type: "yarn",
+      factor: 4,
+      originalMaxPositionEmbeddings: 4096,
+      betaFast: 32,
+      betaSlow: 1,
+    });
   });
 
   it("GPT-J pairs interleaved; the option overrides the pairing", () => {
@@ -111,22 +130,95 @@ describe("ropeSpecFromHF", () => {
   describe("errors name the field and the expectation", () => {
     const cases: [string, unknown, string, string][] = [
       ["not an object", "config.json", "INVALID_CONFIG", "config"],
-      ["linear without factor", { ...llama31_8b, rope_scaling: { rope_type: "linear" } }, "MISSING_CONFIG_FIELD", "rope_scaling.factor"],
-      ["llama3 without low_freq_factor", { ...llama31_8b, rope_scaling: { ...llama31_8b.rope_scaling, low_freq_factor: undefined } }, "MISSING_CONFIG_FIELD", "rope_scaling.low_freq_factor"],
-      ["llama3 with high ≤ low", { ...llama31_8b, rope_scaling: { ...llama31_8b.rope_scaling, high_freq_factor: 1 } }, "INVALID_CONFIG", "rope_scaling.high_freq_factor"],
-      ["unknown rope_type", { ...llama31_8b, rope_scaling: { rope_type: "ntk-by-parts", factor: 2 } }, "UNKNOWN_ROPE_TYPE", "rope_scaling.rope_type"],
-      ["string factor", { ...llama31_8b, rope_scaling: { ...llama31_8b.rope_scaling, factor: "8" } }, "INVALID_CONFIG", "rope_scaling.factor"],
-      ["NaN factor", { ...llama31_8b, rope_scaling: { ...llama31_8b.rope_scaling, factor: Number.NaN } }, "INVALID_CONFIG", "rope_scaling.factor"],
-      ["factor < 1", { ...llama31_8b, rope_scaling: { rope_type: "linear", factor: 0.5 } }, "INVALID_CONFIG", "rope_scaling.factor"],
+      [
+        "linear without factor",
+        { ...llama31_8b, rope_scaling: { rope_type: "linear" } },
+        "MISSING_CONFIG_FIELD",
+        "rope_scaling.factor",
+      ],
+      [
+        "llama3 without low_freq_factor",
+        { ...llama31_8b, rope_scaling: { ...llama31_8b.rope_scaling, low_freq_factor: undefined } },
+        "MISSING_CONFIG_FIELD",
+        "rope_scaling.low_freq_factor",
+      ],
+      [
+        "llama3 with high ≤ low",
+        { ...llama31_8b, rope_scaling: { ...llama31_8b.rope_scaling, high_freq_factor: 1 } },
+        "INVALID_CONFIG",
+        "rope_scaling.high_freq_factor",
+      ],
+      [
+        "unknown rope_type",
+        { ...llama31_8b, rope_scaling: { rope_type: "ntk-by-parts", factor: 2 } },
+        "UNKNOWN_ROPE_TYPE",
+        "rope_scaling.rope_type",
+      ],
+      [
+        "string factor",
+        { ...llama31_8b, rope_scaling: { ...llama31_8b.rope_scaling, factor: "8" } },
+        "INVALID_CONFIG",
+        "rope_scaling.factor",
+      ],
+      [
+        "NaN factor",
+        { ...llama31_8b, rope_scaling: { ...llama31_8b.rope_scaling, factor: Number.NaN } },
+        "INVALID_CONFIG",
+        "rope_scaling.factor",
+      ],
+      [
+        "factor < 1",
+        { ...llama31_8b, rope_scaling: { rope_type: "linear", factor: 0.5 } },
+        "INVALID_CONFIG",
+        "rope_scaling.factor",
+      ],
       ["NaN rope_theta", { ...llama31_8b, rope_theta: Number.NaN }, "INVALID_CONFIG", "rope_theta"],
       ["no head size at all", { rope_theta: 10000 }, "MISSING_CONFIG_FIELD", "hidden_size"],
-      ["hidden not divisible by heads", { hidden_size: 100, num_attention_heads: 3 }, "INVALID_CONFIG", "hidden_size"],
-      ["odd rotary dim from partial factor", { hidden_size: 40, num_attention_heads: 4, partial_rotary_factor: 0.3 }, "INVALID_ROTARY_DIM", "partial_rotary_factor"],
-      ["dynamic without max_position_embeddings", { hidden_size: 64, num_attention_heads: 4, rope_scaling: { rope_type: "dynamic", factor: 2 } }, "MISSING_CONFIG_FIELD", "max_position_embeddings"],
-      ["longrope with too few factors", { ...HF_CONFIGS.phi3Longrope, rope_scaling: { type: "longrope", short_factor: [1], long_factor: [1] } }, "INVALID_CONFIG", "rope_scaling.short_factor"],
-      ["longrope without long_factor", { ...HF_CONFIGS.phi3Longrope, rope_scaling: { type: "longrope", short_factor: [1, 1, 1, 1, 1, 1] } }, "MISSING_CONFIG_FIELD", "rope_scaling.long_factor"],
-      ["yarn without any context length", { hidden_size: 64, num_attention_heads: 4, rope_scaling: { rope_type: "yarn", factor: 4 } }, "MISSING_CONFIG_FIELD", "rope_scaling.original_max_position_embeddings"],
-      ["truncate not a boolean", { ...HF_CONFIGS.qwenYarn, rope_scaling: { ...HF_CONFIGS.qwenYarn.rope_scaling, truncate: "yes" } }, "INVALID_CONFIG", "rope_scaling.truncate"],
+      [
+        "hidden not divisible by heads",
+        { hidden_size: 100, num_attention_heads: 3 },
+        "INVALID_CONFIG",
+        "hidden_size",
+      ],
+      [
+        "odd rotary dim from partial factor",
+        { hidden_size: 40, num_attention_heads: 4, partial_rotary_factor: 0.3 },
+        "INVALID_ROTARY_DIM",
+        "partial_rotary_factor",
+      ],
+      [
+        "dynamic without max_position_embeddings",
+        { hidden_size: 64, num_attention_heads: 4, rope_scaling: { rope_type: "dynamic", factor: 2 } },
+        "MISSING_CONFIG_FIELD",
+        "max_position_embeddings",
+      ],
+      [
+        "longrope with too few factors",
+        {
+          ...HF_CONFIGS.phi3Longrope,
+          rope_scaling: { type: "longrope", short_factor: [1], long_factor: [1] },
+        },
+        "INVALID_CONFIG",
+        "rope_scaling.short_factor",
+      ],
+      [
+        "longrope without long_factor",
+        { ...HF_CONFIGS.phi3Longrope, rope_scaling: { type: "longrope", short_factor: [1, 1, 1, 1, 1, 1] } },
+        "MISSING_CONFIG_FIELD",
+        "rope_scaling.long_factor",
+      ],
+      [
+        "yarn without any context length",
+        { hidden_size: 64, num_attention_heads: 4, rope_scaling: { rope_type: "yarn", factor: 4 } },
+        "MISSING_CONFIG_FIELD",
+        "rope_scaling.original_max_position_embeddings",
+      ],
+      [
+        "truncate not a boolean",
+        { ...HF_CONFIGS.qwenYarn, rope_scaling: { ...HF_CONFIGS.qwenYarn.rope_scaling, truncate: "yes" } },
+        "INVALID_CONFIG",
+        "rope_scaling.truncate",
+      ],
     ];
     for (const [what, config, code, field] of cases) {
       it(`${what} → ${code} on ${field}`, () => {

@@ -19,7 +19,14 @@ describe("applyRope reference by hand", () => {
   it("headDim 2: (1, 0) at position p becomes (cos p, sin p)", () => {
     const spec = ropeSpec({ headDim: 2 });
     const out = applyRopeReference(t([1, 0, 1, 0, 1, 0], [1, 3, 1, 2]), spec, { positions: 5 });
-    expect(Array.from(out.data)).toEqual([Math.cos(5), Math.sin(5), Math.cos(6), Math.sin(6), Math.cos(7), Math.sin(7)]);
+    expect(Array.from(out.data)).toEqual([
+      Math.cos(5),
+      Math.sin(5),
+      Math.cos(6),
+      Math.sin(6),
+      Math.cos(7),
+      Math.sin(7),
+    ]);
   });
 
   it("half pairing rotates (x0, x2) at frequency 1 and (x1, x3) at 10000^(−1/2)", () => {
@@ -61,7 +68,9 @@ describe("applyRope reference by hand", () => {
   it("bhsd indexes heads before tokens", () => {
     const spec = ropeSpec({ headDim: 2 });
     // [batch 1, heads 2, seq 2, dim 2]: head 1 token 1 is the last pair.
-    const out = applyRopeReference(t([1, 0, 1, 0, 0, 0, 0, 1], [1, 2, 2, 2], "bhsd"), spec, { positions: 10 });
+    const out = applyRopeReference(t([1, 0, 1, 0, 0, 0, 0, 1], [1, 2, 2, 2], "bhsd"), spec, {
+      positions: 10,
+    });
     expect(out.data[6]).toBeCloseTo(-Math.sin(11), 15);
     expect(out.data[7]).toBeCloseTo(Math.cos(11), 15);
   });
@@ -76,8 +85,11 @@ describe("applyRope reference by hand", () => {
     const spec = ropeSpec({ headDim: 8, base: 500000 });
     const x = t([1, 2, 3, 4, 5, 6, 7, 8], [1, 1, 1, 8]);
     const exact = applyRopeReference(x, spec, { positions: 100000 });
-    const viaTable = applyRopeReference(x, ropeTable(spec, { start: 100000, length: 1 }), { positions: 100000 });
-    for (let i = 0; i < 8; i++) expect(Math.abs((viaTable.data[i] as number) - (exact.data[i] as number))).toBeLessThan(2e-6);
+    const viaTable = applyRopeReference(x, ropeTable(spec, { start: 100000, length: 1 }), {
+      positions: 100000,
+    });
+    for (let i = 0; i < 8; i++)
+      expect(Math.abs((viaTable.data[i] as number) - (exact.data[i] as number))).toBeLessThan(2e-6);
   });
 });
 
@@ -94,7 +106,12 @@ describe("absolute encodings by hand", () => {
   it("addSinusoidal adds the row of each token's position", () => {
     const x = { data: Float64Array.from([1, 1, 1, 1]), shape: [1, 2, 2] as const };
     const out = addSinusoidalReference(x, { positions: 3 });
-    expect(Array.from(out.data)).toEqual([1 + Math.sin(3), 1 + Math.cos(3), 1 + Math.sin(4), 1 + Math.cos(4)]);
+    expect(Array.from(out.data)).toEqual([
+      1 + Math.sin(3),
+      1 + Math.cos(3),
+      1 + Math.sin(4),
+      1 + Math.cos(4),
+    ]);
     expect(Array.from(x.data)).toEqual([1, 1, 1, 1]);
   });
 

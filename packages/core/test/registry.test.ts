@@ -10,7 +10,11 @@ import {
 } from "../src/index.js";
 
 const names: string[] = [];
-function fake(name: string, priority: number, supported: boolean | (() => never)): BackendRegistration & { created: () => number } {
+function fake(
+  name: string,
+  priority: number,
+  supported: boolean | (() => never),
+): BackendRegistration & { created: () => number } {
   let created = 0;
   names.push(name);
   return {
@@ -34,9 +38,11 @@ describe("registry", () => {
   it("picks the highest-priority backend whose probe passes, and says why the others were skipped", async () => {
     registerBackend(fake("low", 1, true));
     registerBackend(fake("broken", 30, false));
-    registerBackend(fake("throws", 20, () => {
-      throw new Error("no GPU");
-    }));
+    registerBackend(
+      fake("throws", 20, () => {
+        throw new Error("no GPU");
+      }),
+    );
     registerBackend(fake("mid", 10, true));
     const picked = await pickBackend({ env: {} });
     expect(picked.name).toBe("mid");

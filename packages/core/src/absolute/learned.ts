@@ -20,14 +20,26 @@ export interface AddLearnedPlan {
 }
 
 /** Validates addLearned's arguments: the table is [maxPositions, dim] and covers every position. */
-export function planAddLearned(x: EmbeddingTensor, table: Tensor, options: AddLearnedOptions = {}): AddLearnedPlan {
+export function planAddLearned(
+  x: EmbeddingTensor,
+  table: Tensor,
+  options: AddLearnedOptions = {},
+): AddLearnedPlan {
   const dims = embeddingDims(x);
   const [tableRows, tableDim] = tableDims(table, "table");
   if (tableDim !== dims[2]) {
-    throw new RopekitError("INVALID_SHAPE", `table rows have ${tableDim} channels but x has ${dims[2]}`, "table.shape");
+    throw new RopekitError(
+      "INVALID_SHAPE",
+      `table rows have ${tableDim} channels but x has ${dims[2]}`,
+      "table.shape",
+    );
   }
   if (options.inPlace !== undefined && typeof options.inPlace !== "boolean") {
-    throw new RopekitError("INVALID_OPTION", `inPlace must be a boolean, got ${describeValue(options.inPlace)}`, "inPlace");
+    throw new RopekitError(
+      "INVALID_OPTION",
+      `inPlace must be a boolean, got ${describeValue(options.inPlace)}`,
+      "inPlace",
+    );
   }
   const [batch, seq] = dims;
   const positions = resolvePositions(options.positions, batch, seq);
@@ -39,7 +51,8 @@ export function planAddLearned(x: EmbeddingTensor, table: Tensor, options: AddLe
     );
   }
   const rows = new Int32Array(batch * seq);
-  for (let b = 0; b < batch; b++) for (let s = 0; s < seq; s++) rows[b * seq + s] = positionAt(positions, b, s, seq);
+  for (let b = 0; b < batch; b++)
+    for (let s = 0; s < seq; s++) rows[b * seq + s] = positionAt(positions, b, s, seq);
   return { dims, rows, inPlace: options.inPlace === true };
 }
 
@@ -54,7 +67,8 @@ export function addLearnedReference(
   const out: FloatArray = plan.inPlace ? x.data : Float64Array.from(x.data);
   for (let t = 0; t < batch * seq; t++) {
     const row = plan.rows[t] as number;
-    for (let c = 0; c < dim; c++) out[t * dim + c] = (out[t * dim + c] as number) + (table.data[row * dim + c] as number);
+    for (let c = 0; c < dim; c++)
+      out[t * dim + c] = (out[t * dim + c] as number) + (table.data[row * dim + c] as number);
   }
   return { data: out, shape: [batch, seq, dim] };
 }

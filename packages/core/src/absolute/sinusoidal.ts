@@ -37,13 +37,22 @@ export function planSinusoidal(positions: TablePositions, dim: number, base = 10
   checkPositiveInteger(dim, "dim");
   checkPositiveFinite(base, "base");
   let list: Float64Array;
-  if (positions !== null && typeof positions === "object" && typeof (positions as { start?: unknown }).start === "number") {
+  if (
+    positions !== null &&
+    typeof positions === "object" &&
+    typeof (positions as { start?: unknown }).start === "number"
+  ) {
     const { start, length } = positions as { start: number; length: number };
     checkPositiveInteger(length, "positions.length");
     const r = resolvePositions(start, 1, length, "positions.start");
     list = Float64Array.from({ length }, (_, i) => r.offset + i);
   } else {
-    if (positions === null || typeof positions !== "object" || typeof positions.length !== "number" || positions.length < 1) {
+    if (
+      positions === null ||
+      typeof positions !== "object" ||
+      typeof positions.length !== "number" ||
+      positions.length < 1
+    ) {
       throw new RopekitError(
         "INVALID_POSITIONS",
         `positions must be {start, length} or a non-empty array of ids, got ${describeValue(positions)}`,
@@ -57,7 +66,11 @@ export function planSinusoidal(positions: TablePositions, dim: number, base = 10
 }
 
 /** f64 reference: PE[p, 2i] = sin(p·base^(−2i/d)), PE[p, 2i+1] = cos(p·base^(−2i/d)); shape [positions, dim]. */
-export function sinusoidalReference(positions: TablePositions, dim: number, base = 10000): Tensor<Float64Array> {
+export function sinusoidalReference(
+  positions: TablePositions,
+  dim: number,
+  base = 10000,
+): Tensor<Float64Array> {
   const plan = planSinusoidal(positions, dim, base);
   const n = plan.positions.length;
   const out = new Float64Array(n * dim);
@@ -83,7 +96,11 @@ export function planAddSinusoidal(x: EmbeddingTensor, options: AddSinusoidalOpti
   const dims = embeddingDims(x);
   const base = checkPositiveFinite(options.base ?? 10000, "base");
   if (options.inPlace !== undefined && typeof options.inPlace !== "boolean") {
-    throw new RopekitError("INVALID_OPTION", `inPlace must be a boolean, got ${describeValue(options.inPlace)}`, "inPlace");
+    throw new RopekitError(
+      "INVALID_OPTION",
+      `inPlace must be a boolean, got ${describeValue(options.inPlace)}`,
+      "inPlace",
+    );
   }
   return {
     dims,
@@ -94,7 +111,10 @@ export function planAddSinusoidal(x: EmbeddingTensor, options: AddSinusoidalOpti
 }
 
 /** f64 reference: x + PE, the encoding of each token's position added to its embedding. */
-export function addSinusoidalReference(x: EmbeddingTensor, options: AddSinusoidalOptions = {}): EmbeddingTensor<FloatArray> {
+export function addSinusoidalReference(
+  x: EmbeddingTensor,
+  options: AddSinusoidalOptions = {},
+): EmbeddingTensor<FloatArray> {
   const plan = planAddSinusoidal(x, options);
   const [batch, seq, dim] = plan.dims;
   const out: FloatArray = plan.inPlace ? x.data : Float64Array.from(x.data);

@@ -2,10 +2,25 @@ import type { AddLearnedOptions } from "../absolute/learned.js";
 import type { AddSinusoidalOptions } from "../absolute/sinusoidal.js";
 import type { ApplyRopeOptions, RopeInput } from "../rope/apply.js";
 import type { RopeTableOptions, TablePositions } from "../rope/table.js";
-import type { EmbeddingTensor, FloatArray, HeadsTensor, Layout, Pairing, RopeSpec, RopeTable, Tensor } from "../types.js";
+import type {
+  EmbeddingTensor,
+  FloatArray,
+  HeadsTensor,
+  Layout,
+  Pairing,
+  RopeSpec,
+  RopeTable,
+  Tensor,
+} from "../types.js";
 
 /** The ops of the contract. */
-export type OpName = "ropeTable" | "applyRope" | "applyRopeQK" | "sinusoidal" | "addSinusoidal" | "addLearned";
+export type OpName =
+  | "ropeTable"
+  | "applyRope"
+  | "applyRopeQK"
+  | "sinusoidal"
+  | "addSinusoidal"
+  | "addLearned";
 
 /** Every op, in contract order. */
 export const OP_NAMES: readonly OpName[] = [
@@ -87,7 +102,12 @@ export interface BackendRegistration {
 }
 
 /** Wraps a set of synchronous ops as the async `Backend` interface. */
-export function backendFromSync(name: string, sync: SyncOps, describe: () => BackendDescription, dispose: () => void): Backend {
+export function backendFromSync(
+  name: string,
+  sync: SyncOps,
+  describe: () => BackendDescription,
+  dispose: () => void,
+): Backend {
   // Promise.resolve().then defers the work, so a thrown RopekitError becomes a rejection, as for every backend.
   const later = <T>(f: () => T): Promise<T> => Promise.resolve().then(f);
   return {

@@ -4,7 +4,13 @@ import { RopekitError } from "../errors.js";
 import { applyRopeReference, planApplyRope } from "../rope/apply.js";
 import { ropeTable } from "../rope/table.js";
 import { headsDims } from "../tensor.js";
-import { type Backend, type BackendRegistration, OP_NAMES, type SyncOps, backendFromSync } from "./contract.js";
+import {
+  type Backend,
+  type BackendRegistration,
+  OP_NAMES,
+  type SyncOps,
+  backendFromSync,
+} from "./contract.js";
 
 const referenceOps: SyncOps = {
   ropeTable,

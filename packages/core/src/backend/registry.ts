@@ -41,8 +41,17 @@ const entries = new Map<string, Entry>();
 
 /** Registers a backend (replacing one of the same name, which is disposed if it was created). */
 export function registerBackend(registration: BackendRegistration): void {
-  if (registration === null || typeof registration !== "object" || typeof registration.name !== "string" || registration.name === "") {
-    throw new RopekitError("INVALID_OPTION", "registration.name must be a non-empty string", "registration.name");
+  if (
+    registration === null ||
+    typeof registration !== "object" ||
+    typeof registration.name !== "string" ||
+    registration.name === ""
+  ) {
+    throw new RopekitError(
+      "INVALID_OPTION",
+      "registration.name must be a non-empty string",
+      "registration.name",
+    );
   }
   if (typeof registration.priority !== "number" || !Number.isFinite(registration.priority)) {
     throw new RopekitError(
@@ -79,7 +88,8 @@ function errorText(error: unknown): string {
 function initialise(entry: Entry): Promise<{ backend: Backend } | { error: string }> {
   entry.init ??= (async () => {
     try {
-      if (!(await entry.registration.isSupported())) return { error: "not supported in this runtime (probe failed)" };
+      if (!(await entry.registration.isSupported()))
+        return { error: "not supported in this runtime (probe failed)" };
     } catch (error) {
       return { error: `probe threw: ${errorText(error)}` };
     }
@@ -95,7 +105,9 @@ function initialise(entry: Entry): Promise<{ backend: Backend } | { error: strin
 function explicitChoice(options: PickOptions): { name: string; source: string } | undefined {
   if (options.backend !== undefined) return { name: options.backend, source: "argument" };
   const env =
-    options.env ?? (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env ?? {};
+    options.env ??
+    (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env ??
+    {};
   const fromEnv = env["ROPEKIT_BACKEND"];
   if (fromEnv) return { name: fromEnv, source: "ROPEKIT_BACKEND" };
   const href = options.url ?? (globalThis as { location?: { href?: string } }).location?.href;
@@ -139,7 +151,8 @@ export async function pickBackend(options: PickOptions = {}): Promise<PickedBack
         explicit.source,
       );
     }
-    for (const e of ordered) if (e !== entry) skip(e, `not chosen: ${explicit.source} asked for ${explicit.name}`);
+    for (const e of ordered)
+      if (e !== entry) skip(e, `not chosen: ${explicit.source} asked for ${explicit.name}`);
     const description = result.backend.describe();
     return {
       backend: result.backend,

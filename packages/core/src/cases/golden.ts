@@ -75,7 +75,10 @@ export function goldenVector(c: OpCase): GoldenVector {
       const input = seededValues(c.id, c.batch * c.seq * c.dim);
       const out = addSinusoidalReference(
         { data: input, shape },
-        { ...(c.positions !== undefined ? { positions: c.positions } : {}), ...(c.base !== undefined ? { base: c.base } : {}) },
+        {
+          ...(c.positions !== undefined ? { positions: c.positions } : {}),
+          ...(c.base !== undefined ? { base: c.base } : {}),
+        },
       );
       return { id: c.id, shape, input: Array.from(input), expected: round(out.data) };
     }
@@ -88,7 +91,13 @@ export function goldenVector(c: OpCase): GoldenVector {
         { data: table, shape: [c.tableRows, c.dim] },
         c.positions !== undefined ? { positions: c.positions } : {},
       );
-      return { id: c.id, shape, input: Array.from(input), table: Array.from(table), expected: round(out.data) };
+      return {
+        id: c.id,
+        shape,
+        input: Array.from(input),
+        table: Array.from(table),
+        expected: round(out.data),
+      };
     }
   }
 }

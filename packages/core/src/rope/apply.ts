@@ -49,10 +49,19 @@ function checkBooleanOption(value: unknown, name: string): boolean {
 }
 
 /** Validates every argument of applyRope; shared by the reference and every backend. */
-export function planApplyRope(x: HeadsTensor, rope: RopeInput, options: ApplyRopeOptions = {}, name = "x"): ApplyRopePlan {
+export function planApplyRope(
+  x: HeadsTensor,
+  rope: RopeInput,
+  options: ApplyRopeOptions = {},
+  name = "x",
+): ApplyRopePlan {
   const dims = headsDims(x, name);
   if (rope === null || typeof rope !== "object") {
-    throw new RopekitError("INVALID_OPTION", `rope must be a RopeSpec or RopeTable, got ${describeValue(rope)}`, "rope");
+    throw new RopekitError(
+      "INVALID_OPTION",
+      `rope must be a RopeSpec or RopeTable, got ${describeValue(rope)}`,
+      "rope",
+    );
   }
   const table = isRopeTable(rope) ? checkRopeTable(rope, "rope") : undefined;
   const spec = validateRopeSpec(table ? table.spec : (rope as RopeSpec));
@@ -64,13 +73,21 @@ export function planApplyRope(x: HeadsTensor, rope: RopeInput, options: ApplyRop
     );
   }
   if (options === null || typeof options !== "object") {
-    throw new RopekitError("INVALID_OPTION", `options must be an object, got ${describeValue(options)}`, "options");
+    throw new RopekitError(
+      "INVALID_OPTION",
+      `options must be an object, got ${describeValue(options)}`,
+      "options",
+    );
   }
   const positions = resolvePositions(options.positions, dims.batch, dims.seq);
   let seqLen = positions.max + 1;
   if (options.seqLen !== undefined) {
     if (!Number.isSafeInteger(options.seqLen) || options.seqLen < 1) {
-      throw new RopekitError("INVALID_OPTION", `seqLen must be a positive integer, got ${describeValue(options.seqLen)}`, "seqLen");
+      throw new RopekitError(
+        "INVALID_OPTION",
+        `seqLen must be a positive integer, got ${describeValue(options.seqLen)}`,
+        "seqLen",
+      );
     }
     seqLen = options.seqLen;
   }

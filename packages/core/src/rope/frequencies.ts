@@ -34,8 +34,10 @@ function yarnCorrectionDim(rotations: number, rotaryDim: number, base: number, c
  */
 export function frequencyKey(spec: RopeSpec, seqLen: number | undefined): string {
   const s = spec.scaling;
-  if (s.type === "dynamic") return `dynamic:${Math.max(seqLen ?? s.maxPositionEmbeddings, s.maxPositionEmbeddings)}`;
-  if (s.type === "longrope") return seqLen !== undefined && seqLen > s.originalMaxPositionEmbeddings ? "long" : "short";
+  if (s.type === "dynamic")
+    return `dynamic:${Math.max(seqLen ?? s.maxPositionEmbeddings, s.maxPositionEmbeddings)}`;
+  if (s.type === "longrope")
+    return seqLen !== undefined && seqLen > s.originalMaxPositionEmbeddings ? "long" : "short";
   return "";
 }
 
@@ -64,7 +66,8 @@ export function ropeFrequencies(spec: RopeSpec, options: FrequencyOptions = {}):
     case "dynamic": {
       // NTK-aware: the base grows once the sequence outgrows the trained context.
       const len = Math.max(seqLen ?? s.maxPositionEmbeddings, s.maxPositionEmbeddings);
-      const grown = spec.base * ((s.factor * len) / s.maxPositionEmbeddings - (s.factor - 1)) ** (r / (r - 2));
+      const grown =
+        spec.base * ((s.factor * len) / s.maxPositionEmbeddings - (s.factor - 1)) ** (r / (r - 2));
       return { invFreq: defaultInvFreq(grown, r), attentionScale: 1 };
     }
 
@@ -107,7 +110,8 @@ export function ropeFrequencies(spec: RopeSpec, options: FrequencyOptions = {}):
           continue;
         }
         const smooth =
-          (s.originalMaxPositionEmbeddings / wavelen - s.lowFreqFactor) / (s.highFreqFactor - s.lowFreqFactor);
+          (s.originalMaxPositionEmbeddings / wavelen - s.lowFreqFactor) /
+          (s.highFreqFactor - s.lowFreqFactor);
         invFreq[i] = (1 - smooth) * (f / s.factor) + smooth * f;
       }
       return { invFreq, attentionScale: 1 };

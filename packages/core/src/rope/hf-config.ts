@@ -29,7 +29,11 @@ function missing(field: string, why: string): never {
 }
 
 function invalid(field: string, expected: string, got: unknown): never {
-  throw new RopekitError("INVALID_CONFIG", `config field ${field} must be ${expected}, got ${describeValue(got)}`, field);
+  throw new RopekitError(
+    "INVALID_CONFIG",
+    `config field ${field} must be ${expected}, got ${describeValue(got)}`,
+    field,
+  );
 }
 
 /** Reads a number field; `null` counts as absent (HF writes `null` for unset fields). */
@@ -51,7 +55,8 @@ function atLeastOne(value: number | undefined, path: string): number | undefined
 }
 
 function positiveInteger(value: number | undefined, path: string): number | undefined {
-  if (value !== undefined && (!Number.isSafeInteger(value) || value < 1)) invalid(path, "a positive integer", value);
+  if (value !== undefined && (!Number.isSafeInteger(value) || value < 1))
+    invalid(path, "a positive integer", value);
   return value;
 }
 
@@ -63,9 +68,11 @@ function require<T>(value: T | undefined, path: string, why: string): T {
 function readFactorList(obj: Json, key: string, path: string, length: number): number[] {
   const v = obj[key];
   if (v === undefined || v === null) missing(path, "longrope needs one factor per frequency");
-  if (!Array.isArray(v) || v.length !== length) invalid(path, `an array of ${length} numbers (rotary_dim/2)`, v);
+  if (!Array.isArray(v) || v.length !== length)
+    invalid(path, `an array of ${length} numbers (rotary_dim/2)`, v);
   return v.map((f, i) => {
-    if (typeof f !== "number" || !Number.isFinite(f) || f <= 0) invalid(`${path}[${i}]`, "a finite number > 0", f);
+    if (typeof f !== "number" || !Number.isFinite(f) || f <= 0)
+      invalid(`${path}[${i}]`, "a finite number > 0", f);
     return f;
   });
 }
@@ -79,7 +86,10 @@ function ropeBlock(config: Json, layerType: string | undefined): { block: Json; 
     if (perLayer) {
       const names = Object.keys(params).filter((k) => isObject(params[k]));
       if (layerType === undefined) {
-        missing("rope_parameters.<layer type>", `this config has one block per layer type (${names.join(", ")}); pass options.layerType`);
+        missing(
+          "rope_parameters.<layer type>",
+          `this config has one block per layer type (${names.join(", ")}); pass options.layerType`,
+        );
       }
       const block = params[layerType];
       if (!isObject(block)) invalid(`rope_parameters.${layerType}`, `one of ${names.join(", ")}`, block);
@@ -115,16 +125,14 @@ export function ropeSpecFromHF(config: unknown, options: HFConfigOptions = {}): 
   else {
     const hiddenKey = config["hidden_size"] !== undefined ? "hidden_size" : "n_embd";
     const headsKey = config["num_attention_heads"] !== undefined ? "num_attention_heads" : "n_head";
-    const hidden = require(
-      positiveInteger(readNumber(config, hiddenKey, hiddenKey), hiddenKey),
-      "hidden_size",
-      "needed to derive the head size when head_dim is absent",
-    );
-    const heads = require(
-      positiveInteger(readNumber(config, headsKey, headsKey), headsKey),
-      "num_attention_heads",
-      "needed to derive the head size when head_dim is absent",
-    );
+    const hidden = require(positiveInteger(
+      readNumber(config, hiddenKey, hiddenKey),
+      hiddenKey,
+    ), "hidden_size", "needed to derive the head size when head_dim is absent");
+    const heads = require(positiveInteger(
+      readNumber(config, headsKey, headsKey),
+      headsKey,
+    ), "num_attention_heads", "needed to derive the head size when head_dim is absent");
     if (hidden % heads !== 0) invalid(hiddenKey, `divisible by ${headsKey}=${heads}`, hidden);
     headDim = hidden / heads;
   }
@@ -174,7 +182,10 @@ export function ropeSpecFromHF(config: unknown, options: HFConfigOptions = {}): 
   }
   const ropeType = rawType as (typeof ROPE_TYPES)[number];
 
-  const maxPos = positiveInteger(readNumber(config, "max_position_embeddings", "max_position_embeddings"), "max_position_embeddings");
+  const maxPos = positiveInteger(
+    readNumber(config, "max_position_embeddings", "max_position_embeddings"),
+    "max_position_embeddings",
+  );
   const originalMax = positiveInteger(
     readNumber(block, "original_max_position_embeddings", field("original_max_position_embeddings")) ??
       readNumber(config, "original_max_position_embeddings", "original_max_position_embeddings"),
@@ -188,7 +199,10 @@ export function ropeSpecFromHF(config: unknown, options: HFConfigOptions = {}): 
       scaling = { type: "none" };
       break;
     case "linear":
-      scaling = { type: "linear", factor: require(atLeastOne(factor, field("factor")), field("factor"), "linear scaling needs it") };
+      scaling = {
+        type: "linear",
+        factor: require(atLeastOne(factor, field("factor")), field("factor"), "linear scaling needs it"),
+      };
       break;
     case "dynamic":
       scaling = {
@@ -198,28 +212,40 @@ export function ropeSpecFromHF(config: unknown, options: HFConfigOptions = {}): 
       };
       break;
     case "yarn": {
-      const original = require(
-        originalMax ?? maxPos,
-        field("original_max_position_embeddings"),
-        "yarn needs the pretrained context (or max_position_embeddings)",
-      );
+      const original = require(originalMax ?? maxPos, field(
+        "original_max_position_embeddings",
+      ), "yarn needs the pretrained context (or max_position_embeddings)");
       // transformers ≥ 4.56: factor as given; derived from the context ratio only when absent.
       const yarnFactor = atLeastOne(
         factor ?? (maxPos !== undefined && originalMax !== undefined ? maxPos / originalMax : undefined),
         field("factor"),
       );
       const mscale = positive(readNumber(block, "mscale", field("mscale")), field("mscale"));
-      const mscaleAllDim = positive(readNumber(block, "mscale_all_dim", field("mscale_all_dim")), field("mscale_all_dim"));
-      const attentionFactor = positive(readNumber(block, "attention_factor", field("attention_factor")), field("attention_factor"));
+      const mscaleAllDim = positive(
+        readNumber(block, "mscale_all_dim", field("mscale_all_dim")),
+        field("mscale_all_dim"),
+      );
+      const attentionFactor = positive(
+        readNumber(block, "attention_factor", field("attention_factor")),
+        field("attention_factor"),
+      );
       const truncate = block["truncate"] ?? true;
       if (typeof truncate !== "boolean") invalid(field("truncate"), "a boolean", truncate);
       scaling = {
         type: "yarn",
-        factor: require(yarnFactor, field("factor"), "yarn needs it (or max_position_embeddings with original_max_position_embeddings)"),
+        factor: require(yarnFactor, field(
+          "factor",
+        ), "yarn needs it (or max_position_embeddings with original_max_position_embeddings)"),
         originalMaxPositionEmbeddings: original,
         // HF reads these with `or`: 0 and null mean "use the default".
-        betaFast: positive(readNumber(block, "beta_fast", field("beta_fast")) || 32, field("beta_fast")) as number,
-        betaSlow: positive(readNumber(block, "beta_slow", field("beta_slow")) || 1, field("beta_slow")) as number,
+        betaFast: positive(
+          readNumber(block, "beta_fast", field("beta_fast")) || 32,
+          field("beta_fast"),
+        ) as number,
+        betaSlow: positive(
+          readNumber(block, "beta_slow", field("beta_slow")) || 1,
+          field("beta_slow"),
+        ) as number,
         truncate,
         ...(mscale !== undefined ? { mscale } : {}),
         ...(mscaleAllDim !== undefined ? { mscaleAllDim } : {}),
@@ -228,29 +254,37 @@ export function ropeSpecFromHF(config: unknown, options: HFConfigOptions = {}): 
       break;
     }
     case "llama3": {
-      const low = require(positive(readNumber(block, "low_freq_factor", field("low_freq_factor")), field("low_freq_factor")), field("low_freq_factor"), "llama3 scaling needs it");
-      const high = require(positive(readNumber(block, "high_freq_factor", field("high_freq_factor")), field("high_freq_factor")), field("high_freq_factor"), "llama3 scaling needs it");
+      const low = require(positive(
+        readNumber(block, "low_freq_factor", field("low_freq_factor")),
+        field("low_freq_factor"),
+      ), field("low_freq_factor"), "llama3 scaling needs it");
+      const high = require(positive(
+        readNumber(block, "high_freq_factor", field("high_freq_factor")),
+        field("high_freq_factor"),
+      ), field("high_freq_factor"), "llama3 scaling needs it");
       if (!(high > low)) invalid(field("high_freq_factor"), `> low_freq_factor (${low})`, high);
       scaling = {
         type: "llama3",
         factor: require(atLeastOne(factor, field("factor")), field("factor"), "llama3 scaling needs it"),
         lowFreqFactor: low,
         highFreqFactor: high,
-        originalMaxPositionEmbeddings: require(originalMax, field("original_max_position_embeddings"), "llama3 scaling needs the pretrained context"),
+        originalMaxPositionEmbeddings: require(originalMax, field(
+          "original_max_position_embeddings",
+        ), "llama3 scaling needs the pretrained context"),
       };
       break;
     }
     case "longrope": {
-      const original = require(
-        originalMax ?? maxPos,
-        "original_max_position_embeddings",
-        "longrope needs the pretrained context (or max_position_embeddings)",
-      );
+      const original = require(originalMax ??
+        maxPos, "original_max_position_embeddings", "longrope needs the pretrained context (or max_position_embeddings)");
       const longFactor = positive(
         factor ?? (maxPos !== undefined ? maxPos / original : undefined),
         field("factor"),
       );
-      const attentionFactor = positive(readNumber(block, "attention_factor", field("attention_factor")), field("attention_factor"));
+      const attentionFactor = positive(
+        readNumber(block, "attention_factor", field("attention_factor")),
+        field("attention_factor"),
+      );
       scaling = {
         type: "longrope",
         shortFactor: readFactorList(block, "short_factor", field("short_factor"), rotaryDim / 2),

@@ -38,7 +38,11 @@ export function resolvePositions(
   if (typeof positions === "number") {
     const offset = checkPosition(positions, name);
     if (offset + seq - 1 > MAX_POSITION) {
-      throw new RopekitError("INVALID_POSITIONS", `${name}: offset ${offset} + ${seq} tokens passes ${MAX_POSITION}`, name);
+      throw new RopekitError(
+        "INVALID_POSITIONS",
+        `${name}: offset ${offset} + ${seq} tokens passes ${MAX_POSITION}`,
+        name,
+      );
     }
     return { offset, ids: undefined, perRow: false, min: offset, max: offset + seq - 1 };
   }

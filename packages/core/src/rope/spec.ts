@@ -31,7 +31,8 @@ export function checkPositiveFinite(value: unknown, field: string): number {
 }
 
 function checkFactor(value: unknown, field: string): number {
-  if (typeof value !== "number" || !Number.isFinite(value) || value < 1) fail(field, "a finite number ≥ 1", value);
+  if (typeof value !== "number" || !Number.isFinite(value) || value < 1)
+    fail(field, "a finite number ≥ 1", value);
   return value;
 }
 
@@ -40,7 +41,8 @@ function checkFactorList(value: unknown, length: number, field: string): void {
     fail(field, `an array of ${length} numbers (rotaryDim/2)`, value);
   }
   for (const [i, f] of value.entries()) {
-    if (typeof f !== "number" || !Number.isFinite(f) || f <= 0) fail(`${field}[${i}]`, "a finite number > 0", f);
+    if (typeof f !== "number" || !Number.isFinite(f) || f <= 0)
+      fail(`${field}[${i}]`, "a finite number > 0", f);
   }
 }
 
@@ -55,7 +57,8 @@ function validateScaling(scaling: RopeScaling, rotaryDim: number): void {
     case "dynamic":
       checkFactor(scaling.factor, "scaling.factor");
       checkPositiveInteger(scaling.maxPositionEmbeddings, "scaling.maxPositionEmbeddings");
-      if (rotaryDim <= 2) fail("rotaryDim", "> 2 for dynamic NTK scaling (the exponent is r/(r−2))", rotaryDim);
+      if (rotaryDim <= 2)
+        fail("rotaryDim", "> 2 for dynamic NTK scaling (the exponent is r/(r−2))", rotaryDim);
       return;
     case "yarn":
       checkFactor(scaling.factor, "scaling.factor");
@@ -63,7 +66,8 @@ function validateScaling(scaling: RopeScaling, rotaryDim: number): void {
       checkPositiveFinite(scaling.betaFast, "scaling.betaFast");
       checkPositiveFinite(scaling.betaSlow, "scaling.betaSlow");
       if (scaling.mscale !== undefined) checkPositiveFinite(scaling.mscale, "scaling.mscale");
-      if (scaling.mscaleAllDim !== undefined) checkPositiveFinite(scaling.mscaleAllDim, "scaling.mscaleAllDim");
+      if (scaling.mscaleAllDim !== undefined)
+        checkPositiveFinite(scaling.mscaleAllDim, "scaling.mscaleAllDim");
       if (scaling.attentionFactor !== undefined) {
         checkPositiveFinite(scaling.attentionFactor, "scaling.attentionFactor");
       }
@@ -116,7 +120,8 @@ export function validateRopeSpec(spec: RopeSpec): RopeSpec {
   if (spec.pairing !== "half" && spec.pairing !== "interleaved") {
     fail("pairing", '"half" or "interleaved"', spec.pairing);
   }
-  if (spec.scaling === null || typeof spec.scaling !== "object") fail("scaling", "a scaling object", spec.scaling);
+  if (spec.scaling === null || typeof spec.scaling !== "object")
+    fail("scaling", "a scaling object", spec.scaling);
   validateScaling(spec.scaling, rotaryDim);
   return spec;
 }

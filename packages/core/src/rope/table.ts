@@ -24,7 +24,11 @@ function isRange(p: TablePositions): p is { start: number; length: number } {
  * cos/sin of `spec` for the given positions: angles and trig in f64, stored as f32 with the
  * attention scale folded in. This is the one place ropekit evaluates trig for RoPE.
  */
-export function ropeTable(spec: RopeSpec, positions: TablePositions, options: RopeTableOptions = {}): RopeTable {
+export function ropeTable(
+  spec: RopeSpec,
+  positions: TablePositions,
+  options: RopeTableOptions = {},
+): RopeTable {
   let start: number | undefined;
   let ids: Int32Array | undefined;
   let length: number;
@@ -41,7 +45,12 @@ export function ropeTable(spec: RopeSpec, positions: TablePositions, options: Ro
     }
     maxPosition = start + length - 1;
   } else {
-    if (positions === null || typeof positions !== "object" || typeof positions.length !== "number" || positions.length < 1) {
+    if (
+      positions === null ||
+      typeof positions !== "object" ||
+      typeof positions.length !== "number" ||
+      positions.length < 1
+    ) {
       throw new RopekitError(
         "INVALID_POSITIONS",
         `positions must be {start, length} or a non-empty array of ids, got ${describeValue(positions)}`,
@@ -103,7 +112,12 @@ export function checkRopeTable(table: RopeTable, name = "table"): RopeTable {
  * For every token (b, s), the table row holding its position: an Int32Array of batch·seq rows.
  * Throws POSITION_OUT_OF_RANGE for a position the table does not cover.
  */
-export function tableRows(table: RopeTable, positions: ResolvedPositions, batch: number, seq: number): Int32Array {
+export function tableRows(
+  table: RopeTable,
+  positions: ResolvedPositions,
+  batch: number,
+  seq: number,
+): Int32Array {
   const rows = new Int32Array(batch * seq);
   let lookup: Map<number, number> | undefined;
   if (table.ids !== undefined) {

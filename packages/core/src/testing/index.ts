@@ -3,4 +3,4 @@
  * Needs vitest (a peer dependency).
  */
 export { type ConformanceOptions, describeConformance, goldenVectors } from "./conformance.js";
-export { maxRelativeError } from "./compare.js";
+export { maxRelativeError } from "../compare.js";

@@ -1,0 +1,50 @@
+import { type RopeSpec, type RopeTable, frequencyKey, ropeTable } from "@ropekit/core";
+
+/** Explicit ids are served from a contiguous table when they span at most this many extra rows. */
+const MAX_RANGE_SLACK = 4096;
+
+/**
+ * Small LRU of RoPE tables, so repeated calls with the same spec and positions (every layer of a forward
+ * pass, q and k) reuse one table instead of recomputing trig.
+ */
+export class TableCache {
+  private readonly tables = new Map<string, RopeTable>();
+  private readonly specKeys = new WeakMap<RopeSpec, string>();
+
+  constructor(private readonly capacity = 32) {}
+
+  private specKey(spec: RopeSpec): string {
+    let key = this.specKeys.get(spec);
+    if (key === undefined) {
+      key = JSON.stringify(spec);
+      this.specKeys.set(spec, key);
+    }
+    return key;
+  }
+
+  /** A table that covers positions [min, max] of a call with sequence length `seqLen`. */
+  forRange(spec: RopeSpec, min: number, max: number, seqLen: number): RopeTable {
+    const key = `${this.specKey(spec)}|${frequencyKey(spec, seqLen)}|${min}:${max}`;
+    const hit = this.tables.get(key);
+    if (hit) {
+      // refresh LRU order
+      this.tables.delete(key);
+      this.tables.set(key, hit);
+      return hit;
+    }
+    const table = ropeTable(spec, { start: min, length: max - min + 1 }, { seqLen });
+    this.tables.set(key, table);
+    if (this.tables.size > this.capacity) this.tables.delete(this.tables.keys().next().value as string);
+    return table;
+  }
+
+  /** A table for explicit ids: contiguous when they are dense enough, else one row per id (not cached). */
+  forIds(spec: RopeSpec, ids: Int32Array, min: number, max: number, seqLen: number): RopeTable {
+    if (max - min + 1 <= ids.length + MAX_RANGE_SLACK) return this.forRange(spec, min, max, seqLen);
+    return ropeTable(spec, ids, { seqLen });
+  }
+
+  clear(): void {
+    this.tables.clear();
+  }
+}

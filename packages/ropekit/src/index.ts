@@ -1,0 +1,99 @@
+/**
+ * `ropekit`: the package a user installs. It registers the backends it ships with, picks the best one
+ * for this runtime, and re-exports the whole core API.
+ *
+ * ```ts
+ * import { ropeSpecFromHF, applyRope } from "ropekit";
+ * const spec = ropeSpecFromHF(config);
+ * const q2 = await applyRope(q, spec, { positions: 0 });
+ * ```
+ */
+import {
+  type AddLearnedOptions,
+  type AddSinusoidalOptions,
+  type ApplyRopeOptions,
+  type EmbeddingTensor,
+  type HeadsTensor,
+  type PickOptions,
+  type PickedBackend,
+  type RopeInput,
+  type RopeQK,
+  type TablePositions,
+  type Tensor,
+  listBackends,
+  pickBackend,
+  referenceRegistration,
+  registerBackend,
+} from "@ropekit/core";
+import { jsRegistration } from "@ropekit/backend-js";
+
+export * from "@ropekit/core";
+export { createJsBackend, type JsBackendOptions } from "@ropekit/backend-js";
+
+/** Registers the backends this package ships with (idempotent; called on import). */
+export function registerDefaultBackends(): void {
+  const known = new Set(listBackends().map((b) => b.name));
+  if (!known.has(jsRegistration.name)) registerBackend(jsRegistration);
+  if (!known.has(referenceRegistration.name)) registerBackend(referenceRegistration);
+}
+
+registerDefaultBackends();
+
+let current: Promise<PickedBackend> | undefined;
+
+/**
+ * The backend the top-level ops run on: picked once with `pickBackend()` (explicit choice by
+ * `ROPEKIT_BACKEND` or `?backend=` wins), then reused. Pass options to pick again.
+ */
+export function getBackend(options?: PickOptions): Promise<PickedBackend> {
+  if (options !== undefined || current === undefined) {
+    const picking = pickBackend(options);
+    current = picking;
+    // A failed pick must not stick: the next call tries again.
+    picking.catch(() => {
+      if (current === picking) current = undefined;
+    });
+  }
+  return current;
+}
+
+/** Rotates q or k (see `Backend.applyRope`) on the picked backend. */
+export async function applyRope(
+  x: HeadsTensor,
+  rope: RopeInput,
+  options?: ApplyRopeOptions,
+): Promise<HeadsTensor> {
+  return (await getBackend()).backend.applyRope(x, rope, options);
+}
+
+/** Rotates q and k with the same positions on the picked backend. */
+export async function applyRopeQK(
+  q: HeadsTensor,
+  k: HeadsTensor,
+  rope: RopeInput,
+  options?: ApplyRopeOptions,
+): Promise<RopeQK> {
+  return (await getBackend()).backend.applyRopeQK(q, k, rope, options);
+}
+
+/** The sinusoidal table [positions, dim] on the picked backend. */
+export async function sinusoidal(positions: TablePositions, dim: number, base?: number): Promise<Tensor> {
+  return (await getBackend()).backend.sinusoidal(positions, dim, base);
+}
+
+/** x + sinusoidal encoding, on the picked backend. */
+export async function addSinusoidal(
+  x: EmbeddingTensor,
+  options?: AddSinusoidalOptions,
+): Promise<EmbeddingTensor> {
+  return (await getBackend()).backend.addSinusoidal(x, options);
+}
+
+/** x + learned table rows by position, on the picked backend. */
+export async function addLearned(
+  x: EmbeddingTensor,
+  table: Tensor,
+  options?: AddLearnedOptions,
+): Promise<EmbeddingTensor> {
+  return (await getBackend()).backend.addLearned(x, table, options);
+}

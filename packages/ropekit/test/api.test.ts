@@ -1,0 +1,104 @@
+import { describe, expect, it } from "vitest";
+import {
+  addLearned,
+  addLearnedReference,
+  addSinusoidal,
+  addSinusoidalReference,
+  applyRope,
+  applyRopeQK,
+  applyRopeReference,
+  getBackend,
+  listBackends,
+  maxRelativeError,
+  ropeSpecFromHF,
+  sinusoidal,
+  sinusoidalReference,
+} from "../src/index.js";
+
+const spec = ropeSpecFromHF({
+  hidden_size: 256,
+  num_attention_heads: 4,
+  max_position_embeddings: 131072,
+  rope_theta: 1000000,
+  rope_scaling: { rope_type: "yarn", factor: 4, original_max_position_embeddings: 32768 },
+});
+const values = (n: number) => Float32Array.from({ length: n }, (_, i) => Math.cos(i * 0.37) * 1.5);
+
+describe("ropekit umbrella", () => {
+  it("registers js and the reference, and picks js by default", async () => {
+    expect(listBackends().map((b) => b.name)).toEqual(["js", "reference"]);
+    const picked = await getBackend({ env: {} });
+    expect(picked.name).toBe("js");
+    expect(picked.mode).toBe("js-f32");
+    expect(picked.skipped).toEqual([{ name: "reference", priority: 0, reason: "lower priority than js" }]);
+  });
+
+  it("ROPEKIT_BACKEND switches the backend the top-level ops use", async () => {
+    try {
+      const picked = await getBackend({ env: { ROPEKIT_BACKEND: "reference" } });
+      expect(picked.name).toBe("reference");
+      const x = {
+        data: values(64),
+        shape: [1, 1, 1, 64] as [number, number, number, number],
+        layout: "bshd" as const,
+      };
+      const out = await applyRope(x, spec, { positions: 3 });
+      expect(out.data).toBeInstanceOf(Float64Array); // the reference writes f64
+    } finally {
+      await getBackend({ env: {} });
+    }
+  });
+
+  it("top-level ops agree with the f64 reference", async () => {
+    await getBackend({ env: {} });
+    const q = {
+      data: values(2 * 3 * 4 * 64),
+      shape: [2, 3, 4, 64] as [number, number, number, number],
+      layout: "bshd" as const,
+    };
+    const k = {
+      data: values(2 * 2 * 3 * 64),
+      shape: [2, 2, 3, 64] as [number, number, number, number],
+      layout: "bhsd" as const,
+    };
+    const both = await applyRopeQK(q, k, spec, { positions: [5, 6, 7, 90000, 90001, 90002] });
+    expect(
+      maxRelativeError(
+        both.q.data,
+        applyRopeReference(q, spec, { positions: [5, 6, 7, 90000, 90001, 90002] }).data,
+      ),
+    ).toBeLessThan(1e-5);
+    expect(
+      maxRelativeError(
+        both.k.data,
+        applyRopeReference(k, spec, { positions: [5, 6, 7, 90000, 90001, 90002] }).data,
+      ),
+    ).toBeLessThan(1e-5);
+
+    const pe = await sinusoidal({ start: 10, length: 4 }, 6);
+    expect(maxRelativeError(pe.data, sinusoidalReference({ start: 10, length: 4 }, 6).data)).toBeLessThan(
+      1e-6,
+    );
+    const e = { data: values(2 * 3 * 6), shape: [2, 3, 6] as [number, number, number] };
+    expect(
+      maxRelativeError(
+        (await addSinusoidal(e, { positions: 7 })).data,
+        addSinusoidalReference(e, { positions: 7 }).data,
+      ),
+    ).toBeLessThan(1e-6);
+    const table = { data: values(10 * 6), shape: [10, 6] };
+    expect(
+      maxRelativeError(
+        (await addLearned(e, table, { positions: 2 })).data,
+        addLearnedReference(e, table, { positions: 2 }).data,
+      ),
+    ).toBeLessThan(1e-6);
+  });
+
+  it("a bad explicit backend name fails loudly, then the default works again", async () => {
+    await expect(getBackend({ backend: "webgpu-someday" })).rejects.toMatchObject({
+      code: "UNKNOWN_BACKEND",
+    });
+    expect((await getBackend({ env: {} })).name).toBe("js");
+  });
+});
