@@ -70,3 +70,24 @@ export {
   unregisterBackend,
 } from "./backend/registry.js";
 export { maxRelativeError } from "./compare.js";
+export {
+  type AttentionMask,
+  type AttentionOptions,
+  type AttentionPlan,
+  type AttentionResult,
+  type CausalMode,
+  type FusedRope,
+  fusedRopePositions,
+  kvHeadOf,
+  planAttention,
+  visibleKeys,
+} from "./attention/plan.js";
+export { attentionReference, attentionScore } from "./attention/attention.js";
+export { type LinearPlan, linearReference, planLinear } from "./linear/linear.js";
+export { KVCache, type KVCacheOptions } from "./modules/kv-cache.js";
+export {
+  type ForwardOptions,
+  MultiHeadAttention,
+  type MultiHeadAttentionConfig,
+  type MultiHeadAttentionWeights,
+} from "./modules/multi-head-attention.js";

@@ -1,5 +1,6 @@
 import type { AddLearnedOptions } from "../absolute/learned.js";
 import type { AddSinusoidalOptions } from "../absolute/sinusoidal.js";
+import type { AttentionOptions, AttentionResult } from "../attention/plan.js";
 import type { ApplyRopeOptions, RopeInput } from "../rope/apply.js";
 import type { RopeTableOptions, TablePositions } from "../rope/table.js";
 import type {
@@ -20,7 +21,9 @@ export type OpName =
   | "applyRopeQK"
   | "sinusoidal"
   | "addSinusoidal"
-  | "addLearned";
+  | "addLearned"
+  | "attention"
+  | "linear";
 
 /** Every op, in contract order. */
 export const OP_NAMES: readonly OpName[] = [
@@ -30,6 +33,8 @@ export const OP_NAMES: readonly OpName[] = [
   "sinusoidal",
   "addSinusoidal",
   "addLearned",
+  "attention",
+  "linear",
 ];
 
 /** What a backend can do and how it really runs — what `pickBackend()` reports to the user. */
@@ -64,6 +69,8 @@ export interface SyncOps {
   sinusoidal(positions: TablePositions, dim: number, base?: number): Tensor;
   addSinusoidal(x: EmbeddingTensor, options?: AddSinusoidalOptions): EmbeddingTensor;
   addLearned(x: EmbeddingTensor, table: Tensor, options?: AddLearnedOptions): EmbeddingTensor;
+  attention(q: HeadsTensor, k: HeadsTensor, v: HeadsTensor, options?: AttentionOptions): AttentionResult;
+  linear(x: Tensor, weight: Tensor, bias?: Tensor): Tensor;
 }
 
 /**
@@ -85,6 +92,14 @@ export interface Backend {
   addSinusoidal(x: EmbeddingTensor, options?: AddSinusoidalOptions): Promise<EmbeddingTensor>;
   /** x + table[position]; x is [batch, seq, dim], table is [maxPositions, dim]. */
   addLearned(x: EmbeddingTensor, table: Tensor, options?: AddLearnedOptions): Promise<EmbeddingTensor>;
+  /**
+   * Scaled dot-product attention: q [batch, qHeads, qLen, d], k/v [batch, kvHeads, kvLen, d] in either
+   * layout; causal (bottom-right), masks, GQA/MQA, sliding window, soft-cap, ALiBi, fused RoPE.
+   * Memory O(N·d): no qLen×kvLen buffer.
+   */
+  attention(q: HeadsTensor, k: HeadsTensor, v: HeadsTensor, options?: AttentionOptions): Promise<AttentionResult>;
+  /** y = x·Wᵀ + b for x [..., in], weight [out, in], bias [out]. */
+  linear(x: Tensor, weight: Tensor, bias?: Tensor): Promise<Tensor>;
   /** Synchronous variants, when the backend computes on the calling thread. */
   readonly sync?: SyncOps;
   /** Releases caches, memory, workers. The backend must not be used afterwards. */
@@ -121,5 +136,7 @@ export function backendFromSync(
     sinusoidal: (positions, dim, base) => later(() => sync.sinusoidal(positions, dim, base)),
     addSinusoidal: (x, options) => later(() => sync.addSinusoidal(x, options)),
     addLearned: (x, table, options) => later(() => sync.addLearned(x, table, options)),
+    attention: (q, k, v, options) => later(() => sync.attention(q, k, v, options)),
+    linear: (x, weight, bias) => later(() => sync.linear(x, weight, bias)),
   };
 }

@@ -1,6 +1,8 @@
 import { addLearnedReference } from "../absolute/learned.js";
 import { addSinusoidalReference, sinusoidalReference } from "../absolute/sinusoidal.js";
+import { attentionReference } from "../attention/attention.js";
 import { RopekitError } from "../errors.js";
+import { linearReference } from "../linear/linear.js";
 import { applyRopeReference, planApplyRope } from "../rope/apply.js";
 import { ropeTable } from "../rope/table.js";
 import { headsDims } from "../tensor.js";
@@ -25,6 +27,8 @@ const referenceOps: SyncOps = {
   sinusoidal: sinusoidalReference,
   addSinusoidal: addSinusoidalReference,
   addLearned: addLearnedReference,
+  attention: attentionReference,
+  linear: linearReference,
 };
 
 /** q and k rotated together must agree on batch and sequence length (they share positions). */

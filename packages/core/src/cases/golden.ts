@@ -1,8 +1,13 @@
 import { addLearnedReference } from "../absolute/learned.js";
 import { addSinusoidalReference, sinusoidalReference } from "../absolute/sinusoidal.js";
 import { applyRopeReference } from "../rope/apply.js";
+import { attentionReference } from "../attention/attention.js";
+import { linearReference } from "../linear/linear.js";
 import { headsShape } from "../tensor.js";
-import type { OpCase } from "./rope-cases.js";
+import type { HeadsTensor, Layout } from "../types.js";
+import { seededValues } from "./seeded.js";
+import { type AttentionCase, attentionCaseOptions } from "./attention-cases.js";
+import type { OpCase } from "./op-cases.js";
 
 /** A golden vector: a case's seeded inputs and the f64 reference's output. */
 export interface GoldenVector {
@@ -13,42 +18,40 @@ export interface GoldenVector {
   readonly input?: readonly number[];
   /** The learned table, for addLearned. */
   readonly table?: readonly number[];
+  /** Attention inputs, in the case's layouts. */
+  readonly q?: readonly number[];
+  readonly k?: readonly number[];
+  readonly v?: readonly number[];
+  /** Linear weight [out, in] and bias [out]. */
+  readonly weight?: readonly number[];
+  readonly bias?: readonly number[];
   /** f64 reference output, rounded to 12 significant digits. */
   readonly expected: readonly number[];
+  /** Attention log-sum-exp per query row; null stands for −Infinity (a fully masked row). */
+  readonly lse?: readonly (number | null)[];
+}
+
+/** Seeded q, k, v of an attention case, in its layouts. */
+export function attentionCaseInputs(c: AttentionCase): { q: HeadsTensor<Float64Array>; k: HeadsTensor<Float64Array>; v: HeadsTensor<Float64Array> } {
+  const kvLayout = c.kvLayout ?? c.layout;
+  const kvSeq = c.kvCapacity ?? c.kvLen;
+  const vd = c.vHeadDim ?? c.headDim;
+  const tensor = (name: string, layout: Layout, seq: number, heads: number, d: number): HeadsTensor<Float64Array> => ({
+    data: seededValues(`${c.id}/${name}`, c.batch * seq * heads * d),
+    shape: headsShape(layout, c.batch, seq, heads, d),
+    layout,
+  });
+  return {
+    q: tensor("q", c.layout, c.qLen, c.qHeads, c.headDim),
+    k: tensor("k", kvLayout, kvSeq, c.kvHeads, c.headDim),
+    v: tensor("v", kvLayout, kvSeq, c.kvHeads, vd),
+  };
 }
 
 /** The committed file's shape. */
 export interface GoldenFile {
   readonly about: string;
   readonly vectors: readonly GoldenVector[];
-}
-
-/** FNV-1a hash of a string: the seed of a case's inputs. */
-function hash(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
-}
-
-/**
- * `n` deterministic values in [−2, 2), multiples of 1/256 (exact in f32 and short in JSON),
- * from a mulberry32 stream seeded by `seed`.
- */
-export function seededValues(seed: string, n: number): Float64Array {
-  let state = hash(seed);
-  const out = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    const u = ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    out[i] = Math.floor(u * 1024) / 256 - 2;
-  }
-  return out;
 }
 
 const round = (values: ArrayLike<number>) => Array.from(values, (v) => Number(v.toPrecision(12)));
@@ -96,6 +99,37 @@ export function goldenVector(c: OpCase): GoldenVector {
         shape,
         input: Array.from(input),
         table: Array.from(table),
+        expected: round(out.data),
+      };
+    }
+    case "attention": {
+      const { q, k, v } = attentionCaseInputs(c);
+      const result = attentionReference(q, k, v, attentionCaseOptions(c));
+      return {
+        id: c.id,
+        shape: result.output.shape,
+        q: Array.from(q.data),
+        k: Array.from(k.data),
+        v: Array.from(v.data),
+        expected: round(result.output.data),
+        ...(result.lse
+          ? { lse: Array.from(result.lse, (x) => (Number.isFinite(x) ? Number(x.toPrecision(12)) : null)) }
+          : {}),
+      };
+    }
+    case "linear": {
+      const inFeatures = c.shape[c.shape.length - 1] as number;
+      const rows = c.shape.reduce((a, b) => a * b, 1);
+      const x = { data: seededValues(`${c.id}/x`, rows), shape: c.shape };
+      const weight = { data: seededValues(`${c.id}/weight`, c.outFeatures * inFeatures), shape: [c.outFeatures, inFeatures] };
+      const bias = c.bias ? { data: seededValues(`${c.id}/bias`, c.outFeatures), shape: [c.outFeatures] } : undefined;
+      const out = linearReference(x, weight, bias);
+      return {
+        id: c.id,
+        shape: out.shape,
+        input: Array.from(x.data),
+        weight: Array.from(weight.data),
+        ...(bias ? { bias: Array.from(bias.data) } : {}),
         expected: round(out.data),
       };
     }

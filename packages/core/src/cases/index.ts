@@ -1,2 +1,5 @@
+export * from "./attention-cases.js";
 export * from "./golden.js";
 export * from "./rope-cases.js";
+export * from "./seeded.js";
+export * from "./op-cases.js";

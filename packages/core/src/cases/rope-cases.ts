@@ -1,10 +1,5 @@
 import type { Layout, RopeSpec } from "../types.js";
 
-/**
- * One table of op cases (as ggml's test-backend-ops keeps one test_case per op): it feeds the golden-vector
- * generator, the conformance suite and the benchmark suites. Add a case here and every backend is
- * checked on it.
- */
 
 /** An applyRope case. `hfConfig`, when present, is where `spec` came from (checked by core's tests). */
 export interface ApplyRopeCase {
@@ -50,7 +45,8 @@ export interface AddLearnedCase {
   readonly positions?: number | readonly number[];
 }
 
-export type OpCase = ApplyRopeCase | SinusoidalCase | AddSinusoidalCase | AddLearnedCase;
+/** The position-encoding cases. */
+export type EncodingCase = ApplyRopeCase | SinusoidalCase | AddSinusoidalCase | AddLearnedCase;
 
 const half = (headDim: number, base = 10000, rotaryDim = headDim): RopeSpec => ({
   headDim,
@@ -242,8 +238,8 @@ const fromHF = (
 
 const range = (start: number, n: number) => Array.from({ length: n }, (_, i) => start + i);
 
-/** Every case of the contract's ops. */
-export const OP_CASES: readonly OpCase[] = [
+/** Every position-encoding case. */
+export const ENCODING_CASES: readonly EncodingCase[] = [
   // Plain RoPE, both pairings and layouts, odd shapes.
   { id: "rope/half-bshd", op: "applyRope", spec: half(8), layout: "bshd", batch: 2, seq: 5, heads: 3 },
   { id: "rope/half-bhsd", op: "applyRope", spec: half(8), layout: "bhsd", batch: 2, seq: 5, heads: 3 },

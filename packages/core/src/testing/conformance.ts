@@ -1,11 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Backend } from "../backend/contract.js";
-import { type GoldenFile, type GoldenVector, seededValues } from "../cases/golden.js";
-import { type ApplyRopeCase, OP_CASES, type OpCase } from "../cases/rope-cases.js";
+import type { GoldenFile, GoldenVector } from "../cases/golden.js";
+import { seededValues } from "../cases/seeded.js";
+import { OP_CASES, type OpCase } from "../cases/op-cases.js";
+import type { ApplyRopeCase } from "../cases/rope-cases.js";
 import { ropeFrequencies } from "../rope/frequencies.js";
 import { headsShape, toLayout } from "../tensor.js";
 import type { FloatArray, HeadsTensor, Layout, RopeSpec } from "../types.js";
 import { maxRelativeError } from "../compare.js";
+import { describeAttentionConformance } from "./attention-conformance.js";
 import goldenJson from "./golden/golden.json" with { type: "json" };
 
 /** Options of `describeConformance`. */
@@ -180,7 +183,7 @@ export function describeConformance(options: ConformanceOptions): void {
               else expect(x.data).toEqual(before);
             });
           }
-        } else {
+        } else if (c.op === "addLearned") {
           for (const inPlace of [false, true]) {
             it(`${c.id}${inPlace ? " in place" : ""}`, async () => {
               const v = vectorOf(c);
@@ -201,6 +204,21 @@ export function describeConformance(options: ConformanceOptions): void {
         }
       }
     });
+
+    describeAttentionConformance(
+      {
+        backend: () => backend,
+        makeArray: () => makeArray,
+        tolerance,
+        vectorOf: (c) => {
+          const v = goldenById.get(c.id);
+          if (!v) throw new Error(`no golden vector for ${c.id}: run pnpm golden`);
+          return v;
+        },
+        expectRejectCode,
+      },
+      OP_CASES,
+    );
 
     describe("properties", () => {
       const propertySpecs: Record<string, RopeSpec> = Object.fromEntries(

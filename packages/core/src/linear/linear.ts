@@ -1,0 +1,61 @@
+import { RopekitError } from "../errors.js";
+import { checkFloatData } from "../tensor.js";
+import type { FloatArray, Tensor } from "../types.js";
+
+/** Validated arguments of `linear`. */
+export interface LinearPlan {
+  /** Rows of x (product of every dim but the last). */
+  readonly rows: number;
+  readonly inFeatures: number;
+  readonly outFeatures: number;
+  /** Shape of the output: x's shape with the last dim replaced by outFeatures. */
+  readonly outShape: readonly number[];
+}
+
+/** Validates `linear(x, weight, bias)`: x [..., in], weight [out, in] (PyTorch nn.Linear layout), bias [out]. */
+export function planLinear(x: Tensor, weight: Tensor, bias?: Tensor): LinearPlan {
+  if (x === null || typeof x !== "object" || !Array.isArray(x.shape) || x.shape.length < 1) {
+    throw new RopekitError("INVALID_SHAPE", "x must be a tensor with at least one dimension", "x.shape");
+  }
+  for (const [i, n] of x.shape.entries()) {
+    if (!Number.isSafeInteger(n) || n < 1) {
+      throw new RopekitError("INVALID_SHAPE", `x.shape[${i}] must be a positive integer, got ${String(n)}`, "x.shape");
+    }
+  }
+  const inFeatures = x.shape[x.shape.length - 1] as number;
+  const rows = x.shape.reduce((a, b) => a * b, 1) / inFeatures;
+  checkFloatData(x.data, rows * inFeatures, "x.data");
+  if (weight === null || typeof weight !== "object" || !Array.isArray(weight.shape) || weight.shape.length !== 2) {
+    throw new RopekitError("INVALID_SHAPE", "weight must be a rank-2 tensor [outFeatures, inFeatures]", "weight.shape");
+  }
+  const [outFeatures, wIn] = weight.shape as [number, number];
+  if (!Number.isSafeInteger(outFeatures) || outFeatures < 1 || wIn !== inFeatures) {
+    throw new RopekitError(
+      "INVALID_SHAPE",
+      `weight.shape must be [outFeatures, ${inFeatures}] (x's last dim), got [${weight.shape.join(", ")}]`,
+      "weight.shape",
+    );
+  }
+  checkFloatData(weight.data, outFeatures * inFeatures, "weight.data");
+  if (bias !== undefined) {
+    if (bias === null || typeof bias !== "object" || !Array.isArray(bias.shape) || bias.shape.length !== 1 || bias.shape[0] !== outFeatures) {
+      throw new RopekitError("INVALID_SHAPE", `bias.shape must be [${outFeatures}]`, "bias.shape");
+    }
+    checkFloatData(bias.data, outFeatures, "bias.data");
+  }
+  return { rows, inFeatures, outFeatures, outShape: [...x.shape.slice(0, -1), outFeatures] };
+}
+
+/** f64 reference: y = x·Wᵀ + b. */
+export function linearReference(x: Tensor, weight: Tensor, bias?: Tensor): Tensor<FloatArray> {
+  const { rows, inFeatures, outFeatures, outShape } = planLinear(x, weight, bias);
+  const out = new Float64Array(rows * outFeatures);
+  for (let r = 0; r < rows; r++) {
+    for (let o = 0; o < outFeatures; o++) {
+      let s = bias ? (bias.data[o] as number) : 0;
+      for (let i = 0; i < inFeatures; i++) s += (x.data[r * inFeatures + i] as number) * (weight.data[o * inFeatures + i] as number);
+      out[r * outFeatures + o] = s;
+    }
+  }
+  return { data: out, shape: outShape };
+}
