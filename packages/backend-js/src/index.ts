@@ -16,8 +16,10 @@ import {
   ropeTable,
 } from "@ropekit/core";
 import { addLearned } from "./absolute/learned.js";
+import { attention } from "./attention/attention.js";
 import { addSinusoidal, sinusoidal } from "./absolute/sinusoidal.js";
 import { requireFloat32 } from "./dtype.js";
+import { linear } from "./linear/linear.js";
 import { rotateInPlace, tableFor } from "./rope/apply.js";
 import { TableCache } from "./rope/table-cache.js";
 
@@ -60,6 +62,8 @@ export function createJsBackend(options: JsBackendOptions = {}): Backend {
     sinusoidal,
     addSinusoidal,
     addLearned,
+    attention: (q, k, v, opts) => attention(q, k, v, opts, applyRope),
+    linear,
   };
 
   return backendFromSync(

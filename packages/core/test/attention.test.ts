@@ -14,7 +14,10 @@ describe("attention reference by hand", () => {
   const v = rows([10, 0], [0, 20], [30, 30]);
 
   it("scores [1, 0] give softmax weights e/(e+1), 1/(e+1)", () => {
-    const r = attentionReference(rows([1, 0]), rows([1, 0], [0, 1]), rows([10, 0], [0, 20]), { scale: 1, returnLse: true });
+    const r = attentionReference(rows([1, 0]), rows([1, 0], [0, 1]), rows([10, 0], [0, 20]), {
+      scale: 1,
+      returnLse: true,
+    });
     const w0 = Math.E / (Math.E + 1);
     expect(out(r)[0]).toBeCloseTo(10 * w0, 14);
     expect(out(r)[1]).toBeCloseTo(20 * (1 - w0), 14);
@@ -63,13 +66,27 @@ describe("attention reference by hand", () => {
     const q = rows([0, 0]);
     const k = rows([0, 0], [0, 0]);
     const vv = rows([1, 0], [0, 1]);
-    expect(out(attentionReference(q, k, vv, { mask: { data: Float64Array.from([Number.NEGATIVE_INFINITY, 0]), shape: [1, 1, 1, 2] } }))).toEqual([0, 1]);
-    const r = out(attentionReference(q, k, vv, { mask: { data: Float64Array.from([Math.log(3), 0]), shape: [1, 1, 1, 2] } }));
+    expect(
+      out(
+        attentionReference(q, k, vv, {
+          mask: { data: Float64Array.from([Number.NEGATIVE_INFINITY, 0]), shape: [1, 1, 1, 2] },
+        }),
+      ),
+    ).toEqual([0, 1]);
+    const r = out(
+      attentionReference(q, k, vv, {
+        mask: { data: Float64Array.from([Math.log(3), 0]), shape: [1, 1, 1, 2] },
+      }),
+    );
     expect(r[0]).toBeCloseTo(0.75, 15);
   });
 
   it("soft-cap bounds the scores: a huge score is capped at c", () => {
-    const r = attentionReference(rows([1000, 0]), rows([1, 0], [0, 0]), rows([1, 0], [0, 1]), { scale: 1, softcap: 2, returnLse: true });
+    const r = attentionReference(rows([1000, 0]), rows([1, 0], [0, 0]), rows([1, 0], [0, 1]), {
+      scale: 1,
+      softcap: 2,
+      returnLse: true,
+    });
     // scores c·tanh(1000/c) ≈ 2 and 0
     expect(out(r)[0]).toBeCloseTo(Math.exp(2) / (Math.exp(2) + 1), 12);
   });
@@ -83,9 +100,21 @@ describe("attention reference by hand", () => {
 
   it("GQA: query head h reads kv head ⌊h·kvHeads/qHeads⌋", () => {
     // 4 query heads, 2 kv heads: heads 0, 1 read kv 0; heads 2, 3 read kv 1. One key each.
-    const q = { data: new Float64Array(4 * 2), shape: [1, 4, 1, 2] as [number, number, number, number], layout: "bhsd" as const };
-    const k = { data: new Float64Array(2 * 2), shape: [1, 2, 1, 2] as [number, number, number, number], layout: "bhsd" as const };
-    const vv = { data: Float64Array.from([7, 7, 9, 9]), shape: [1, 2, 1, 2] as [number, number, number, number], layout: "bhsd" as const };
+    const q = {
+      data: new Float64Array(4 * 2),
+      shape: [1, 4, 1, 2] as [number, number, number, number],
+      layout: "bhsd" as const,
+    };
+    const k = {
+      data: new Float64Array(2 * 2),
+      shape: [1, 2, 1, 2] as [number, number, number, number],
+      layout: "bhsd" as const,
+    };
+    const vv = {
+      data: Float64Array.from([7, 7, 9, 9]),
+      shape: [1, 2, 1, 2] as [number, number, number, number],
+      layout: "bhsd" as const,
+    };
     expect(out(attentionReference(q, k, vv))).toEqual([7, 7, 7, 7, 9, 9, 9, 9]);
   });
 });

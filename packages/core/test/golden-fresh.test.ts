@@ -38,3 +38,24 @@ describe("golden vectors", () => {
     expect(Math.max(...rope.map(maxPos))).toBeGreaterThan(100000);
   });
 });
+
+describe("attention cases", () => {
+  const cases = OP_CASES.filter((c) => c.op === "attention");
+  it("cover every option and the combinations that matter", () => {
+    const has = (f: (c: (typeof cases)[number]) => boolean) => expect(cases.some(f)).toBe(true);
+    has((c) => c.causal === true && c.kvHeads < c.qHeads && c.qLen < c.kvLen); // causal × GQA × decode
+    has((c) => c.qLen === 1 && c.kvLen === 37);
+    has((c) => c.qLen === 4 && c.kvLen === 37);
+    has((c) => c.headDim === 80);
+    has((c) => c.causal === "top-left");
+    has((c) => c.mask === "padding" && c.window !== undefined && c.softcap !== undefined && c.rope !== undefined);
+    has((c) => c.mask === "additive");
+    has((c) => c.mask === "masked-row");
+    has((c) => c.alibi === true);
+    has((c) => c.kvCapacity !== undefined);
+    has((c) => (c.vHeadDim ?? c.headDim) !== c.headDim);
+    has((c) => c.kvHeads === 1 && c.qHeads > 1); // MQA
+    has((c) => c.qLen > 64 && c.kvLen > 64); // more than one tile each way
+    has((c) => (c.kvLayout ?? c.layout) !== c.layout);
+  });
+});

@@ -12,6 +12,8 @@ import {
   type AddLearnedOptions,
   type AddSinusoidalOptions,
   type ApplyRopeOptions,
+  type AttentionOptions,
+  type AttentionResult,
   type EmbeddingTensor,
   type HeadsTensor,
   type PickOptions,
@@ -96,4 +98,19 @@ export async function addLearned(
   options?: AddLearnedOptions,
 ): Promise<EmbeddingTensor> {
   return (await getBackend()).backend.addLearned(x, table, options);
+}
+
+/** Scaled dot-product attention on the picked backend (see `Backend.attention`). */
+export async function attention(
+  q: HeadsTensor,
+  k: HeadsTensor,
+  v: HeadsTensor,
+  options?: AttentionOptions,
+): Promise<AttentionResult> {
+  return (await getBackend()).backend.attention(q, k, v, options);
+}
+
+/** y = x·Wᵀ + b on the picked backend. */
+export async function linear(x: Tensor, weight: Tensor, bias?: Tensor): Promise<Tensor> {
+  return (await getBackend()).backend.linear(x, weight, bias);
 }

@@ -7,7 +7,11 @@ import {
   applyRope,
   applyRopeQK,
   applyRopeReference,
+  attention,
+  attentionReference,
   getBackend,
+  linear,
+  linearReference,
   listBackends,
   maxRelativeError,
   ropeSpecFromHF,
@@ -100,5 +104,25 @@ describe("ropekit umbrella", () => {
       code: "UNKNOWN_BACKEND",
     });
     expect((await getBackend({ env: {} })).name).toBe("js");
+  });
+});
+
+describe("ropekit attention", () => {
+  it("top-level attention and linear agree with the f64 reference", async () => {
+    await getBackend({ env: {} });
+    const t = (shape: [number, number, number, number], seed: number) => ({
+      data: Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) => Math.sin(i * seed)),
+      shape,
+      layout: "bhsd" as const,
+    });
+    const q = t([1, 4, 3, 64], 0.3);
+    const k = t([1, 2, 9, 64], 0.7);
+    const v = t([1, 2, 9, 64], 0.9);
+    const got = await attention(q, k, v, { causal: true, rope: { rope: spec } });
+    const want = attentionReference(q, k, v, { causal: true, rope: { rope: spec } });
+    expect(maxRelativeError(got.output.data, want.output.data)).toBeLessThan(1e-5);
+    const x = { data: values(12), shape: [3, 4] };
+    const w = { data: values(8), shape: [2, 4] };
+    expect(maxRelativeError((await linear(x, w)).data, linearReference(x, w).data)).toBeLessThan(1e-6);
   });
 });

@@ -15,7 +15,14 @@ import {
  * The final score of query row i against key j before softmax, or −Infinity when the key is masked out.
  * `dot` is q·k. Order: scale, soft-cap, ALiBi and additive mask, then boolean / causal / window masks.
  */
-export function attentionScore(plan: AttentionPlan, dot: number, b: number, h: number, i: number, j: number): number {
+export function attentionScore(
+  plan: AttentionPlan,
+  dot: number,
+  b: number,
+  h: number,
+  i: number,
+  j: number,
+): number {
   let s = dot * plan.scale;
   if (plan.softcap > 0) s = plan.softcap * Math.tanh(s / plan.softcap);
   if (plan.alibiSlopes) s += (plan.alibiSlopes[h] as number) * (j - (plan.qOffset + i));
@@ -88,7 +95,8 @@ export function attentionReference(
           const w = (scores[j] as number) / sum;
           if (w === 0) continue;
           const vo = b * plan.v.strideBatch + j * plan.v.strideSeq + kh * plan.v.strideHead;
-          for (let d = 0; d < vHeadDim; d++) outData[oo + d] = (outData[oo + d] as number) + w * (v.data[vo + d] as number);
+          for (let d = 0; d < vHeadDim; d++)
+            outData[oo + d] = (outData[oo + d] as number) + w * (v.data[vo + d] as number);
         }
         if (lse) lse[(b * qHeads + h) * qLen + i] = max + Math.log(sum);
       }

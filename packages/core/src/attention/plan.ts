@@ -101,7 +101,12 @@ export interface AttentionPlan {
   readonly returnLse: boolean;
 }
 
-function invalid(argument: string, expected: string, got: unknown, code: "INVALID_OPTION" | "INVALID_SHAPE" = "INVALID_OPTION"): never {
+function invalid(
+  argument: string,
+  expected: string,
+  got: unknown,
+  code: "INVALID_OPTION" | "INVALID_SHAPE" = "INVALID_OPTION",
+): never {
   throw new RopekitError(code, `${argument} must be ${expected}, got ${describeValue(got)}`, argument);
 }
 
@@ -111,15 +116,26 @@ export function kvHeadOf(h: number, qHeads: number, kvHeads: number): number {
 }
 
 /** Validates every argument of attention; shared by the reference and every backend. */
-export function planAttention(q: HeadsTensor, k: HeadsTensor, v: HeadsTensor, options: AttentionOptions = {}): AttentionPlan {
+export function planAttention(
+  q: HeadsTensor,
+  k: HeadsTensor,
+  v: HeadsTensor,
+  options: AttentionOptions = {},
+): AttentionPlan {
   const qd = headsDims(q, "q");
   const kd = headsDims(k, "k");
   const vd = headsDims(v, "v");
   if (options === null || typeof options !== "object") invalid("options", "an object", options);
   if (kd.batch !== qd.batch || vd.batch !== qd.batch) {
-    invalid("k.shape", `batch ${qd.batch} like q (k has ${kd.batch}, v has ${vd.batch})`, kd.batch, "INVALID_SHAPE");
+    invalid(
+      "k.shape",
+      `batch ${qd.batch} like q (k has ${kd.batch}, v has ${vd.batch})`,
+      kd.batch,
+      "INVALID_SHAPE",
+    );
   }
-  if (kd.headDim !== qd.headDim) invalid("k.shape", `head size ${qd.headDim} like q`, kd.headDim, "INVALID_SHAPE");
+  if (kd.headDim !== qd.headDim)
+    invalid("k.shape", `head size ${qd.headDim} like q`, kd.headDim, "INVALID_SHAPE");
   if (vd.heads !== kd.heads) invalid("v.shape", `${kd.heads} heads like k`, vd.heads, "INVALID_SHAPE");
   if (vd.seq !== kd.seq) invalid("v.shape", `${kd.seq} positions like k`, vd.seq, "INVALID_SHAPE");
   if (qd.heads % kd.heads !== 0) {
@@ -139,7 +155,8 @@ export function planAttention(q: HeadsTensor, k: HeadsTensor, v: HeadsTensor, op
   }
 
   const scale = options.scale ?? 1 / Math.sqrt(qd.headDim);
-  if (typeof scale !== "number" || !Number.isFinite(scale) || scale <= 0) invalid("scale", "a finite number > 0", scale);
+  if (typeof scale !== "number" || !Number.isFinite(scale) || scale <= 0)
+    invalid("scale", "a finite number > 0", scale);
 
   const causalOption = options.causal ?? false;
   if (![true, false, "bottom-right", "top-left"].includes(causalOption)) {
@@ -147,7 +164,8 @@ export function planAttention(q: HeadsTensor, k: HeadsTensor, v: HeadsTensor, op
   }
   let window = 0;
   if (options.window !== undefined) {
-    if (!Number.isSafeInteger(options.window) || options.window < 1) invalid("window", "a positive integer", options.window);
+    if (!Number.isSafeInteger(options.window) || options.window < 1)
+      invalid("window", "a positive integer", options.window);
     window = options.window;
   }
   const causal = causalOption !== false || window > 0;
@@ -168,7 +186,8 @@ export function planAttention(q: HeadsTensor, k: HeadsTensor, v: HeadsTensor, op
       invalid("alibiSlopes", `${qd.heads} slopes (one per query head)`, s);
     }
     alibiSlopes = Float64Array.from(s);
-    for (const [i, x] of alibiSlopes.entries()) if (!Number.isFinite(x)) invalid(`alibiSlopes[${i}]`, "finite", x);
+    for (const [i, x] of alibiSlopes.entries())
+      if (!Number.isFinite(x)) invalid(`alibiSlopes[${i}]`, "finite", x);
   }
 
   let mask: AttentionPlan["mask"];
@@ -200,10 +219,14 @@ export function planAttention(q: HeadsTensor, k: HeadsTensor, v: HeadsTensor, op
     };
   }
 
-  if (options.rope !== undefined && (options.rope === null || typeof options.rope !== "object" || !options.rope.rope)) {
+  if (
+    options.rope !== undefined &&
+    (options.rope === null || typeof options.rope !== "object" || !options.rope.rope)
+  ) {
     invalid("rope", "{ rope: RopeSpec | RopeTable, qPositions?, kPositions? }", options.rope);
   }
-  if (options.returnLse !== undefined && typeof options.returnLse !== "boolean") invalid("returnLse", "a boolean", options.returnLse);
+  if (options.returnLse !== undefined && typeof options.returnLse !== "boolean")
+    invalid("returnLse", "a boolean", options.returnLse);
 
   return {
     q: qd,

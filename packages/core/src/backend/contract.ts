@@ -97,7 +97,12 @@ export interface Backend {
    * layout; causal (bottom-right), masks, GQA/MQA, sliding window, soft-cap, ALiBi, fused RoPE.
    * Memory O(N·d): no qLen×kvLen buffer.
    */
-  attention(q: HeadsTensor, k: HeadsTensor, v: HeadsTensor, options?: AttentionOptions): Promise<AttentionResult>;
+  attention(
+    q: HeadsTensor,
+    k: HeadsTensor,
+    v: HeadsTensor,
+    options?: AttentionOptions,
+  ): Promise<AttentionResult>;
   /** y = x·Wᵀ + b for x [..., in], weight [out, in], bias [out]. */
   linear(x: Tensor, weight: Tensor, bias?: Tensor): Promise<Tensor>;
   /** Synchronous variants, when the backend computes on the calling thread. */

@@ -68,7 +68,9 @@ export function attentionCaseOptions(c: AttentionCase): AttentionOptions {
     // Additive [1, heads, qLen, kvLen] in [−3, 0], with every 7th entry −∞.
     const n = c.qHeads * c.qLen * kvSeq;
     const values = seededValues(`${c.id}/mask`, n);
-    const data = Float64Array.from(values, (x, i) => (i % 7 === 3 ? Number.NEGATIVE_INFINITY : -Math.abs(x) * 1.5));
+    const data = Float64Array.from(values, (x, i) =>
+      i % 7 === 3 ? Number.NEGATIVE_INFINITY : -Math.abs(x) * 1.5,
+    );
     return { ...options, mask: { data, shape: [1, c.qHeads, c.qLen, kvSeq] } };
   }
   if (c.mask === "masked-row") {
@@ -85,7 +87,13 @@ const llama3Spec: RopeSpec = {
   rotaryDim: 16,
   base: 500000,
   pairing: "half",
-  scaling: { type: "llama3", factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 8192 },
+  scaling: {
+    type: "llama3",
+    factor: 8,
+    lowFreqFactor: 1,
+    highFreqFactor: 4,
+    originalMaxPositionEmbeddings: 8192,
+  },
 };
 
 const base = { op: "attention", batch: 1, qHeads: 2, kvHeads: 2, headDim: 16, layout: "bhsd" } as const;
@@ -93,20 +101,78 @@ const base = { op: "attention", batch: 1, qHeads: 2, kvHeads: 2, headDim: 16, la
 /** Attention and linear cases: every option, and the combinations that matter. */
 export const ATTENTION_CASES: readonly (AttentionCase | LinearCase)[] = [
   { ...base, id: "attention/plain", qLen: 8, kvLen: 8 },
-  { ...base, id: "attention/causal-odd", batch: 2, qHeads: 3, kvHeads: 3, qLen: 17, kvLen: 17, headDim: 8, layout: "bshd", causal: true },
+  {
+    ...base,
+    id: "attention/causal-odd",
+    batch: 2,
+    qHeads: 3,
+    kvHeads: 3,
+    qLen: 17,
+    kvLen: 17,
+    headDim: 8,
+    layout: "bshd",
+    causal: true,
+  },
   { ...base, id: "attention/decode-q1-kv37-gqa", qHeads: 8, kvHeads: 2, qLen: 1, kvLen: 37, causal: true },
-  { ...base, id: "attention/decode-q4-kv37-lse", batch: 2, qHeads: 4, kvHeads: 4, qLen: 4, kvLen: 37, causal: true, returnLse: true },
-  { ...base, id: "attention/mqa-mixed-layouts", qHeads: 4, kvHeads: 1, qLen: 9, kvLen: 9, layout: "bshd", kvLayout: "bhsd", causal: true },
+  {
+    ...base,
+    id: "attention/decode-q4-kv37-lse",
+    batch: 2,
+    qHeads: 4,
+    kvHeads: 4,
+    qLen: 4,
+    kvLen: 37,
+    causal: true,
+    returnLse: true,
+  },
+  {
+    ...base,
+    id: "attention/mqa-mixed-layouts",
+    qHeads: 4,
+    kvHeads: 1,
+    qLen: 9,
+    kvLen: 9,
+    layout: "bshd",
+    kvLayout: "bhsd",
+    causal: true,
+  },
   { ...base, id: "attention/head80", qLen: 5, kvLen: 7, headDim: 80, causal: true },
   { ...base, id: "attention/top-left", qLen: 4, kvLen: 9, causal: "top-left" },
   { ...base, id: "attention/window", qLen: 20, kvLen: 20, window: 5, causal: true },
-  { ...base, id: "attention/window-decode-gqa", qHeads: 4, kvHeads: 2, qLen: 3, kvLen: 37, window: 8, layout: "bshd" },
+  {
+    ...base,
+    id: "attention/window-decode-gqa",
+    qHeads: 4,
+    kvHeads: 2,
+    qLen: 3,
+    kvLen: 37,
+    window: 8,
+    layout: "bshd",
+  },
   { ...base, id: "attention/softcap-scale", qLen: 6, kvLen: 10, softcap: 5, scale: 0.9 },
   { ...base, id: "attention/padding-mask", batch: 3, qLen: 6, kvLen: 6, mask: "padding", causal: true },
   { ...base, id: "attention/additive-mask", qLen: 5, kvLen: 9, mask: "additive", returnLse: true },
   { ...base, id: "attention/masked-row-zeros", qLen: 4, kvLen: 6, mask: "masked-row", returnLse: true },
-  { ...base, id: "attention/alibi-causal", qHeads: 4, kvHeads: 4, qLen: 7, kvLen: 7, alibi: true, causal: true },
-  { ...base, id: "attention/fused-rope-decode-gqa", qHeads: 4, kvHeads: 2, qLen: 4, kvLen: 37, rope: llama3Spec, causal: true },
+  {
+    ...base,
+    id: "attention/alibi-causal",
+    qHeads: 4,
+    kvHeads: 4,
+    qLen: 7,
+    kvLen: 7,
+    alibi: true,
+    causal: true,
+  },
+  {
+    ...base,
+    id: "attention/fused-rope-decode-gqa",
+    qHeads: 4,
+    kvHeads: 2,
+    qLen: 4,
+    kvLen: 37,
+    rope: llama3Spec,
+    causal: true,
+  },
   {
     ...base,
     id: "attention/fused-rope-partial-interleaved",
@@ -136,6 +202,27 @@ export const ATTENTION_CASES: readonly (AttentionCase | LinearCase)[] = [
     mask: "padding",
     rope: llama3Spec,
     returnLse: true,
+  },
+  // Longer than one tile (kernels tile by 32 queries × 64 keys): the running max must be rescaled.
+  { ...base, id: "attention/tiles-causal", qLen: 70, kvLen: 70, headDim: 8, causal: true, returnLse: true },
+  {
+    ...base,
+    id: "attention/tiles-window-decode",
+    qHeads: 4,
+    kvHeads: 1,
+    qLen: 5,
+    kvLen: 200,
+    headDim: 8,
+    window: 100,
+  },
+  {
+    ...base,
+    id: "attention/tiles-noncausal-mask",
+    qLen: 40,
+    kvLen: 150,
+    headDim: 8,
+    mask: "additive",
+    softcap: 8,
   },
   { id: "linear/bias", op: "linear", shape: [2, 3, 5], outFeatures: 7, bias: true },
   { id: "linear/no-bias", op: "linear", shape: [4, 16], outFeatures: 3, bias: false },

@@ -32,11 +32,21 @@ export interface GoldenVector {
 }
 
 /** Seeded q, k, v of an attention case, in its layouts. */
-export function attentionCaseInputs(c: AttentionCase): { q: HeadsTensor<Float64Array>; k: HeadsTensor<Float64Array>; v: HeadsTensor<Float64Array> } {
+export function attentionCaseInputs(c: AttentionCase): {
+  q: HeadsTensor<Float64Array>;
+  k: HeadsTensor<Float64Array>;
+  v: HeadsTensor<Float64Array>;
+} {
   const kvLayout = c.kvLayout ?? c.layout;
   const kvSeq = c.kvCapacity ?? c.kvLen;
   const vd = c.vHeadDim ?? c.headDim;
-  const tensor = (name: string, layout: Layout, seq: number, heads: number, d: number): HeadsTensor<Float64Array> => ({
+  const tensor = (
+    name: string,
+    layout: Layout,
+    seq: number,
+    heads: number,
+    d: number,
+  ): HeadsTensor<Float64Array> => ({
     data: seededValues(`${c.id}/${name}`, c.batch * seq * heads * d),
     shape: headsShape(layout, c.batch, seq, heads, d),
     layout,
@@ -121,8 +131,13 @@ export function goldenVector(c: OpCase): GoldenVector {
       const inFeatures = c.shape[c.shape.length - 1] as number;
       const rows = c.shape.reduce((a, b) => a * b, 1);
       const x = { data: seededValues(`${c.id}/x`, rows), shape: c.shape };
-      const weight = { data: seededValues(`${c.id}/weight`, c.outFeatures * inFeatures), shape: [c.outFeatures, inFeatures] };
-      const bias = c.bias ? { data: seededValues(`${c.id}/bias`, c.outFeatures), shape: [c.outFeatures] } : undefined;
+      const weight = {
+        data: seededValues(`${c.id}/weight`, c.outFeatures * inFeatures),
+        shape: [c.outFeatures, inFeatures],
+      };
+      const bias = c.bias
+        ? { data: seededValues(`${c.id}/bias`, c.outFeatures), shape: [c.outFeatures] }
+        : undefined;
       const out = linearReference(x, weight, bias);
       return {
         id: c.id,

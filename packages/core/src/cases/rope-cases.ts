@@ -1,6 +1,5 @@
 import type { Layout, RopeSpec } from "../types.js";
 
-
 /** An applyRope case. `hfConfig`, when present, is where `spec` came from (checked by core's tests). */
 export interface ApplyRopeCase {
   readonly id: string;

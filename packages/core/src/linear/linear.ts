@@ -19,14 +19,27 @@ export function planLinear(x: Tensor, weight: Tensor, bias?: Tensor): LinearPlan
   }
   for (const [i, n] of x.shape.entries()) {
     if (!Number.isSafeInteger(n) || n < 1) {
-      throw new RopekitError("INVALID_SHAPE", `x.shape[${i}] must be a positive integer, got ${String(n)}`, "x.shape");
+      throw new RopekitError(
+        "INVALID_SHAPE",
+        `x.shape[${i}] must be a positive integer, got ${String(n)}`,
+        "x.shape",
+      );
     }
   }
   const inFeatures = x.shape[x.shape.length - 1] as number;
   const rows = x.shape.reduce((a, b) => a * b, 1) / inFeatures;
   checkFloatData(x.data, rows * inFeatures, "x.data");
-  if (weight === null || typeof weight !== "object" || !Array.isArray(weight.shape) || weight.shape.length !== 2) {
-    throw new RopekitError("INVALID_SHAPE", "weight must be a rank-2 tensor [outFeatures, inFeatures]", "weight.shape");
+  if (
+    weight === null ||
+    typeof weight !== "object" ||
+    !Array.isArray(weight.shape) ||
+    weight.shape.length !== 2
+  ) {
+    throw new RopekitError(
+      "INVALID_SHAPE",
+      "weight must be a rank-2 tensor [outFeatures, inFeatures]",
+      "weight.shape",
+    );
   }
   const [outFeatures, wIn] = weight.shape as [number, number];
   if (!Number.isSafeInteger(outFeatures) || outFeatures < 1 || wIn !== inFeatures) {
@@ -38,7 +51,13 @@ export function planLinear(x: Tensor, weight: Tensor, bias?: Tensor): LinearPlan
   }
   checkFloatData(weight.data, outFeatures * inFeatures, "weight.data");
   if (bias !== undefined) {
-    if (bias === null || typeof bias !== "object" || !Array.isArray(bias.shape) || bias.shape.length !== 1 || bias.shape[0] !== outFeatures) {
+    if (
+      bias === null ||
+      typeof bias !== "object" ||
+      !Array.isArray(bias.shape) ||
+      bias.shape.length !== 1 ||
+      bias.shape[0] !== outFeatures
+    ) {
       throw new RopekitError("INVALID_SHAPE", `bias.shape must be [${outFeatures}]`, "bias.shape");
     }
     checkFloatData(bias.data, outFeatures, "bias.data");
@@ -53,7 +72,8 @@ export function linearReference(x: Tensor, weight: Tensor, bias?: Tensor): Tenso
   for (let r = 0; r < rows; r++) {
     for (let o = 0; o < outFeatures; o++) {
       let s = bias ? (bias.data[o] as number) : 0;
-      for (let i = 0; i < inFeatures; i++) s += (x.data[r * inFeatures + i] as number) * (weight.data[o * inFeatures + i] as number);
+      for (let i = 0; i < inFeatures; i++)
+        s += (x.data[r * inFeatures + i] as number) * (weight.data[o * inFeatures + i] as number);
       out[r * outFeatures + o] = s;
     }
   }

@@ -64,8 +64,17 @@ export class KVCache {
         "k.shape",
       );
     }
-    if (vd.batch !== this.batch || vd.heads !== this.kvHeads || vd.headDim !== this.vHeadDim || vd.seq !== kd.seq) {
-      throw new RopekitError("INVALID_SHAPE", `v must match k's batch, heads and positions, with head size ${this.vHeadDim}`, "v.shape");
+    if (
+      vd.batch !== this.batch ||
+      vd.heads !== this.kvHeads ||
+      vd.headDim !== this.vHeadDim ||
+      vd.seq !== kd.seq
+    ) {
+      throw new RopekitError(
+        "INVALID_SHAPE",
+        `v must match k's batch, heads and positions, with head size ${this.vHeadDim}`,
+        "v.shape",
+      );
     }
     const needed = this.filled + kd.seq;
     if (needed > this.capacity) this.grow(Math.max(needed, this.capacity * 2));
@@ -94,7 +103,10 @@ export class KVCache {
     const move = (old: Float32Array, d: number) => {
       const next = new Float32Array(this.batch * this.kvHeads * capacity * d);
       for (let bh = 0; bh < this.batch * this.kvHeads; bh++) {
-        next.set(old.subarray(bh * this.capacity * d, (bh * this.capacity + this.filled) * d), bh * capacity * d);
+        next.set(
+          old.subarray(bh * this.capacity * d, (bh * this.capacity + this.filled) * d),
+          bh * capacity * d,
+        );
       }
       return next;
     };

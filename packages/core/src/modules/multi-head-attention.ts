@@ -102,18 +102,32 @@ export class MultiHeadAttention {
     this.numKvHeads = checkPositiveInteger(config.numKvHeads ?? config.numHeads, "numKvHeads");
     this.headDim = checkPositiveInteger(config.headDim ?? config.hiddenSize / config.numHeads, "headDim");
     if (this.numHeads % this.numKvHeads !== 0) {
-      throw new RopekitError("INVALID_SHAPE", `numKvHeads (${this.numKvHeads}) must divide numHeads (${this.numHeads})`, "numKvHeads");
+      throw new RopekitError(
+        "INVALID_SHAPE",
+        `numKvHeads (${this.numKvHeads}) must divide numHeads (${this.numHeads})`,
+        "numKvHeads",
+      );
     }
     if (config.rope && config.rope.headDim !== this.headDim) {
-      throw new RopekitError("INVALID_SHAPE", `rope.headDim ${config.rope.headDim} ≠ headDim ${this.headDim}`, "rope.headDim");
+      throw new RopekitError(
+        "INVALID_SHAPE",
+        `rope.headDim ${config.rope.headDim} ≠ headDim ${this.headDim}`,
+        "rope.headDim",
+      );
     }
     const w = config.weights;
     if (w.qkv) {
       if (this.numKvHeads !== this.numHeads) {
-        throw new RopekitError("INVALID_OPTION", "a fused qkv weight (GPT-NeoX) needs numKvHeads = numHeads", "weights.qkv");
+        throw new RopekitError(
+          "INVALID_OPTION",
+          "a fused qkv weight (GPT-NeoX) needs numKvHeads = numHeads",
+          "weights.qkv",
+        );
       }
       [this.q, this.k, this.v] = splitFused(f32(w.qkv), this.numHeads, this.headDim, this.hiddenSize);
-      [this.qBias, this.kBias, this.vBias] = w.qkvBias ? splitFused(f32(w.qkvBias), this.numHeads, this.headDim, 1) : [];
+      [this.qBias, this.kBias, this.vBias] = w.qkvBias
+        ? splitFused(f32(w.qkvBias), this.numHeads, this.headDim, 1)
+        : [];
     } else {
       if (!w.q || !w.k || !w.v) {
         throw new RopekitError("INVALID_OPTION", "weights need q, k and v, or a fused qkv", "weights");
@@ -131,14 +145,23 @@ export class MultiHeadAttention {
 
   /** A cache sized for this layer. */
   createCache(batch: number, capacity?: number): KVCache {
-    return new KVCache({ batch, kvHeads: this.numKvHeads, headDim: this.headDim, ...(capacity ? { capacity } : {}) });
+    return new KVCache({
+      batch,
+      kvHeads: this.numKvHeads,
+      headDim: this.headDim,
+      ...(capacity ? { capacity } : {}),
+    });
   }
 
   /** x [batch, seq, hiddenSize] → [batch, seq, hiddenSize]. */
   async forward(x: EmbeddingTensor, options: ForwardOptions = {}): Promise<EmbeddingTensor> {
     const [batch, seq, hidden] = embeddingDims(x);
     if (hidden !== this.hiddenSize) {
-      throw new RopekitError("INVALID_SHAPE", `x has ${hidden} channels, the layer expects ${this.hiddenSize}`, "x.shape");
+      throw new RopekitError(
+        "INVALID_SHAPE",
+        `x has ${hidden} channels, the layer expects ${this.hiddenSize}`,
+        "x.shape",
+      );
     }
     const { cache } = options;
     const heads = (t: Tensor, n: number): HeadsTensor => ({
@@ -151,7 +174,10 @@ export class MultiHeadAttention {
     const k = heads(await this.backend.linear(x, this.k, this.kBias), this.numKvHeads);
     const v = heads(await this.backend.linear(x, this.v, this.vBias), this.numKvHeads);
     if (this.config.rope) {
-      await this.backend.applyRopeQK(q, k, this.config.rope, { positions: options.positions ?? cache?.length ?? 0, inPlace: true });
+      await this.backend.applyRopeQK(q, k, this.config.rope, {
+        positions: options.positions ?? cache?.length ?? 0,
+        inPlace: true,
+      });
     }
     const attentionOptions = {
       causal: this.config.causal ?? true,
@@ -163,12 +189,21 @@ export class MultiHeadAttention {
     let attended: HeadsTensor;
     if (cache) {
       cache.append(k, v);
-      attended = (await this.backend.attention(q, cache.keys, cache.values, { ...attentionOptions, kvLength: cache.length })).output;
+      attended = (
+        await this.backend.attention(q, cache.keys, cache.values, {
+          ...attentionOptions,
+          kvLength: cache.length,
+        })
+      ).output;
     } else {
       attended = (await this.backend.attention(q, k, v, attentionOptions)).output;
     }
     // attended is bshd [batch, seq, heads, headDim] = [batch, seq, heads·headDim] rows for the output projection.
-    const y = await this.backend.linear({ data: attended.data, shape: [batch, seq, this.numHeads * this.headDim] }, this.o, this.oBias);
+    const y = await this.backend.linear(
+      { data: attended.data, shape: [batch, seq, this.numHeads * this.headDim] },
+      this.o,
+      this.oBias,
+    );
     return { data: y.data, shape: [batch, seq, this.hiddenSize] };
   }
 }

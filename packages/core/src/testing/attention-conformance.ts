@@ -24,19 +24,40 @@ export interface AttentionSuiteContext {
 const other = (layout: Layout): Layout => (layout === "bshd" ? "bhsd" : "bshd");
 
 /** |a − e| ≤ tolerance·max(1, |e|) on finite entries; −∞ (null in JSON) must match exactly. */
-function expectLse(actual: ArrayLike<number> | undefined, expected: readonly (number | null)[], tolerance: number): void {
+function expectLse(
+  actual: ArrayLike<number> | undefined,
+  expected: readonly (number | null)[],
+  tolerance: number,
+): void {
   expect(actual, "returnLse was set but no lse came back").toBeDefined();
   const a = actual as ArrayLike<number>;
   expect(a.length).toBe(expected.length);
   for (let i = 0; i < expected.length; i++) {
     const e = expected[i];
     if (e === null || e === undefined) expect(a[i]).toBe(Number.NEGATIVE_INFINITY);
-    else expect(Math.abs((a[i] as number) - e), `lse[${i}]`).toBeLessThanOrEqual(tolerance * Math.max(1, Math.abs(e)));
+    else
+      expect(Math.abs((a[i] as number) - e), `lse[${i}]`).toBeLessThanOrEqual(
+        tolerance * Math.max(1, Math.abs(e)),
+      );
   }
 }
 
-function random(makeArray: ArrayMaker, seed: string, shape: [number, number, number, number], layout: Layout): HeadsTensor {
-  return { data: makeArray(seededValues(seed, shape.reduce((a, b) => a * b, 1))), shape, layout };
+function random(
+  makeArray: ArrayMaker,
+  seed: string,
+  shape: [number, number, number, number],
+  layout: Layout,
+): HeadsTensor {
+  return {
+    data: makeArray(
+      seededValues(
+        seed,
+        shape.reduce((a, b) => a * b, 1),
+      ),
+    ),
+    shape,
+    layout,
+  };
 }
 
 /** Rows (b, h, i) of a head tensor reordered: out row i = x row perm[i]. */
@@ -47,7 +68,10 @@ function permuteSeq(x: HeadsTensor, perm: readonly number[]): HeadsTensor {
     for (let h = 0; h < d.heads; h++) {
       for (let i = 0; i < d.seq; i++) {
         const from = b * d.strideBatch + (perm[i] as number) * d.strideSeq + h * d.strideHead;
-        out.set(x.data.subarray(from, from + d.headDim), b * d.strideBatch + i * d.strideSeq + h * d.strideHead);
+        out.set(
+          x.data.subarray(from, from + d.headDim),
+          b * d.strideBatch + i * d.strideSeq + h * d.strideHead,
+        );
       }
     }
   }
@@ -66,8 +90,16 @@ export function describeAttentionConformance(ctx: AttentionSuiteContext, cases: 
           const kvLayout = c.kvLayout ?? c.layout;
           const kvSeq = c.kvCapacity ?? c.kvLen;
           return {
-            q: { data: make(v.q as number[]), shape: headsShape(c.layout, c.batch, c.qLen, c.qHeads, c.headDim), layout: c.layout },
-            k: { data: make(v.k as number[]), shape: headsShape(kvLayout, c.batch, kvSeq, c.kvHeads, c.headDim), layout: kvLayout },
+            q: {
+              data: make(v.q as number[]),
+              shape: headsShape(c.layout, c.batch, c.qLen, c.qHeads, c.headDim),
+              layout: c.layout,
+            },
+            k: {
+              data: make(v.k as number[]),
+              shape: headsShape(kvLayout, c.batch, kvSeq, c.kvHeads, c.headDim),
+              layout: kvLayout,
+            },
             v: {
               data: make(v.v as number[]),
               shape: headsShape(kvLayout, c.batch, kvSeq, c.kvHeads, c.vHeadDim ?? c.headDim),
@@ -86,7 +118,10 @@ export function describeAttentionConformance(ctx: AttentionSuiteContext, cases: 
           expect(result.output.layout).toBe(c.layout);
           expect(maxRelativeError(result.output.data, v.expected)).toBeLessThanOrEqual(tolerance);
           if (v.lse) expectLse(result.lse, v.lse, tolerance);
-          expect([q.data, k.data, val.data, options.mask?.data], "attention must not touch its inputs").toEqual(before);
+          expect(
+            [q.data, k.data, val.data, options.mask?.data],
+            "attention must not touch its inputs",
+          ).toEqual(before);
         });
 
         it(`${c.id} with every tensor in the other layout`, async () => {
@@ -94,9 +129,16 @@ export function describeAttentionConformance(ctx: AttentionSuiteContext, cases: 
           const { q, k, v: val } = inputs(v);
           const result = await ctx
             .backend()
-            .attention(toLayout(q, other(q.layout)), toLayout(k, other(k.layout)), toLayout(val, other(val.layout)), attentionCaseOptions(c));
+            .attention(
+              toLayout(q, other(q.layout)),
+              toLayout(k, other(k.layout)),
+              toLayout(val, other(val.layout)),
+              attentionCaseOptions(c),
+            );
           expect(result.output.layout).toBe(other(c.layout));
-          expect(maxRelativeError(toLayout(result.output, c.layout).data, v.expected)).toBeLessThanOrEqual(tolerance);
+          expect(maxRelativeError(toLayout(result.output, c.layout).data, v.expected)).toBeLessThanOrEqual(
+            tolerance,
+          );
         });
       } else if (c.op === "linear") {
         it(`${c.id}`, async () => {
@@ -117,7 +159,13 @@ export function describeAttentionConformance(ctx: AttentionSuiteContext, cases: 
   });
 
   describe("attention properties", () => {
-    const rope: RopeSpec = { headDim: 8, rotaryDim: 8, base: 10000, pairing: "half", scaling: { type: "none" } };
+    const rope: RopeSpec = {
+      headDim: 8,
+      rotaryDim: 8,
+      base: 10000,
+      pairing: "half",
+      scaling: { type: "none" },
+    };
     const n = 6;
     const perm = [3, 0, 5, 1, 4, 2];
 
@@ -131,12 +179,16 @@ export function describeAttentionConformance(ctx: AttentionSuiteContext, cases: 
       const base = (await backend.attention(q, k, v)).output;
       const kvPermuted = (await backend.attention(q, permuteSeq(k, perm), permuteSeq(v, perm))).output;
       expect(maxRelativeError(kvPermuted.data, base.data)).toBeLessThanOrEqual(tolerance);
-      const allPermuted = (await backend.attention(permuteSeq(q, perm), permuteSeq(k, perm), permuteSeq(v, perm))).output;
+      const allPermuted = (
+        await backend.attention(permuteSeq(q, perm), permuteSeq(k, perm), permuteSeq(v, perm))
+      ).output;
       expect(maxRelativeError(allPermuted.data, permuteSeq(base, perm).data)).toBeLessThanOrEqual(tolerance);
       // With RoPE at fixed positions 0…n−1, reordering the tokens changes what each token attends to.
       const withRope = { rope: { rope } };
       const ropeBase = (await backend.attention(q, k, v, withRope)).output;
-      const ropePermuted = (await backend.attention(permuteSeq(q, perm), permuteSeq(k, perm), permuteSeq(v, perm), withRope)).output;
+      const ropePermuted = (
+        await backend.attention(permuteSeq(q, perm), permuteSeq(k, perm), permuteSeq(v, perm), withRope)
+      ).output;
       expect(maxRelativeError(ropePermuted.data, permuteSeq(ropeBase, perm).data)).toBeGreaterThan(1e-3);
     });
 
@@ -162,8 +214,13 @@ export function describeAttentionConformance(ctx: AttentionSuiteContext, cases: 
       const v = random(make, "gqa/v", [1, 2, 7, 8], "bhsd");
       const repeat = (t: HeadsTensor) => {
         const out = make(new Float64Array(6 * 7 * 8));
-        for (let h = 0; h < 6; h++) out.set(t.data.subarray(Math.floor(h / 3) * 56, Math.floor(h / 3) * 56 + 56), h * 56);
-        return { data: out, shape: [1, 6, 7, 8] as [number, number, number, number], layout: "bhsd" as const };
+        for (let h = 0; h < 6; h++)
+          out.set(t.data.subarray(Math.floor(h / 3) * 56, Math.floor(h / 3) * 56 + 56), h * 56);
+        return {
+          data: out,
+          shape: [1, 6, 7, 8] as [number, number, number, number],
+          layout: "bhsd" as const,
+        };
       };
       const gqa = (await backend.attention(q, k, v, { causal: true })).output;
       const mha = (await backend.attention(q, repeat(k), repeat(v), { causal: true })).output;
@@ -196,10 +253,15 @@ export function describeAttentionConformance(ctx: AttentionSuiteContext, cases: 
       const withSpare = (t: HeadsTensor) => {
         const out = make(new Float64Array(2 * 8 * 8).fill(Number.NaN));
         for (let h = 0; h < 2; h++) out.set(t.data.subarray(h * 40, h * 40 + 40), h * 64);
-        return { data: out, shape: [1, 2, 8, 8] as [number, number, number, number], layout: "bhsd" as const };
+        return {
+          data: out,
+          shape: [1, 2, 8, 8] as [number, number, number, number],
+          layout: "bhsd" as const,
+        };
       };
       const exact = (await backend.attention(q, k, v, { causal: true })).output;
-      const spare = (await backend.attention(q, withSpare(k), withSpare(v), { causal: true, kvLength: 5 })).output;
+      const spare = (await backend.attention(q, withSpare(k), withSpare(v), { causal: true, kvLength: 5 }))
+        .output;
       expect(maxRelativeError(spare.data, exact.data)).toBeLessThanOrEqual(tolerance);
     });
 
@@ -210,9 +272,21 @@ export function describeAttentionConformance(ctx: AttentionSuiteContext, cases: 
       const heads = 4;
       const kvHeads = 2;
       const headDim = 4;
-      const w = (name: string, out: number, inF: number) => ({ data: make(seededValues(`mha/${name}`, out * inF)), shape: [out, inF] });
-      const b = (name: string, out: number) => ({ data: make(seededValues(`mha/${name}`, out)), shape: [out] });
-      const spec: RopeSpec = { headDim, rotaryDim: 2, base: 10000, pairing: "half", scaling: { type: "none" } };
+      const w = (name: string, out: number, inF: number) => ({
+        data: make(seededValues(`mha/${name}`, out * inF)),
+        shape: [out, inF],
+      });
+      const b = (name: string, out: number) => ({
+        data: make(seededValues(`mha/${name}`, out)),
+        shape: [out],
+      });
+      const spec: RopeSpec = {
+        headDim,
+        rotaryDim: 2,
+        base: 10000,
+        pairing: "half",
+        scaling: { type: "none" },
+      };
       const layer = new MultiHeadAttention(backend, {
         hiddenSize: hidden,
         numHeads: heads,
@@ -233,7 +307,11 @@ export function describeAttentionConformance(ctx: AttentionSuiteContext, cases: 
       const x = make(seededValues("mha/x", 2 * total * hidden));
       const tokens = (from: number, to: number) => {
         const out = make(new Float64Array(2 * (to - from) * hidden));
-        for (let bt = 0; bt < 2; bt++) out.set(x.subarray((bt * total + from) * hidden, (bt * total + to) * hidden), bt * (to - from) * hidden);
+        for (let bt = 0; bt < 2; bt++)
+          out.set(
+            x.subarray((bt * total + from) * hidden, (bt * total + to) * hidden),
+            bt * (to - from) * hidden,
+          );
         return { data: out, shape: [2, to - from, hidden] as [number, number, number] };
       };
       const full = await layer.forward(tokens(0, total));
@@ -241,7 +319,9 @@ export function describeAttentionConformance(ctx: AttentionSuiteContext, cases: 
       await layer.forward(tokens(0, 5), { cache });
       for (let t = 5; t < total; t++) {
         const step = await layer.forward(tokens(t, t + 1), { cache });
-        const expected = [0, 1].flatMap((bt) => Array.from(full.data.subarray((bt * total + t) * hidden, (bt * total + t + 1) * hidden)));
+        const expected = [0, 1].flatMap((bt) =>
+          Array.from(full.data.subarray((bt * total + t) * hidden, (bt * total + t + 1) * hidden)),
+        );
         expect(maxRelativeError(step.data, expected), `decode step ${t}`).toBeLessThanOrEqual(10 * tolerance);
       }
       expect(cache.length).toBe(total);
@@ -252,11 +332,21 @@ export function describeAttentionConformance(ctx: AttentionSuiteContext, cases: 
         const k = w("k2", heads * headDim, hidden);
         const v = w("v2", heads * headDim, hidden);
         const o = w("o", hidden, heads * headDim);
-        if (!qkv) return new MultiHeadAttention(backend, { hiddenSize: hidden, numHeads: heads, headDim, rope: spec, weights: { q, k, v, o } });
+        if (!qkv)
+          return new MultiHeadAttention(backend, {
+            hiddenSize: hidden,
+            numHeads: heads,
+            headDim,
+            rope: spec,
+            weights: { q, k, v, o },
+          });
         const fused = make(new Float64Array(3 * heads * headDim * hidden));
         for (let h = 0; h < heads; h++) {
           for (const [i, part] of [q, k, v].entries()) {
-            fused.set(part.data.subarray(h * headDim * hidden, (h + 1) * headDim * hidden), (3 * h + i) * headDim * hidden);
+            fused.set(
+              part.data.subarray(h * headDim * hidden, (h + 1) * headDim * hidden),
+              (3 * h + i) * headDim * hidden,
+            );
           }
         }
         return new MultiHeadAttention(backend, {
@@ -280,37 +370,89 @@ export function describeAttentionConformance(ctx: AttentionSuiteContext, cases: 
       layout,
     });
     const cases: [string, string, () => Promise<unknown>][] = [
-      ["kv heads that do not divide q heads", "INVALID_SHAPE", () => ctx.backend().attention(t([1, 3, 4, 8]), t([1, 2, 4, 8]), t([1, 2, 4, 8]))],
-      ["k head size ≠ q head size", "INVALID_SHAPE", () => ctx.backend().attention(t([1, 2, 4, 8]), t([1, 2, 4, 6]), t([1, 2, 4, 8]))],
-      ["v positions ≠ k positions", "INVALID_SHAPE", () => ctx.backend().attention(t([1, 2, 4, 8]), t([1, 2, 4, 8]), t([1, 2, 5, 8]))],
-      ["batch mismatch", "INVALID_SHAPE", () => ctx.backend().attention(t([2, 2, 4, 8]), t([1, 2, 4, 8]), t([1, 2, 4, 8]))],
+      [
+        "kv heads that do not divide q heads",
+        "INVALID_SHAPE",
+        () => ctx.backend().attention(t([1, 3, 4, 8]), t([1, 2, 4, 8]), t([1, 2, 4, 8])),
+      ],
+      [
+        "k head size ≠ q head size",
+        "INVALID_SHAPE",
+        () => ctx.backend().attention(t([1, 2, 4, 8]), t([1, 2, 4, 6]), t([1, 2, 4, 8])),
+      ],
+      [
+        "v positions ≠ k positions",
+        "INVALID_SHAPE",
+        () => ctx.backend().attention(t([1, 2, 4, 8]), t([1, 2, 4, 8]), t([1, 2, 5, 8])),
+      ],
+      [
+        "batch mismatch",
+        "INVALID_SHAPE",
+        () => ctx.backend().attention(t([2, 2, 4, 8]), t([1, 2, 4, 8]), t([1, 2, 4, 8])),
+      ],
       [
         "mask of the wrong shape",
         "INVALID_SHAPE",
-        () => ctx.backend().attention(t([1, 2, 4, 8]), t([1, 2, 4, 8]), t([1, 2, 4, 8]), { mask: { data: new Uint8Array(12), shape: [1, 1, 4, 3] } }),
+        () =>
+          ctx.backend().attention(t([1, 2, 4, 8]), t([1, 2, 4, 8]), t([1, 2, 4, 8]), {
+            mask: { data: new Uint8Array(12), shape: [1, 1, 4, 3] },
+          }),
       ],
-      ["negative window", "INVALID_OPTION", () => ctx.backend().attention(t([1, 2, 4, 8]), t([1, 2, 4, 8]), t([1, 2, 4, 8]), { window: -2 })],
-      ["NaN scale", "INVALID_OPTION", () => ctx.backend().attention(t([1, 2, 4, 8]), t([1, 2, 4, 8]), t([1, 2, 4, 8]), { scale: Number.NaN })],
-      ["zero soft-cap", "INVALID_OPTION", () => ctx.backend().attention(t([1, 2, 4, 8]), t([1, 2, 4, 8]), t([1, 2, 4, 8]), { softcap: 0 })],
-      ["kvLength past k", "INVALID_OPTION", () => ctx.backend().attention(t([1, 2, 4, 8]), t([1, 2, 4, 8]), t([1, 2, 4, 8]), { kvLength: 5 })],
-      ["ALiBi slopes of the wrong length", "INVALID_OPTION", () => ctx.backend().attention(t([1, 2, 4, 8]), t([1, 2, 4, 8]), t([1, 2, 4, 8]), { alibiSlopes: [1] })],
+      [
+        "negative window",
+        "INVALID_OPTION",
+        () => ctx.backend().attention(t([1, 2, 4, 8]), t([1, 2, 4, 8]), t([1, 2, 4, 8]), { window: -2 }),
+      ],
+      [
+        "NaN scale",
+        "INVALID_OPTION",
+        () =>
+          ctx.backend().attention(t([1, 2, 4, 8]), t([1, 2, 4, 8]), t([1, 2, 4, 8]), { scale: Number.NaN }),
+      ],
+      [
+        "zero soft-cap",
+        "INVALID_OPTION",
+        () => ctx.backend().attention(t([1, 2, 4, 8]), t([1, 2, 4, 8]), t([1, 2, 4, 8]), { softcap: 0 }),
+      ],
+      [
+        "kvLength past k",
+        "INVALID_OPTION",
+        () => ctx.backend().attention(t([1, 2, 4, 8]), t([1, 2, 4, 8]), t([1, 2, 4, 8]), { kvLength: 5 }),
+      ],
+      [
+        "ALiBi slopes of the wrong length",
+        "INVALID_OPTION",
+        () =>
+          ctx.backend().attention(t([1, 2, 4, 8]), t([1, 2, 4, 8]), t([1, 2, 4, 8]), { alibiSlopes: [1] }),
+      ],
       [
         "an unknown causal mode",
         "INVALID_OPTION",
-        () => ctx.backend().attention(t([1, 2, 4, 8]), t([1, 2, 4, 8]), t([1, 2, 4, 8]), { causal: "lower" as unknown as boolean }),
+        () =>
+          ctx.backend().attention(t([1, 2, 4, 8]), t([1, 2, 4, 8]), t([1, 2, 4, 8]), {
+            causal: "lower" as unknown as boolean,
+          }),
       ],
       [
         "fused RoPE with the wrong head size",
         "INVALID_SHAPE",
         () =>
           ctx.backend().attention(t([1, 2, 4, 8]), t([1, 2, 4, 8]), t([1, 2, 4, 8]), {
-            rope: { rope: { headDim: 16, rotaryDim: 16, base: 10000, pairing: "half", scaling: { type: "none" } } },
+            rope: {
+              rope: { headDim: 16, rotaryDim: 16, base: 10000, pairing: "half", scaling: { type: "none" } },
+            },
           }),
       ],
       [
         "linear weight of the wrong width",
         "INVALID_SHAPE",
-        () => ctx.backend().linear({ data: ctx.makeArray()(new Float64Array(6)), shape: [2, 3] }, { data: ctx.makeArray()(new Float64Array(8)), shape: [2, 4] }),
+        () =>
+          ctx
+            .backend()
+            .linear(
+              { data: ctx.makeArray()(new Float64Array(6)), shape: [2, 3] },
+              { data: ctx.makeArray()(new Float64Array(8)), shape: [2, 4] },
+            ),
       ],
       [
         "linear bias of the wrong length",

@@ -1,0 +1,64 @@
+// Causal attention on backend-js at long sequence lengths: time, GFLOP/s and peak RSS, each
+// configuration in its own child process.
+//   node attention/long-sequences.mjs [seq ...]      (default: 4096 32768)
+// Work is counted honestly for causal attention: only the S(S+1)/2 visible (query, key) pairs, each
+// costing 2·d flops for q·k and 2·d for the weighted sum of v.
+import { execFileSync } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { cpus } from "node:os";
+import { fileURLToPath } from "node:url";
+
+const heads = 8;
+const headDim = 64;
+const lengths = process.argv.slice(2).map(Number);
+if (lengths.length === 0) lengths.push(4096, 32768);
+const child = fileURLToPath(new URL("./causal-child.mjs", import.meta.url));
+const MiB = 2 ** 20;
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+const rows = [];
+for (const seq of lengths) {
+  const runs = seq <= 8192 ? 5 : 1; // one run of 32 768 already takes minutes
+  process.stderr.write(`causal attention ${heads}×${seq}×${headDim}, ${runs} run(s)…\n`);
+  let report;
+  try {
+    report = JSON.parse(
+      execFileSync(
+        process.execPath,
+        ["--expose-gc", child, String(seq), String(heads), String(headDim), String(runs)],
+        {
+          encoding: "utf8",
+          maxBuffer: 1 << 20,
+        },
+      ),
+    );
+  } catch (error) {
+    rows.push({ seq, error: String(error.message ?? error).split("\n")[0] });
+    continue;
+  }
+  const ms = median(report.times);
+  const flops = heads * ((seq * (seq + 1)) / 2) * 4 * headDim;
+  rows.push({
+    seq,
+    runs,
+    medianMs: Math.round(ms),
+    gflops: Number((flops / ms / 1e6).toFixed(2)),
+    peakRssMiB: Math.round(report.peakRss / MiB),
+    inputsMiB: Math.round((3 * heads * seq * headDim * 4) / MiB),
+    scoreMatrixMiB: Math.round((heads * seq * seq * 4) / MiB),
+  });
+}
+
+const machine = {
+  cpu: cpus()[0]?.model,
+  cores: cpus().length,
+  node: process.version,
+  date: new Date().toISOString(),
+};
+console.log(
+  `backend-js causal attention, ${heads} heads × S × ${headDim} (${machine.cpu}, ${machine.cores} cores, Node ${machine.node})`,
+);
+console.table(rows);
+const dir = fileURLToPath(new URL("../results/", import.meta.url));
+mkdirSync(dir, { recursive: true });
+writeFileSync(`${dir}attention-long.json`, `${JSON.stringify({ machine, heads, headDim, rows }, null, 2)}\n`);
