@@ -9,6 +9,7 @@ import {
   type HeadsTensor,
   OP_NAMES,
   type RopeInput,
+  RopeTableCache,
   type SyncOps,
   backendFromSync,
   checkQKPair,
@@ -20,8 +21,7 @@ import { attention } from "./attention/attention.js";
 import { addSinusoidal, sinusoidal } from "./absolute/sinusoidal.js";
 import { requireFloat32 } from "./dtype.js";
 import { linear } from "./linear/linear.js";
-import { rotateInPlace, tableFor } from "./rope/apply.js";
-import { TableCache } from "./rope/table-cache.js";
+import { rotateInPlace } from "./rope/apply.js";
 
 /** Options of `createJsBackend`. */
 export interface JsBackendOptions {
@@ -31,7 +31,7 @@ export interface JsBackendOptions {
 
 /** Makes a backend-js instance (each has its own table cache). */
 export function createJsBackend(options: JsBackendOptions = {}): Backend {
-  const cache = new TableCache(options.tableCacheSize ?? 32);
+  const cache = new RopeTableCache(options.tableCacheSize ?? 32);
 
   function applyRope(
     x: HeadsTensor,
@@ -40,7 +40,7 @@ export function createJsBackend(options: JsBackendOptions = {}): Backend {
   ): HeadsTensor<Float32Array> {
     const plan = planApplyRope(x, rope, opts);
     const src = requireFloat32(x.data, "x.data");
-    const { table, rows } = tableFor(plan, cache);
+    const { table, rows } = cache.forPlan(plan);
     // Out of place: copy once (memcpy; keeps pass-through channels), then rotate the copy.
     const out = plan.inPlace ? src : src.slice();
     rotateInPlace(out, plan, table, rows);

@@ -30,7 +30,13 @@ export type RopekitErrorCode =
   /** The backend exists but cannot run here (its probe failed), or none can. */
   | "BACKEND_UNAVAILABLE"
   /** The backend does not implement this op. */
-  | "NOT_IMPLEMENTED";
+  | "NOT_IMPLEMENTED"
+  /** The backend's memory cannot grow to hold the tensors (e.g. past the 4 GiB of wasm32). */
+  | "OUT_OF_MEMORY"
+  /** A worker thread of the backend died or failed; the call did not complete. */
+  | "WORKER_FAILED"
+  /** The backend, or a tensor it owns, was used after dispose(). */
+  | "DISPOSED";
 
 /** The one error type ropekit throws for bad input or an unusable backend. */
 export class RopekitError extends Error {

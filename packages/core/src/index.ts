@@ -11,6 +11,7 @@ export {
   headsDims,
   headsShape,
   headsTensor,
+  requireFloat32,
   tableDims,
   toLayout,
 } from "./tensor.js";
@@ -18,6 +19,7 @@ export { type RopeSpecInit, ropeSpec, validateRopeSpec } from "./rope/spec.js";
 export { type HFConfigOptions, ropeSpecFromHF } from "./rope/hf-config.js";
 export { type FrequencyOptions, frequencyKey, ropeFrequencies } from "./rope/frequencies.js";
 export { MAX_POSITION, type ResolvedPositions, positionAt, resolvePositions } from "./rope/positions.js";
+export { RopeTableCache } from "./rope/table-cache.js";
 export {
   type RopeTableOptions,
   type TablePositions,

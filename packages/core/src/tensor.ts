@@ -183,3 +183,15 @@ export function toLayout<T extends FloatArray>(x: HeadsTensor<T>, layout: Layout
   }
   return { data: out, shape, layout };
 }
+
+/** For backends that compute in f32: the data must be a Float32Array (they write f32). */
+export function requireFloat32(data: unknown, name: string, backend: string): Float32Array {
+  if (!(data instanceof Float32Array)) {
+    throw new RopekitError(
+      "INVALID_DTYPE",
+      `${name} must be a Float32Array for ${backend} (it computes in f32), got ${describeValue(data)}; use the reference backend for f64`,
+      name,
+    );
+  }
+  return data;
+}

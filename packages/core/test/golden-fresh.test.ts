@@ -48,7 +48,10 @@ describe("attention cases", () => {
     has((c) => c.qLen === 4 && c.kvLen === 37);
     has((c) => c.headDim === 80);
     has((c) => c.causal === "top-left");
-    has((c) => c.mask === "padding" && c.window !== undefined && c.softcap !== undefined && c.rope !== undefined);
+    has(
+      (c) =>
+        c.mask === "padding" && c.window !== undefined && c.softcap !== undefined && c.rope !== undefined,
+    );
     has((c) => c.mask === "additive");
     has((c) => c.mask === "masked-row");
     has((c) => c.alibi === true);

@@ -28,13 +28,16 @@ import {
   registerBackend,
 } from "@ropekit/core";
 import { jsRegistration } from "@ropekit/backend-js";
+import { wasmRegistration } from "@ropekit/backend-wasm";
 
 export * from "@ropekit/core";
 export { createJsBackend, type JsBackendOptions } from "@ropekit/backend-js";
+export { WasmBackend, type WasmBackendOptions, WasmTensor, createWasmBackend } from "@ropekit/backend-wasm";
 
 /** Registers the backends this package ships with (idempotent; called on import). */
 export function registerDefaultBackends(): void {
   const known = new Set(listBackends().map((b) => b.name));
+  if (!known.has(wasmRegistration.name)) registerBackend(wasmRegistration);
   if (!known.has(jsRegistration.name)) registerBackend(jsRegistration);
   if (!known.has(referenceRegistration.name)) registerBackend(referenceRegistration);
 }

@@ -29,12 +29,23 @@ const spec = ropeSpecFromHF({
 const values = (n: number) => Float32Array.from({ length: n }, (_, i) => Math.cos(i * 0.37) * 1.5);
 
 describe("ropekit umbrella", () => {
-  it("registers js and the reference, and picks js by default", async () => {
-    expect(listBackends().map((b) => b.name)).toEqual(["js", "reference"]);
+  it("registers wasm, js and the reference, and prefers wasm where SIMD exists", async () => {
+    expect(listBackends().map((b) => b.name)).toEqual(["wasm", "js", "reference"]);
     const picked = await getBackend({ env: {} });
-    expect(picked.name).toBe("js");
-    expect(picked.mode).toBe("js-f32");
-    expect(picked.skipped).toEqual([{ name: "reference", priority: 0, reason: "lower priority than js" }]);
+    expect(picked.name).toBe("wasm");
+    expect(picked.mode).toMatch(/^wasm-/);
+    expect(picked.skipped).toEqual([
+      { name: "js", priority: 10, reason: "lower priority than wasm" },
+      { name: "reference", priority: 0, reason: "lower priority than wasm" },
+    ]);
+  });
+
+  it("ROPEKIT_BACKEND=js picks the plain TypeScript backend", async () => {
+    try {
+      expect((await getBackend({ env: { ROPEKIT_BACKEND: "js" } })).mode).toBe("js-f32");
+    } finally {
+      await getBackend({ env: {} });
+    }
   });
 
   it("ROPEKIT_BACKEND switches the backend the top-level ops use", async () => {
@@ -103,7 +114,7 @@ describe("ropekit umbrella", () => {
     await expect(getBackend({ backend: "webgpu-someday" })).rejects.toMatchObject({
       code: "UNKNOWN_BACKEND",
     });
-    expect((await getBackend({ env: {} })).name).toBe("js");
+    expect((await getBackend({ env: {} })).name).toBe("wasm");
   });
 });
 

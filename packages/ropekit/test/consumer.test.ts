@@ -36,7 +36,7 @@ beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), "ropekit-consumer-"));
   const tarballs = join(dir, "tarballs");
   mkdirSync(tarballs);
-  for (const pkg of ["core", "backend-js", "ropekit"])
+  for (const pkg of ["core", "backend-js", "backend-wasm", "ropekit"])
     pnpm(["pack", "--pack-destination", tarballs], join(packagesDir, pkg));
   app = join(dir, "app");
   mkdirSync(app);
@@ -62,6 +62,7 @@ describe("consumer of the packed packages", () => {
       .sort();
     expect(installed).toEqual([
       "node_modules/@ropekit/backend-js",
+      "node_modules/@ropekit/backend-wasm",
       "node_modules/@ropekit/core",
       "node_modules/ropekit",
     ]);
@@ -94,7 +95,7 @@ console.log(JSON.stringify(out));
       llama: number[];
       error: [boolean, string];
     };
-    expect(out.backend).toBe("js");
+    expect(out.backend).toBe("wasm");
     expect(out.two[0]).toBeCloseTo(Math.cos(100000), 6);
     expect(out.two[1]).toBeCloseTo(Math.sin(100000), 6);
     expect(out.llama[0]).toBeCloseTo(Math.cos(131071), 6);
@@ -171,7 +172,7 @@ export async function demo() {
     expect(code).not.toMatch(/require\(/);
     const mod = (await import(bundlePath)) as { demo: () => Promise<{ backend: string; values: number[] }> };
     const result = await mod.demo();
-    expect(result.backend).toBe("js");
+    expect(result.backend).toBe("wasm");
     expect(result.values[0]).toBeCloseTo(Math.cos(2), 6);
     expect(result.values[1]).toBeCloseTo(Math.sin(2), 6);
   });

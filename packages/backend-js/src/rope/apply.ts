@@ -1,16 +1,4 @@
-import { type ApplyRopePlan, type RopeTable, tableRows } from "@ropekit/core";
-import type { TableCache } from "./table-cache.js";
-
-/** The table for a plan: the one passed in, or one from the cache covering the call's positions. */
-export function tableFor(plan: ApplyRopePlan, cache: TableCache): { table: RopeTable; rows: Int32Array } {
-  if (plan.table) return { table: plan.table, rows: plan.rows as Int32Array };
-  const { spec, positions, dims, seqLen } = plan;
-  const table =
-    positions.ids === undefined
-      ? cache.forRange(spec, positions.min, positions.max, seqLen)
-      : cache.forIds(spec, positions.ids, positions.min, positions.max, seqLen);
-  return { table, rows: tableRows(table, positions, dims.batch, dims.seq) };
-}
+import type { ApplyRopePlan, RopeTable } from "@ropekit/core";
 
 /**
  * Rotates `x` in place with f32 tables: one pass over the data, the cos/sin row of a token loaded once

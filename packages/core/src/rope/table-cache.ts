@@ -1,4 +1,7 @@
-import { type RopeSpec, type RopeTable, frequencyKey, ropeTable } from "@ropekit/core";
+import type { RopeSpec, RopeTable } from "../types.js";
+import { frequencyKey } from "./frequencies.js";
+import type { ApplyRopePlan } from "./apply.js";
+import { ropeTable, tableRows } from "./table.js";
 
 /** Explicit ids are served from a contiguous table when they span at most this many extra rows. */
 const MAX_RANGE_SLACK = 4096;
@@ -7,7 +10,7 @@ const MAX_RANGE_SLACK = 4096;
  * Small LRU of RoPE tables, so repeated calls with the same spec and positions (every layer of a forward
  * pass, q and k) reuse one table instead of recomputing trig.
  */
-export class TableCache {
+export class RopeTableCache {
   private readonly tables = new Map<string, RopeTable>();
   private readonly specKeys = new WeakMap<RopeSpec, string>();
 
@@ -42,6 +45,17 @@ export class TableCache {
   forIds(spec: RopeSpec, ids: Int32Array, min: number, max: number, seqLen: number): RopeTable {
     if (max - min + 1 <= ids.length + MAX_RANGE_SLACK) return this.forRange(spec, min, max, seqLen);
     return ropeTable(spec, ids, { seqLen });
+  }
+
+  /** The table for a plan (the one passed in, or a cached one covering the call) and each token's row. */
+  forPlan(plan: ApplyRopePlan): { table: RopeTable; rows: Int32Array } {
+    if (plan.table) return { table: plan.table, rows: plan.rows as Int32Array };
+    const { spec, positions, dims, seqLen } = plan;
+    const table =
+      positions.ids === undefined
+        ? this.forRange(spec, positions.min, positions.max, seqLen)
+        : this.forIds(spec, positions.ids, positions.min, positions.max, seqLen);
+    return { table, rows: tableRows(table, positions, dims.batch, dims.seq) };
   }
 
   clear(): void {

@@ -1,0 +1,642 @@
+import {
+  type AddLearnedOptions,
+  type AddSinusoidalOptions,
+  type ApplyRopeOptions,
+  type ApplyRopePlan,
+  type AttentionOptions,
+  type AttentionResult,
+  type Backend,
+  type BackendDescription,
+  type EmbeddingTensor,
+  type HeadsTensor,
+  type Layout,
+  OP_NAMES,
+  type RopeInput,
+  type RopeQK,
+  type RopeTable,
+  RopeTableCache,
+  RopekitError,
+  type SyncOps,
+  type TablePositions,
+  type Tensor,
+  checkQKPair,
+  fusedRopePositions,
+  headsShape,
+  planAddLearned,
+  planAddSinusoidal,
+  planApplyRope,
+  planAttention,
+  planLinear,
+  positionAt,
+  requireFloat32,
+  ropeTable,
+  sinusoidalReference,
+} from "@ropekit/core";
+import type { Heap } from "./heap.js";
+import type { WorkerPool } from "./pool.js";
+import { WasmTensor } from "./tensor.js";
+import type { KernelExports, WasmVariant } from "./wasm-module.js";
+import type { KernelName } from "./worker-protocol.js";
+
+const BACKEND = "backend-wasm";
+const PARAM_WORDS = 40;
+
+/** Runs a kernel split into parts: part 0 on this thread, the others on the pool's workers. */
+type Exec = (kernel: KernelName, parts: readonly (readonly number[])[]) => Promise<void> | void;
+
+/** Memory of one call: every block is released when the call ends, even when it throws. */
+class CallScope {
+  private readonly blocks: number[] = [];
+  constructor(private readonly heap: Heap) {}
+  alloc(bytes: number): number {
+    const ptr = this.heap.alloc(bytes);
+    this.blocks.push(ptr);
+    return ptr;
+  }
+  f32(values: ArrayLike<number>): number {
+    const ptr = this.alloc(values.length * 4);
+    this.heap.view().f32.set(values, ptr >> 2);
+    return ptr;
+  }
+  i32(values: ArrayLike<number>): number {
+    const ptr = this.alloc(values.length * 4);
+    this.heap.view().i32.set(values, ptr >> 2);
+    return ptr;
+  }
+  u8(values: Uint8Array): number {
+    const ptr = this.alloc(values.length);
+    this.heap.view().u8.set(values, ptr);
+    return ptr;
+  }
+  release(): void {
+    for (const ptr of this.blocks) this.heap.release(ptr);
+    this.blocks.length = 0;
+  }
+}
+
+/** [start, end) ranges splitting n items into at most `parts` non-empty pieces. */
+function split(n: number, parts: number): [number, number][] {
+  const count = Math.max(1, Math.min(parts, n));
+  return Array.from({ length: count }, (_, i) => [
+    Math.floor((i * n) / count),
+    Math.floor(((i + 1) * n) / count),
+  ]);
+}
+
+/** What `createWasmBackend` settles on. */
+export interface WasmSetup {
+  readonly variant: WasmVariant;
+  readonly kernels: KernelExports;
+  readonly heap: Heap;
+  readonly pool: WorkerPool | undefined;
+  /** Why the backend runs on fewer threads than asked, if it does. */
+  readonly threadsNote: string | undefined;
+}
+
+/**
+ * The WebAssembly backend: f32x4 SIMD kernels (relaxed-SIMD fused multiply-add where the runtime
+ * validates it), host-owned memory with resident tensors, and an optional worker pool over shared memory.
+ */
+export class WasmBackend implements Backend {
+  readonly name = "wasm";
+  readonly sync: SyncOps;
+  private readonly tables = new RopeTableCache(32);
+  /** Uploaded cos/sin tables, most recent last; evicted ones are freed. */
+  private readonly uploaded = new Map<RopeTable, { cos: number; sin: number }>();
+  private disposed = false;
+
+  constructor(private readonly setup: WasmSetup) {
+    const runHere: Exec = (kernel, parts) => {
+      for (const args of parts) (this.setup.kernels[kernel] as (...a: number[]) => void)(...args);
+    };
+    this.sync = {
+      ropeTable,
+      applyRope: (x, rope, options) => this.syncResult(this.applyRopeWith(runHere, 1, x, rope, options)),
+      applyRopeQK: (q, k, rope, options) =>
+        this.syncResult(this.applyRopeQKWith(runHere, 1, q, k, rope, options)),
+      sinusoidal: (positions, dim, base) => this.sinusoidalTable(positions, dim, base),
+      addSinusoidal: (x, options) => this.syncResult(this.addSinusoidalWith(runHere, 1, x, options)),
+      addLearned: (x, table, options) => this.syncResult(this.addLearnedWith(runHere, 1, x, table, options)),
+      attention: (q, k, v, options) => this.syncResult(this.attentionWith(runHere, 1, q, k, v, options)),
+      linear: (x, weight, bias) => this.syncResult(this.linearWith(runHere, 1, x, weight, bias)),
+    };
+  }
+
+  /** Threads the async ops use (this thread included). */
+  get threads(): number {
+    return 1 + (this.setup.pool?.size ?? 0);
+  }
+
+  /** Bytes of wasm memory currently handed out (resident tensors and tables). */
+  get allocatedBytes(): number {
+    return this.setup.heap.allocatedBytes;
+  }
+
+  /** Size of the wasm memory. */
+  get memoryBytes(): number {
+    return this.setup.heap.memoryBytes;
+  }
+
+  describe(): BackendDescription {
+    const relaxed = this.setup.variant.endsWith("relaxed");
+    return {
+      name: this.name,
+      mode: `wasm-${relaxed ? "relaxed-simd" : "simd"}${this.threads > 1 ? `-threads${this.threads}` : ""}`,
+      precision: "f32",
+      dtypes: ["float32"],
+      ops: OP_NAMES,
+      pairings: ["half", "interleaved"],
+      layouts: ["bshd", "bhsd"],
+      threads: this.threads,
+      notes: [
+        `AssemblyScript f32x4 kernels (${relaxed ? "relaxed SIMD fused multiply-add" : "SIMD multiply + add"}); trig for RoPE and sinusoidal tables in f64 on the host`,
+        this.setup.threadsNote,
+      ]
+        .filter(Boolean)
+        .join("; "),
+    };
+  }
+
+  /** A tensor in the backend's memory: ops on it are zero-copy (in place for applyRope). */
+  tensor(shape: readonly number[], layout?: Layout): WasmTensor {
+    this.alive();
+    const n = shape.reduce((a, b) => a * b, 1);
+    if (!shape.every((d) => Number.isSafeInteger(d) && d > 0)) {
+      throw new RopekitError(
+        "INVALID_SHAPE",
+        `shape must be positive integers, got [${shape.join(", ")}]`,
+        "shape",
+      );
+    }
+    const ptr = this.setup.heap.alloc(n * 4);
+    this.setup.heap.view().f32.fill(0, ptr >> 2, (ptr >> 2) + n);
+    return new WasmTensor(this.setup.heap, ptr, [...shape], layout);
+  }
+
+  // ---- async ops: split across the worker pool when there is one ----
+
+  private exec(): Exec {
+    const pool = this.setup.pool;
+    return (kernel, parts) => {
+      if (!pool || parts.length === 1) {
+        for (const args of parts) (this.setup.kernels[kernel] as (...a: number[]) => void)(...args);
+        return;
+      }
+      // Post to the workers first, then run part 0 here while they work.
+      const others = pool.run(kernel, parts.slice(1));
+      (this.setup.kernels[kernel] as (...a: number[]) => void)(...(parts[0] as number[]));
+      return others;
+    };
+  }
+
+  ropeTable(
+    spec: Parameters<SyncOps["ropeTable"]>[0],
+    positions: TablePositions,
+    options?: Parameters<SyncOps["ropeTable"]>[2],
+  ): Promise<RopeTable> {
+    return Promise.resolve().then(() => ropeTable(spec, positions, options));
+  }
+  applyRope(x: HeadsTensor, rope: RopeInput, options?: ApplyRopeOptions): Promise<HeadsTensor> {
+    return this.later(() => this.applyRopeWith(this.exec(), this.threads, x, rope, options));
+  }
+  applyRopeQK(q: HeadsTensor, k: HeadsTensor, rope: RopeInput, options?: ApplyRopeOptions): Promise<RopeQK> {
+    return this.later(() => this.applyRopeQKWith(this.exec(), this.threads, q, k, rope, options));
+  }
+  sinusoidal(positions: TablePositions, dim: number, base?: number): Promise<Tensor> {
+    return Promise.resolve().then(() => this.sinusoidalTable(positions, dim, base));
+  }
+  addSinusoidal(x: EmbeddingTensor, options?: AddSinusoidalOptions): Promise<EmbeddingTensor> {
+    return this.later(() => this.addSinusoidalWith(this.exec(), this.threads, x, options));
+  }
+  addLearned(x: EmbeddingTensor, table: Tensor, options?: AddLearnedOptions): Promise<EmbeddingTensor> {
+    return this.later(() => this.addLearnedWith(this.exec(), this.threads, x, table, options));
+  }
+  attention(
+    q: HeadsTensor,
+    k: HeadsTensor,
+    v: HeadsTensor,
+    options?: AttentionOptions,
+  ): Promise<AttentionResult> {
+    return this.later(() => this.attentionWith(this.exec(), this.threads, q, k, v, options));
+  }
+  linear(x: Tensor, weight: Tensor, bias?: Tensor): Promise<Tensor> {
+    return this.later(() => this.linearWith(this.exec(), this.threads, x, weight, bias));
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.setup.pool?.dispose();
+    for (const t of this.uploaded.values()) {
+      this.setup.heap.release(t.cos);
+      this.setup.heap.release(t.sin);
+    }
+    this.uploaded.clear();
+    this.tables.clear();
+  }
+
+  // ---- implementation ----
+
+  private alive(): void {
+    if (this.disposed)
+      throw new RopekitError("DISPOSED", "this backend-wasm instance was disposed", "backend");
+  }
+
+  private later<T>(run: () => { result: T; done: Promise<void> | void }): Promise<T> {
+    return Promise.resolve().then(async () => {
+      const { result, done } = run();
+      await done;
+      return result;
+    });
+  }
+
+  private syncResult<T>(r: { result: T; done: Promise<void> | void }): T {
+    return r.result;
+  }
+
+  /** Pointer to x's data in wasm memory if it already lives there. */
+  private residentPtr(data: Float32Array): number | undefined {
+    return data.buffer === this.setup.heap.memory.buffer ? data.byteOffset : undefined;
+  }
+
+  private uploadTable(table: RopeTable): { cos: number; sin: number } {
+    const hit = this.uploaded.get(table);
+    if (hit) {
+      this.uploaded.delete(table);
+      this.uploaded.set(table, hit);
+      return hit;
+    }
+    const heap = this.setup.heap;
+    const cos = heap.alloc(table.cos.length * 4);
+    const sin = heap.alloc(table.sin.length * 4);
+    heap.view().f32.set(table.cos, cos >> 2);
+    heap.view().f32.set(table.sin, sin >> 2);
+    const entry = { cos, sin };
+    this.uploaded.set(table, entry);
+    if (this.uploaded.size > 8) {
+      const [oldest, ptrs] = this.uploaded.entries().next().value as [
+        RopeTable,
+        { cos: number; sin: number },
+      ];
+      this.uploaded.delete(oldest);
+      heap.release(ptrs.cos);
+      heap.release(ptrs.sin);
+    }
+    return entry;
+  }
+
+  /** Rotates the tensor at `ptr` in wasm memory as `plan` says. */
+  private rotate(
+    exec: Exec,
+    threads: number,
+    ptr: number,
+    plan: ApplyRopePlan,
+    scope: CallScope,
+  ): Promise<void> | void {
+    const { table, rows } = this.tables.forPlan(plan);
+    const { cos, sin } = this.uploadTable(table);
+    const rowsPtr = scope.i32(rows);
+    const d = plan.dims;
+    const inverse = plan.inverse;
+    const mul = inverse ? 1 / (table.attentionScale * table.attentionScale) : 1;
+    const parts = split(d.batch * d.seq, threads).map(([start, end]) => [
+      ptr,
+      d.seq,
+      d.heads,
+      d.strideBatch,
+      d.strideSeq,
+      d.strideHead,
+      rowsPtr,
+      cos,
+      sin,
+      plan.spec.rotaryDim / 2,
+      plan.spec.pairing === "interleaved" ? 1 : 0,
+      inverse ? -1 : 1,
+      mul,
+      start,
+      end,
+    ]);
+    return exec("ropeApply", parts);
+  }
+
+  private applyRopeWith(
+    exec: Exec,
+    threads: number,
+    x: HeadsTensor,
+    rope: RopeInput,
+    options: ApplyRopeOptions = {},
+  ): { result: HeadsTensor<Float32Array>; done: Promise<void> | void } {
+    this.alive();
+    const plan = planApplyRope(x, rope, options);
+    const src = requireFloat32(x.data, "x.data", BACKEND);
+    const heap = this.setup.heap;
+    const scope = new CallScope(heap);
+    try {
+      const resident = this.residentPtr(src);
+      const shape = [...x.shape] as [number, number, number, number];
+      if (plan.inPlace && resident !== undefined) {
+        const done = this.rotate(exec, threads, resident, plan, scope);
+        // A fresh view: allocations above may have grown (and so replaced) the memory buffer.
+        const data = new Float32Array(heap.memory.buffer, resident, src.length);
+        return { result: { data, shape, layout: x.layout }, done: this.finish(done, scope) };
+      }
+      const ptr = scope.f32(src);
+      const out = plan.inPlace ? src : new Float32Array(src.length);
+      const done = this.rotate(exec, threads, ptr, plan, scope);
+      const copyOut = () => out.set(heap.view().f32.subarray(ptr >> 2, (ptr >> 2) + src.length));
+      return { result: { data: out, shape, layout: x.layout }, done: this.finish(done, scope, copyOut) };
+    } catch (error) {
+      scope.release();
+      throw error;
+    }
+  }
+
+  /** After the kernels: copy results out, then free the call's memory (also on failure). */
+  private finish(done: Promise<void> | void, scope: CallScope, copyOut?: () => void): Promise<void> | void {
+    if (done === undefined) {
+      try {
+        copyOut?.();
+      } finally {
+        scope.release();
+      }
+      return;
+    }
+    return done.then(
+      () => {
+        try {
+          copyOut?.();
+        } finally {
+          scope.release();
+        }
+      },
+      (error: unknown) => {
+        scope.release();
+        throw error;
+      },
+    );
+  }
+
+  private applyRopeQKWith(
+    exec: Exec,
+    threads: number,
+    q: HeadsTensor,
+    k: HeadsTensor,
+    rope: RopeInput,
+    options: ApplyRopeOptions = {},
+  ): { result: RopeQK; done: Promise<void> | void } {
+    checkQKPair(q, k);
+    planApplyRope(q, rope, options, "q");
+    planApplyRope(k, rope, options, "k");
+    requireFloat32(q.data, "q.data", BACKEND);
+    requireFloat32(k.data, "k.data", BACKEND);
+    const rq = this.applyRopeWith(exec, threads, q, rope, options);
+    const rk = this.applyRopeWith(exec, threads, k, rope, options);
+    const done = rq.done || rk.done ? Promise.all([rq.done, rk.done]).then(() => undefined) : undefined;
+    return { result: { q: rq.result, k: rk.result }, done };
+  }
+
+  private sinusoidalTable(positions: TablePositions, dim: number, base?: number): Tensor<Float32Array> {
+    // Trig in f64 on the host (as for RoPE tables), stored in f32.
+    const pe = sinusoidalReference(positions, dim, base);
+    return { data: Float32Array.from(pe.data), shape: pe.shape };
+  }
+
+  /** out[t] += table[rows[t]] in wasm memory; x copied in and out unless resident and in place. */
+  private addRowsWith(
+    exec: Exec,
+    threads: number,
+    x: EmbeddingTensor,
+    inPlace: boolean,
+    table: ArrayLike<number>,
+    rows: Int32Array,
+  ): { result: EmbeddingTensor<Float32Array>; done: Promise<void> | void } {
+    const src = requireFloat32(x.data, "x.data", BACKEND);
+    const [batch, seq, dim] = x.shape as [number, number, number];
+    const heap = this.setup.heap;
+    const scope = new CallScope(heap);
+    try {
+      const resident = this.residentPtr(src);
+      const tablePtr = scope.f32(table);
+      const rowsPtr = scope.i32(rows);
+      const inWasm = inPlace && resident !== undefined;
+      const ptr = inWasm ? (resident as number) : scope.f32(src);
+      const out = inWasm
+        ? new Float32Array(heap.memory.buffer, ptr, src.length) // fresh view: the buffer may have grown
+        : inPlace
+          ? src
+          : new Float32Array(src.length);
+      const parts = split(batch * seq, threads).map(([start, end]) => [
+        ptr,
+        tablePtr,
+        rowsPtr,
+        dim,
+        start,
+        end,
+      ]);
+      const done = exec("addRows", parts);
+      const copyOut = inWasm
+        ? undefined
+        : () => out.set(heap.view().f32.subarray(ptr >> 2, (ptr >> 2) + src.length));
+      return { result: { data: out, shape: [batch, seq, dim] }, done: this.finish(done, scope, copyOut) };
+    } catch (error) {
+      scope.release();
+      throw error;
+    }
+  }
+
+  private addSinusoidalWith(
+    exec: Exec,
+    threads: number,
+    x: EmbeddingTensor,
+    options: AddSinusoidalOptions = {},
+  ): { result: EmbeddingTensor<Float32Array>; done: Promise<void> | void } {
+    this.alive();
+    const plan = planAddSinusoidal(x, options);
+    requireFloat32(x.data, "x.data", BACKEND);
+    const [batch, seq, dim] = plan.dims;
+    // One encoding row per position in [min, max]; tokens index into it.
+    const { min, max } = plan.positions;
+    const pe = sinusoidalReference({ start: min, length: max - min + 1 }, dim, options.base ?? 10000);
+    const rows = new Int32Array(batch * seq);
+    for (let b = 0; b < batch; b++)
+      for (let s = 0; s < seq; s++) rows[b * seq + s] = positionAt(plan.positions, b, s, seq) - min;
+    return this.addRowsWith(exec, threads, x, plan.inPlace, pe.data, rows);
+  }
+
+  private addLearnedWith(
+    exec: Exec,
+    threads: number,
+    x: EmbeddingTensor,
+    table: Tensor,
+    options: AddLearnedOptions = {},
+  ): { result: EmbeddingTensor<Float32Array>; done: Promise<void> | void } {
+    this.alive();
+    const plan = planAddLearned(x, table, options);
+    requireFloat32(x.data, "x.data", BACKEND);
+    return this.addRowsWith(exec, threads, x, plan.inPlace, table.data, plan.rows);
+  }
+
+  private attentionWith(
+    exec: Exec,
+    threads: number,
+    q: HeadsTensor,
+    k: HeadsTensor,
+    v: HeadsTensor,
+    options: AttentionOptions = {},
+  ): { result: AttentionResult; done: Promise<void> | void } {
+    this.alive();
+    const plan = planAttention(q, k, v, options);
+    const qs = requireFloat32(q.data, "q.data", BACKEND);
+    const ks = requireFloat32(k.data, "k.data", BACKEND);
+    const vs = requireFloat32(v.data, "v.data", BACKEND);
+    const heap = this.setup.heap;
+    const kernels = this.setup.kernels;
+    const scope = new CallScope(heap);
+    try {
+      const pending: (Promise<void> | void)[] = [];
+      let qPtr: number;
+      let kPtr: number;
+      if (plan.rope) {
+        // Fused RoPE: rotate copies of q and k inside wasm memory, then attend to them.
+        const positions = fusedRopePositions(plan);
+        qPtr = scope.f32(qs);
+        kPtr = scope.f32(ks);
+        // Rotations run on this thread (they are O(N·d), attention is O(N²·d)).
+        const here: Exec = (kernel, parts) => {
+          for (const args of parts) (kernels[kernel] as (...a: number[]) => void)(...args);
+        };
+        this.rotate(here, 1, qPtr, planApplyRope(q, plan.rope.rope, { positions: positions.q }), scope);
+        this.rotate(here, 1, kPtr, planApplyRope(k, plan.rope.rope, { positions: positions.k }), scope);
+      } else {
+        qPtr = this.residentPtr(qs) ?? scope.f32(qs);
+        kPtr = this.residentPtr(ks) ?? scope.f32(ks);
+      }
+      const vPtr = this.residentPtr(vs) ?? scope.f32(vs);
+      const shape = headsShape(q.layout, plan.batch, plan.qLen, plan.qHeads, plan.vHeadDim);
+      const n = plan.batch * plan.qHeads * plan.qLen * plan.vHeadDim;
+      const outPtr = scope.alloc(n * 4);
+      const lsePtr = plan.returnLse ? scope.alloc(plan.batch * plan.qHeads * plan.qLen * 4) : 0;
+      // Output strides (elements) for q's layout: [batch, seq, head].
+      const { qLen: S, qHeads: H, vHeadDim: D } = plan;
+      const od =
+        q.layout === "bshd"
+          ? { strideBatch: S * H * D, strideSeq: H * D, strideHead: D }
+          : { strideBatch: H * S * D, strideSeq: D, strideHead: S * D };
+      let maskPtr = 0;
+      if (plan.mask) {
+        maskPtr = plan.mask.boolean ? scope.u8(plan.mask.data as Uint8Array) : scope.f32(plan.mask.data);
+      }
+      const alibiPtr = plan.alibiSlopes ? scope.f32(plan.alibiSlopes) : 0;
+      const units = plan.batch * plan.qHeads * Math.ceil(plan.qLen / 32);
+      const workers = Math.max(1, Math.min(threads, units));
+      const scratchBytes = kernels.attentionScratchBytes(plan.headDim, plan.vHeadDim);
+      const parts: number[][] = [];
+      for (let w = 0; w < workers; w++) {
+        const params = scope.alloc(PARAM_WORDS * 4);
+        const scratch = scope.alloc(scratchBytes);
+        const { i32, f32 } = heap.view();
+        const p = params >> 2;
+        const words = [
+          plan.batch,
+          plan.qHeads,
+          plan.kvHeads,
+          plan.qLen,
+          plan.kvLen,
+          plan.headDim,
+          plan.vHeadDim,
+          plan.qOffset,
+          plan.causal ? 1 : 0,
+          plan.window,
+          qPtr,
+          kPtr,
+          vPtr,
+          outPtr,
+          lsePtr,
+          plan.q.strideBatch,
+          plan.q.strideSeq,
+          plan.q.strideHead,
+          plan.k.strideBatch,
+          plan.k.strideSeq,
+          plan.k.strideHead,
+          plan.v.strideBatch,
+          plan.v.strideSeq,
+          plan.v.strideHead,
+          od.strideBatch,
+          od.strideSeq,
+          od.strideHead,
+          maskPtr,
+          plan.mask?.boolean ? 1 : 0,
+          plan.mask?.strideBatch ?? 0,
+          plan.mask?.strideHead ?? 0,
+          plan.mask?.strideQuery ?? 0,
+          alibiPtr,
+          scratch,
+        ];
+        i32.set(words, p);
+        f32[p + 34] = plan.scale;
+        f32[p + 35] = plan.softcap;
+        i32[p + 36] = w;
+        i32[p + 37] = workers;
+        parts.push([params]);
+      }
+      pending.push(exec("attention", parts));
+      const output = new Float32Array(n);
+      const lse = plan.returnLse ? new Float32Array(plan.batch * plan.qHeads * plan.qLen) : undefined;
+      const copyOut = () => {
+        const view = heap.view().f32;
+        output.set(view.subarray(outPtr >> 2, (outPtr >> 2) + n));
+        lse?.set(view.subarray(lsePtr >> 2, (lsePtr >> 2) + lse.length));
+      };
+      const done = pending.some((p) => p !== undefined)
+        ? Promise.all(pending).then(() => undefined)
+        : undefined;
+      return {
+        result: { output: { data: output, shape, layout: q.layout }, lse },
+        done: this.finish(done, scope, copyOut),
+      };
+    } catch (error) {
+      scope.release();
+      throw error;
+    }
+  }
+
+  private linearWith(
+    exec: Exec,
+    threads: number,
+    x: Tensor,
+    weight: Tensor,
+    bias?: Tensor,
+  ): { result: Tensor<Float32Array>; done: Promise<void> | void } {
+    this.alive();
+    const { rows, inFeatures, outFeatures, outShape } = planLinear(x, weight, bias);
+    const xs = requireFloat32(x.data, "x.data", BACKEND);
+    const heap = this.setup.heap;
+    const scope = new CallScope(heap);
+    try {
+      const xPtr = this.residentPtr(xs) ?? scope.f32(xs);
+      const wPtr =
+        weight.data instanceof Float32Array
+          ? (this.residentPtr(weight.data) ?? scope.f32(weight.data))
+          : scope.f32(weight.data);
+      const bPtr = bias ? scope.f32(bias.data) : 0;
+      const yPtr = scope.alloc(rows * outFeatures * 4);
+      const parts = split(rows, threads).map(([start, end]) => [
+        xPtr,
+        wPtr,
+        bPtr,
+        yPtr,
+        inFeatures,
+        outFeatures,
+        start,
+        end,
+      ]);
+      const done = exec("linear", parts);
+      const out = new Float32Array(rows * outFeatures);
+      const copyOut = () => out.set(heap.view().f32.subarray(yPtr >> 2, (yPtr >> 2) + out.length));
+      return { result: { data: out, shape: outShape }, done: this.finish(done, scope, copyOut) };
+    } catch (error) {
+      scope.release();
+      throw error;
+    }
+  }
+}

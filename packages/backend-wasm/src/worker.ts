@@ -1,0 +1,34 @@
+// A backend-wasm worker: instantiates the kernels over the shared memory it is sent, then runs the
+// kernel calls it receives. Works as a Node worker_threads worker and as a browser module worker.
+import { type KernelExports, instantiate } from "./wasm-module.js";
+import type { WorkerReply, WorkerRequest } from "./worker-protocol.js";
+
+let kernels: KernelExports | undefined;
+
+function handle(message: WorkerRequest): WorkerReply {
+  try {
+    if ("init" in message) {
+      kernels = instantiate(message.init.module, message.init.memory);
+      return { id: message.id };
+    }
+    if (!kernels) return { id: message.id, error: "not initialised" };
+    const run = kernels[message.kernel] as (...args: number[]) => void;
+    run(...message.args);
+    return { id: message.id };
+  } catch (error) {
+    return { id: message.id, error: error instanceof Error ? error.message : String(error) };
+  }
+}
+
+const isNode = typeof process !== "undefined" && typeof process.versions?.node === "string";
+if (isNode) {
+  const threads = "node:worker_threads";
+  const { parentPort } = (await import(/* @vite-ignore */ threads)) as typeof import("node:worker_threads");
+  parentPort?.on("message", (m: WorkerRequest) => parentPort.postMessage(handle(m)));
+} else {
+  const scope = globalThis as unknown as {
+    onmessage: (e: MessageEvent<WorkerRequest>) => void;
+    postMessage: (r: WorkerReply) => void;
+  };
+  scope.onmessage = (e) => scope.postMessage(handle(e.data));
+}
