@@ -37,7 +37,7 @@ export const BLOCK_K: i32 = 32;
 
 /** Bytes of scratch one thread needs for head sizes d and dv. */
 export function attentionScratchBytes(d: i32, dv: i32): i32 {
-  return (d * BLOCK_K + BLOCK_Q * BLOCK_K + BLOCK_Q * dv + 2 * BLOCK_Q) * 4 + 64;
+  return (d * BLOCK_K + BLOCK_Q * d + BLOCK_Q * BLOCK_K + BLOCK_Q * dv + 4 * BLOCK_Q) * 4 + 64;
 }
 
 // @ts-ignore: decorator
@@ -89,32 +89,44 @@ export function attention(p: usize): void {
 
   const scratch = (<usize>param(p, SCRATCH) + 15) & ~(<usize>15);
   const kt = scratch;
-  const scores = kt + (<usize>(d * BLOCK_K) << 2);
+  const qb = kt + (<usize>(d * BLOCK_K) << 2);
+  const scores = qb + (<usize>(BLOCK_Q * d) << 2);
   const acc = scores + (<usize>(BLOCK_Q * BLOCK_K) << 2);
   const rowMax = acc + (<usize>(BLOCK_Q * dv) << 2);
   const rowSum = rowMax + (<usize>BLOCK_Q << 2);
+  const rowI = rowSum + (<usize>BLOCK_Q << 2); // query index i of each packed row
+  const rowH = rowI + (<usize>BLOCK_Q << 2); // query head h of each packed row
 
-  const blocks = (qLen + BLOCK_Q - 1) / BLOCK_Q;
-  const units = batch * qHeads * blocks;
+  // Query heads that share a kv head are packed as rows of one block (row rr: position rr / group,
+  // head kh·group + rr % group), so each K/V tile is loaded once for the whole group.
+  const group = qHeads / kvHeads;
+  const packed = group * qLen;
+  const blocks = (packed + BLOCK_Q - 1) / BLOCK_Q;
+  const units = batch * kvHeads * blocks;
   const negInf = <f32>-Infinity;
+  const qStride = param(p, QS + 1);
+  const kStride = param(p, KS + 1);
+  const vStride = param(p, VS + 1);
 
   for (let u = param(p, WORK_FIRST); u < units; u += param(p, WORK_STEP)) {
-    const b = u / (qHeads * blocks);
-    const h = (u / blocks) % qHeads;
-    const r0 = (u % blocks) * BLOCK_Q;
-    const rows = min(BLOCK_Q, qLen - r0);
-    const kh = (h * kvHeads) / qHeads;
-    const qBase = b * param(p, QS) + h * param(p, QS + 2);
+    const b = u / (kvHeads * blocks);
+    const kh = (u / blocks) % kvHeads;
+    const rr0 = (u % blocks) * BLOCK_Q;
+    const rows = min(BLOCK_Q, packed - rr0);
     const kBase = b * param(p, KS) + kh * param(p, KS + 2);
     const vBase = b * param(p, VS) + kh * param(p, VS + 2);
-    const qStride = param(p, QS + 1);
-    const kStride = param(p, KS + 1);
-    const vStride = param(p, VS + 1);
-    const slope: f32 = alibi ? load<f32>(f32At(alibi, h)) : 0;
 
     for (let r = 0; r < rows; r++) {
+      const rr = rr0 + r;
+      const i = rr / group;
+      const h = kh * group + (rr % group);
+      store<i32>(rowI + (<usize>r << 2), i);
+      store<i32>(rowH + (<usize>r << 2), h);
       store<f32>(f32At(rowMax, r), negInf);
       store<f32>(f32At(rowSum, r), 0);
+      // q rows of the block, pre-multiplied by the scale, contiguous.
+      const qr = q + (<usize>(b * param(p, QS) + h * param(p, QS + 2) + i * qStride) << 2);
+      for (let x = 0; x < d; x++) store<f32>(f32At(qb, r * d + x), load<f32>(f32At(qr, x)) * scale);
     }
     memory.fill(acc, 0, <usize>(rows * dv) << 2);
 
@@ -122,14 +134,56 @@ export function attention(p: usize): void {
     let lo = 0;
     let hi = kvLen;
     if (causal) {
-      const pFirst = qOffset + r0;
-      const pLast = qOffset + r0 + rows - 1;
+      const pFirst = qOffset + load<i32>(rowI);
+      const pLast = qOffset + load<i32>(rowI + (<usize>(rows - 1) << 2));
       lo = window > 0 ? max(0, pFirst - window + 1) : 0;
       hi = max(lo, min(kvLen, pLast + 1));
     }
 
     for (let c0 = lo; c0 < hi; c0 += BLOCK_K) {
       const cols = min(BLOCK_K, hi - c0);
+      if (rows <= 4) {
+        // Few rows (decode): dot products straight from the K rows, four rows per key load.
+        const qa = qb;
+        const q1 = rows > 1 ? qb + (<usize>d << 2) : qb;
+        const q2 = rows > 2 ? qb + (<usize>(2 * d) << 2) : qb;
+        const q3 = rows > 3 ? qb + (<usize>(3 * d) << 2) : qb;
+        for (let c = 0; c < BLOCK_K; c++) {
+          if (c >= cols) {
+            for (let r = 0; r < rows; r++) store<f32>(f32At(scores, r * BLOCK_K + c), 0);
+            continue;
+          }
+          const kr = k + (<usize>(kBase + (c0 + c) * kStride) << 2);
+          let a0 = f32x4.splat(0);
+          let a1 = f32x4.splat(0);
+          let a2 = f32x4.splat(0);
+          let a3 = f32x4.splat(0);
+          let x = 0;
+          for (; x + 4 <= d; x += 4) {
+            const off = <usize>x << 2;
+            const kv = v128.load(kr + off);
+            a0 = madd(v128.load(qa + off), kv, a0);
+            a1 = madd(v128.load(q1 + off), kv, a1);
+            a2 = madd(v128.load(q2 + off), kv, a2);
+            a3 = madd(v128.load(q3 + off), kv, a3);
+          }
+          let s0 = hsum(a0);
+          let s1 = hsum(a1);
+          let s2 = hsum(a2);
+          let s3 = hsum(a3);
+          for (; x < d; x++) {
+            const kx = load<f32>(f32At(kr, x));
+            s0 += load<f32>(f32At(qa, x)) * kx;
+            s1 += load<f32>(f32At(q1, x)) * kx;
+            s2 += load<f32>(f32At(q2, x)) * kx;
+            s3 += load<f32>(f32At(q3, x)) * kx;
+          }
+          store<f32>(f32At(scores, c), s0);
+          if (rows > 1) store<f32>(f32At(scores, BLOCK_K + c), s1);
+          if (rows > 2) store<f32>(f32At(scores, 2 * BLOCK_K + c), s2);
+          if (rows > 3) store<f32>(f32At(scores, 3 * BLOCK_K + c), s3);
+        }
+      } else {
       // K tile transposed: kt[x][c] = k[c0 + c][x]; missing columns are zero (masked below).
       for (let c = 0; c < BLOCK_K; c++) {
         if (c < cols) {
@@ -140,41 +194,59 @@ export function attention(p: usize): void {
         }
       }
 
-      for (let r = 0; r < rows; r++) {
-        // Scores of row r against the 32 keys: one splat of q·scale feeds 8 vector multiply-adds.
-        const qr = q + (<usize>(qBase + (r0 + r) * qStride) << 2);
-        let s0 = f32x4.splat(0);
-        let s1 = f32x4.splat(0);
-        let s2 = f32x4.splat(0);
-        let s3 = f32x4.splat(0);
-        let s4 = f32x4.splat(0);
-        let s5 = f32x4.splat(0);
-        let s6 = f32x4.splat(0);
-        let s7 = f32x4.splat(0);
-        for (let x = 0; x < d; x++) {
-          const qx = f32x4.splat(load<f32>(qr + (<usize>x << 2)) * scale);
-          const kx = kt + (<usize>(x * BLOCK_K) << 2);
-          s0 = madd(qx, v128.load(kx), s0);
-          s1 = madd(qx, v128.load(kx, 16), s1);
-          s2 = madd(qx, v128.load(kx, 32), s2);
-          s3 = madd(qx, v128.load(kx, 48), s3);
-          s4 = madd(qx, v128.load(kx, 64), s4);
-          s5 = madd(qx, v128.load(kx, 80), s5);
-          s6 = madd(qx, v128.load(kx, 96), s6);
-          s7 = madd(qx, v128.load(kx, 112), s7);
+      // Scores: two query rows × 16 keys per pass (8 accumulators); each K^T load feeds two rows.
+      for (let r = 0; r < rows; r += 2) {
+        const two = r + 1 < rows;
+        const qa = qb + (<usize>(r * d) << 2);
+        const qc = two ? qa + (<usize>d << 2) : qa;
+        for (let half = 0; half < 2; half++) {
+          let a0 = f32x4.splat(0);
+          let a1 = f32x4.splat(0);
+          let a2 = f32x4.splat(0);
+          let a3 = f32x4.splat(0);
+          let b0 = f32x4.splat(0);
+          let b1 = f32x4.splat(0);
+          let b2 = f32x4.splat(0);
+          let b3 = f32x4.splat(0);
+          let kx = kt + (<usize>(half * 16) << 2);
+          for (let x = 0; x < d; x++, kx += <usize>(BLOCK_K << 2)) {
+            const xa = f32x4.splat(load<f32>(qa + (<usize>x << 2)));
+            const xc = f32x4.splat(load<f32>(qc + (<usize>x << 2)));
+            const k0 = v128.load(kx);
+            const k1 = v128.load(kx, 16);
+            const k2 = v128.load(kx, 32);
+            const k3 = v128.load(kx, 48);
+            a0 = madd(xa, k0, a0);
+            a1 = madd(xa, k1, a1);
+            a2 = madd(xa, k2, a2);
+            a3 = madd(xa, k3, a3);
+            b0 = madd(xc, k0, b0);
+            b1 = madd(xc, k1, b1);
+            b2 = madd(xc, k2, b2);
+            b3 = madd(xc, k3, b3);
+          }
+          const sa = scores + (<usize>(r * BLOCK_K + half * 16) << 2);
+          v128.store(sa, a0);
+          v128.store(sa, a1, 16);
+          v128.store(sa, a2, 32);
+          v128.store(sa, a3, 48);
+          if (two) {
+            const sb = sa + (<usize>BLOCK_K << 2);
+            v128.store(sb, b0);
+            v128.store(sb, b1, 16);
+            v128.store(sb, b2, 32);
+            v128.store(sb, b3, 48);
+          }
         }
-        const sr = scores + (<usize>(r * BLOCK_K) << 2);
-        v128.store(sr, s0);
-        v128.store(sr, s1, 16);
-        v128.store(sr, s2, 32);
-        v128.store(sr, s3, 48);
-        v128.store(sr, s4, 64);
-        v128.store(sr, s5, 80);
-        v128.store(sr, s6, 96);
-        v128.store(sr, s7, 112);
+      }
 
+      }
+
+      for (let r = 0; r < rows; r++) {
+        const sr = scores + (<usize>(r * BLOCK_K) << 2);
         // This row's own bounds inside the tile; everything else −∞.
-        const i = r0 + r;
+        const i = load<i32>(rowI + (<usize>r << 2));
+        const h = load<i32>(rowH + (<usize>r << 2));
         let from = 0;
         let to = cols;
         if (causal) {
@@ -195,7 +267,7 @@ export function attention(p: usize): void {
           for (let c = from; c < to; c++) {
             let s = load<f32>(f32At(sr, c));
             if (softcap != 0) s = softcap * Mathf.tanh(s / softcap);
-            if (alibi) s += slope * <f32>(c0 + c - pos);
+            if (alibi) s += load<f32>(f32At(alibi, h)) * <f32>(c0 + c - pos);
             if (mask) {
               if (maskBool) {
                 if (load<u8>(mask + <usize>(maskRow + c)) == 0) s = negInf;
@@ -256,44 +328,66 @@ export function attention(p: usize): void {
         store<f32>(f32At(rowSum, r), load<f32>(f32At(rowSum, r)) + hsum(sum));
       }
 
-      // acc += P·V: for each row, 32 output channels at a time; one splat of a weight feeds 8 vectors.
-      for (let r = 0; r < rows; r++) {
+      // acc += P·V, two rows × 16 channels per pass: each value vector loaded once feeds both rows.
+      let r = 0;
+      for (; r + 2 <= rows; r += 2) {
+        const sa = scores + (<usize>(r * BLOCK_K) << 2);
+        const sb = sa + (<usize>BLOCK_K << 2);
+        const aa = acc + (<usize>(r * dv) << 2);
+        const ab = aa + (<usize>dv << 2);
+        let x = 0;
+        for (; x + 16 <= dv; x += 16) {
+          const xo = <usize>x << 2;
+          let a0 = v128.load(aa + xo);
+          let a1 = v128.load(aa + xo, 16);
+          let a2 = v128.load(aa + xo, 32);
+          let a3 = v128.load(aa + xo, 48);
+          let b0 = v128.load(ab + xo);
+          let b1 = v128.load(ab + xo, 16);
+          let b2 = v128.load(ab + xo, 32);
+          let b3 = v128.load(ab + xo, 48);
+          let vr = v + (<usize>(vBase + c0 * vStride + x) << 2);
+          for (let c = 0; c < cols; c++, vr += <usize>(vStride << 2)) {
+            const wa = f32x4.splat(load<f32>(f32At(sa, c)));
+            const wb = f32x4.splat(load<f32>(f32At(sb, c)));
+            const v0 = v128.load(vr);
+            const v1 = v128.load(vr, 16);
+            const v2 = v128.load(vr, 32);
+            const v3 = v128.load(vr, 48);
+            a0 = madd(wa, v0, a0);
+            a1 = madd(wa, v1, a1);
+            a2 = madd(wa, v2, a2);
+            a3 = madd(wa, v3, a3);
+            b0 = madd(wb, v0, b0);
+            b1 = madd(wb, v1, b1);
+            b2 = madd(wb, v2, b2);
+            b3 = madd(wb, v3, b3);
+          }
+          v128.store(aa + xo, a0);
+          v128.store(aa + xo, a1, 16);
+          v128.store(aa + xo, a2, 32);
+          v128.store(aa + xo, a3, 48);
+          v128.store(ab + xo, b0);
+          v128.store(ab + xo, b1, 16);
+          v128.store(ab + xo, b2, 32);
+          v128.store(ab + xo, b3, 48);
+        }
+        for (; x < dv; x++) {
+          let a: f32 = load<f32>(f32At(aa, x));
+          let bsum: f32 = load<f32>(f32At(ab, x));
+          for (let c = 0; c < cols; c++) {
+            const vx = load<f32>(f32At(v, vBase + (c0 + c) * vStride + x));
+            a += load<f32>(f32At(sa, c)) * vx;
+            bsum += load<f32>(f32At(sb, c)) * vx;
+          }
+          store<f32>(f32At(aa, x), a);
+          store<f32>(f32At(ab, x), bsum);
+        }
+      }
+      for (; r < rows; r++) {
         const sr = scores + (<usize>(r * BLOCK_K) << 2);
         const ar = acc + (<usize>(r * dv) << 2);
         let x = 0;
-        for (; x + 32 <= dv; x += 32) {
-          const ax = ar + (<usize>x << 2);
-          let a0 = v128.load(ax);
-          let a1 = v128.load(ax, 16);
-          let a2 = v128.load(ax, 32);
-          let a3 = v128.load(ax, 48);
-          let a4 = v128.load(ax, 64);
-          let a5 = v128.load(ax, 80);
-          let a6 = v128.load(ax, 96);
-          let a7 = v128.load(ax, 112);
-          for (let c = 0; c < cols; c++) {
-            const w = load<f32>(f32At(sr, c));
-            if (w == 0) continue;
-            const pw = f32x4.splat(w);
-            const vr = v + (<usize>(vBase + (c0 + c) * vStride + x) << 2);
-            a0 = madd(pw, v128.load(vr), a0);
-            a1 = madd(pw, v128.load(vr, 16), a1);
-            a2 = madd(pw, v128.load(vr, 32), a2);
-            a3 = madd(pw, v128.load(vr, 48), a3);
-            a4 = madd(pw, v128.load(vr, 64), a4);
-            a5 = madd(pw, v128.load(vr, 80), a5);
-            a6 = madd(pw, v128.load(vr, 96), a6);
-            a7 = madd(pw, v128.load(vr, 112), a7);
-          }
-          v128.store(ax, a0);
-          v128.store(ax, a1, 16);
-          v128.store(ax, a2, 32);
-          v128.store(ax, a3, 48);
-          v128.store(ax, a4, 64);
-          v128.store(ax, a5, 80);
-          v128.store(ax, a6, 96);
-          v128.store(ax, a7, 112);
-        }
         for (; x + 4 <= dv; x += 4) {
           const ax = ar + (<usize>x << 2);
           let a0 = v128.load(ax);
@@ -318,7 +412,8 @@ export function attention(p: usize): void {
 
     // Normalise and store; a row that saw no key stays zero (lse −∞).
     for (let r = 0; r < rows; r++) {
-      const i = r0 + r;
+      const i = load<i32>(rowI + (<usize>r << 2));
+      const h = load<i32>(rowH + (<usize>r << 2));
       const o = out + (<usize>(b * param(p, OS) + i * param(p, OS + 1) + h * param(p, OS + 2)) << 2);
       const sum = load<f32>(f32At(rowSum, r));
       const inv: f32 = sum > 0 ? <f32>1 / sum : 0;

@@ -21,6 +21,7 @@ import {
   type Tensor,
   checkQKPair,
   fusedRopePositions,
+  headsDims,
   headsShape,
   planAddLearned,
   planAddSinusoidal,
@@ -62,6 +63,50 @@ class CallScope {
     const ptr = this.alloc(values.length * 4);
     this.heap.view().i32.set(values, ptr >> 2);
     return ptr;
+  }
+  /**
+   * Copies a head tensor in as bhsd (each head's rows contiguous, the order the attention kernel
+   * streams keys in), whatever its layout. Returns the address and the copy's element strides.
+   */
+  heads(x: HeadsTensor): {
+    ptr: number;
+    strideBatch: number;
+    strideSeq: number;
+    strideHead: number;
+    view: HeadsTensor;
+  } {
+    const d = headsDims(x);
+    const n = d.batch * d.heads * d.seq * d.headDim;
+    const ptr = this.alloc(n * 4);
+    const f32 = this.heap.view().f32;
+    const base = ptr >> 2;
+    if (d.layout === "bhsd") f32.set(x.data, base);
+    else {
+      for (let b = 0; b < d.batch; b++) {
+        for (let h = 0; h < d.heads; h++) {
+          for (let s = 0; s < d.seq; s++) {
+            const from = b * d.strideBatch + s * d.strideSeq + h * d.strideHead;
+            f32.set(
+              x.data.subarray(from, from + d.headDim),
+              base + ((b * d.heads + h) * d.seq + s) * d.headDim,
+            );
+          }
+        }
+      }
+    }
+    const shape = headsShape("bhsd", d.batch, d.seq, d.heads, d.headDim);
+    const view: HeadsTensor = {
+      data: new Float32Array(this.heap.memory.buffer, ptr, n),
+      shape,
+      layout: "bhsd",
+    };
+    return {
+      ptr,
+      strideBatch: d.heads * d.seq * d.headDim,
+      strideSeq: d.headDim,
+      strideHead: d.seq * d.headDim,
+      view,
+    };
   }
   u8(values: Uint8Array): number {
     const ptr = this.alloc(values.length);
@@ -494,24 +539,44 @@ export class WasmBackend implements Backend {
     const scope = new CallScope(heap);
     try {
       const pending: (Promise<void> | void)[] = [];
-      let qPtr: number;
-      let kPtr: number;
+      type Placed = { ptr: number; strideBatch: number; strideSeq: number; strideHead: number };
+      // Resident tensors are used where they are; others are copied in as bhsd.
+      const place = (
+        t: HeadsTensor,
+        data: Float32Array,
+        dims: typeof plan.q,
+        rotate: boolean,
+      ): Placed & { view?: HeadsTensor } => {
+        const resident = rotate ? undefined : this.residentPtr(data);
+        return resident !== undefined ? { ptr: resident, ...dims } : scope.heads(t);
+      };
+      const qIn = place(q, qs, plan.q, plan.rope !== undefined);
+      const kIn = place(k, ks, plan.k, plan.rope !== undefined);
       if (plan.rope) {
-        // Fused RoPE: rotate copies of q and k inside wasm memory, then attend to them.
+        // Fused RoPE: rotate the copies of q and k inside wasm memory (on this thread: O(N·d) work).
         const positions = fusedRopePositions(plan);
-        qPtr = scope.f32(qs);
-        kPtr = scope.f32(ks);
-        // Rotations run on this thread (they are O(N·d), attention is O(N²·d)).
         const here: Exec = (kernel, parts) => {
           for (const args of parts) (kernels[kernel] as (...a: number[]) => void)(...args);
         };
-        this.rotate(here, 1, qPtr, planApplyRope(q, plan.rope.rope, { positions: positions.q }), scope);
-        this.rotate(here, 1, kPtr, planApplyRope(k, plan.rope.rope, { positions: positions.k }), scope);
-      } else {
-        qPtr = this.residentPtr(qs) ?? scope.f32(qs);
-        kPtr = this.residentPtr(ks) ?? scope.f32(ks);
+        this.rotate(
+          here,
+          1,
+          qIn.ptr,
+          planApplyRope(qIn.view as HeadsTensor, plan.rope.rope, { positions: positions.q }),
+          scope,
+        );
+        this.rotate(
+          here,
+          1,
+          kIn.ptr,
+          planApplyRope(kIn.view as HeadsTensor, plan.rope.rope, { positions: positions.k }),
+          scope,
+        );
       }
-      const vPtr = this.residentPtr(vs) ?? scope.f32(vs);
+      const qPtr = qIn.ptr;
+      const kPtr = kIn.ptr;
+      const vIn = place(v, vs, plan.v, false);
+      const vPtr = vIn.ptr;
       const shape = headsShape(q.layout, plan.batch, plan.qLen, plan.qHeads, plan.vHeadDim);
       const n = plan.batch * plan.qHeads * plan.qLen * plan.vHeadDim;
       const outPtr = scope.alloc(n * 4);
@@ -527,7 +592,8 @@ export class WasmBackend implements Backend {
         maskPtr = plan.mask.boolean ? scope.u8(plan.mask.data as Uint8Array) : scope.f32(plan.mask.data);
       }
       const alibiPtr = plan.alibiSlopes ? scope.f32(plan.alibiSlopes) : 0;
-      const units = plan.batch * plan.qHeads * Math.ceil(plan.qLen / 32);
+      // Work units as the kernel counts them: blocks of 32 rows, query heads of a kv group packed together.
+      const units = plan.batch * plan.kvHeads * Math.ceil(((plan.qHeads / plan.kvHeads) * plan.qLen) / 32);
       const workers = Math.max(1, Math.min(threads, units));
       const scratchBytes = kernels.attentionScratchBytes(plan.headDim, plan.vHeadDim);
       const parts: number[][] = [];
@@ -552,15 +618,15 @@ export class WasmBackend implements Backend {
           vPtr,
           outPtr,
           lsePtr,
-          plan.q.strideBatch,
-          plan.q.strideSeq,
-          plan.q.strideHead,
-          plan.k.strideBatch,
-          plan.k.strideSeq,
-          plan.k.strideHead,
-          plan.v.strideBatch,
-          plan.v.strideSeq,
-          plan.v.strideHead,
+          qIn.strideBatch,
+          qIn.strideSeq,
+          qIn.strideHead,
+          kIn.strideBatch,
+          kIn.strideSeq,
+          kIn.strideHead,
+          vIn.strideBatch,
+          vIn.strideSeq,
+          vIn.strideHead,
           od.strideBatch,
           od.strideSeq,
           od.strideHead,
