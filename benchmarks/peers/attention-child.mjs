@@ -61,16 +61,22 @@ async function contenderRun() {
 }
 
 const run = await contenderRun();
-// Correctness first: head 0 against the f64 reference.
+// Correctness first: the last rows of head 0 against the f64 reference (as a decode step against the
+// whole sequence, which bottom-right causal alignment makes identical to those prefill rows).
 const out = await run();
+const rows = Math.min(S, 128);
+const head0 = (a, from, count) =>
+  Float32Array.from({ length: count * D }, (_, j) => a[(from + Math.floor(j / D)) * H * D + (j % D)]);
+const kv = (a) => ({ data: head0(a, 0, S), shape: [1, S, 1, D], layout: "bshd" });
 const ref = attentionReference(
-  { data: q, shape: [1, S, H, D], layout: "bshd" },
-  { data: k, shape: [1, S, H, D], layout: "bshd" },
-  { data: v, shape: [1, S, H, D], layout: "bshd" },
-  { causal: true },
+  { data: head0(q, S - rows, rows), shape: [1, rows, 1, D], layout: "bshd" },
+  kv(k),
+  kv(v),
+  {
+    causal: true,
+  },
 ).output.data;
-const head0 = (a) => Float64Array.from({ length: S * D }, (_, j) => a[Math.floor(j / D) * H * D + (j % D)]);
-const error = maxRelativeError(head0(out), head0(ref));
+const error = maxRelativeError(head0(out, S - rows, rows), ref);
 const times = [];
 if (error <= 1e-3) {
   for (let r = 0; r < runs; r++) {

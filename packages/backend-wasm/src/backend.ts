@@ -150,6 +150,7 @@ export class WasmBackend implements Backend {
   private readonly uploaded = new Map<RopeTable, { cos: number; sin: number }>();
   private disposed = false;
 
+  /** @internal Use `createWasmBackend()`. */
   constructor(private readonly setup: WasmSetup) {
     const runHere: Exec = (kernel, parts) => {
       for (const args of parts) (this.setup.kernels[kernel] as (...a: number[]) => void)(...args);
@@ -182,6 +183,7 @@ export class WasmBackend implements Backend {
     return this.setup.heap.memoryBytes;
   }
 
+  /** Mode (SIMD or relaxed SIMD, thread count), precision, ops, and why threads are off if they are. */
   describe(): BackendDescription {
     const relaxed = this.setup.variant.endsWith("relaxed");
     return {
@@ -364,6 +366,46 @@ export class WasmBackend implements Backend {
     return exec("ropeApply", parts);
   }
 
+  /** bshd tokens are contiguous: rotate chunks of ~256 KiB staged in wasm memory. */
+  private rotateStreaming(src: Float32Array, out: Float32Array, plan: ApplyRopePlan, scope: CallScope): void {
+    const { table, rows } = this.tables.forPlan(plan);
+    const { cos, sin } = this.uploadTable(table);
+    const rowsPtr = scope.i32(rows);
+    const d = plan.dims;
+    const perToken = d.heads * d.headDim;
+    const tokens = d.batch * d.seq;
+    const chunkTokens = Math.max(1, Math.floor(65536 / perToken));
+    const chunk = scope.alloc(Math.min(tokens, chunkTokens) * perToken * 4);
+    const inverse = plan.inverse;
+    const mul = inverse ? 1 / (table.attentionScale * table.attentionScale) : 1;
+    const f32 = this.setup.heap.view().f32;
+    for (let t0 = 0; t0 < tokens; t0 += chunkTokens) {
+      const t1 = Math.min(tokens, t0 + chunkTokens);
+      f32.set(src.subarray(t0 * perToken, t1 * perToken), chunk >> 2);
+      // Token t sits at base + t·perToken; shift the base so the chunk's first token lands on `chunk`
+      // (wasm addresses wrap modulo 2³², so the shifted base may be "negative").
+      const base = (chunk - t0 * perToken * 4) >>> 0;
+      this.setup.kernels.ropeApply(
+        base,
+        d.seq,
+        d.heads,
+        d.strideBatch,
+        d.strideSeq,
+        d.strideHead,
+        rowsPtr,
+        cos,
+        sin,
+        plan.spec.rotaryDim / 2,
+        plan.spec.pairing === "interleaved" ? 1 : 0,
+        inverse ? -1 : 1,
+        mul,
+        t0,
+        t1,
+      );
+      out.set(f32.subarray(chunk >> 2, (chunk >> 2) + (t1 - t0) * perToken), t0 * perToken);
+    }
+  }
+
   private applyRopeWith(
     exec: Exec,
     threads: number,
@@ -385,8 +427,14 @@ export class WasmBackend implements Backend {
         const data = new Float32Array(heap.memory.buffer, resident, src.length);
         return { result: { data, shape, layout: x.layout }, done: this.finish(done, scope) };
       }
-      const ptr = scope.f32(src);
       const out = plan.inPlace ? src : new Float32Array(src.length);
+      if (threads === 1 && x.layout === "bshd") {
+        // Plain arrays on one thread: stream cache-sized chunks of tokens through a wasm buffer, so the
+        // data crosses main memory once each way instead of three times (copy in, rotate, copy out).
+        this.rotateStreaming(src, out, plan, scope);
+        return { result: { data: out, shape, layout: x.layout }, done: this.finish(undefined, scope) };
+      }
+      const ptr = scope.f32(src);
       const done = this.rotate(exec, threads, ptr, plan, scope);
       const copyOut = () => out.set(heap.view().f32.subarray(ptr >> 2, (ptr >> 2) + src.length));
       return { result: { data: out, shape, layout: x.layout }, done: this.finish(done, scope, copyOut) };

@@ -10,6 +10,7 @@ export class WasmTensor {
   private view: Float32Array | undefined;
   private disposed = false;
 
+  /** @internal Use `WasmBackend.tensor()`. */
   constructor(
     private readonly heap: Heap,
     /** Byte address in the wasm memory. */

@@ -44,6 +44,19 @@ describe("backend-wasm memory", () => {
     expect(() => x.data).toThrow(expect.objectContaining({ code: "DISPOSED" }));
   });
 
+  it("plain bshd arrays larger than one streaming chunk match the reference, in and out of place", async () => {
+    const backend = await make();
+    const shape: [number, number, number, number] = [2, 600, 4, 64]; // 256 floats a token: 5 chunks
+    const data = values(2 * 600 * 4 * 64);
+    const ref = applyRopeReference({ data, shape, layout: "bshd" }, spec, { positions: 1000 });
+    const out = await backend.applyRope({ data, shape, layout: "bshd" }, spec, { positions: 1000 });
+    expect(maxRelativeError(out.data, ref.data)).toBeLessThanOrEqual(1e-5);
+    expect(Array.from(data.subarray(0, 8))).toEqual(Array.from(values(8)));
+    const copy = data.slice();
+    backend.sync.applyRope({ data: copy, shape, layout: "bshd" }, spec, { positions: 1000, inPlace: true });
+    expect(Array.from(copy)).toEqual(Array.from(out.data));
+  });
+
   it("resident tensors survive memory growth (their data view is renewed)", async () => {
     const backend = await make();
     const x = backend.tensor([1, 1, 1, 64], "bshd");

@@ -1,50 +1,23 @@
-// The published shape works outside the workspace: pack the three packages with pnpm (which rewrites
+// The published shape works outside the workspace: pack the four packages with pnpm (which rewrites
 // workspace: ranges), install the tarballs into a fresh project with plain npm, and use `ropekit` from a
 // Node ESM script, from TypeScript (types resolve through the exports maps), and from a Vite bundle.
-import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { packPublished, run } from "./pack.js";
 
-const packagesDir = resolve(import.meta.dirname, "../..");
 const require = createRequire(import.meta.url);
 let dir: string;
 let app: string;
 
-function run(command: string, args: string[], cwd: string): string {
-  return execFileSync(command, args, {
-    cwd,
-    encoding: "utf8",
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, CI: "true" },
-  });
-}
-
-/** pnpm as the user has it: on PATH when run through `npx pnpm …`, else fetched by npx. */
-function pnpm(args: string[], cwd: string): string {
-  try {
-    return run("pnpm", args, cwd);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
-    return run("npx", ["-y", "pnpm@10.34.9", ...args], cwd);
-  }
-}
-
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), "ropekit-consumer-"));
-  const tarballs = join(dir, "tarballs");
-  mkdirSync(tarballs);
-  for (const pkg of ["core", "backend-js", "backend-wasm", "ropekit"])
-    pnpm(["pack", "--pack-destination", tarballs], join(packagesDir, pkg));
+  const files = packPublished(join(dir, "tarballs"));
   app = join(dir, "app");
   mkdirSync(app);
-  writeFileSync(
-    join(app, "package.json"),
-    JSON.stringify({ name: "consumer", private: true, type: "module" }),
-  );
-  const files = readdirSync(tarballs).map((f) => join(tarballs, f));
+  writeFileSync(join(app, "package.json"), JSON.stringify({ name: "consumer", private: true, type: "module" }));
   run("npm", ["install", "--no-audit", "--no-fund", "--loglevel=error", ...files], app);
 });
 

@@ -92,6 +92,7 @@ export interface AddSinusoidalPlan {
   readonly inPlace: boolean;
 }
 
+/** Validates addSinusoidal's arguments; shared by the reference and every backend. */
 export function planAddSinusoidal(x: EmbeddingTensor, options: AddSinusoidalOptions = {}): AddSinusoidalPlan {
   const dims = embeddingDims(x);
   const base = checkPositiveFinite(options.base ?? 10000, "base");

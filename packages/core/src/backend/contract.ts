@@ -63,13 +63,21 @@ export interface RopeQK<T extends FloatArray = FloatArray> {
 
 /** The ops with synchronous signatures; a backend that computes on the calling thread may offer them. */
 export interface SyncOps {
+  /** See `Backend.ropeTable`. */
   ropeTable(spec: RopeSpec, positions: TablePositions, options?: RopeTableOptions): RopeTable;
+  /** See `Backend.applyRope`. */
   applyRope(x: HeadsTensor, rope: RopeInput, options?: ApplyRopeOptions): HeadsTensor;
+  /** See `Backend.applyRopeQK`. */
   applyRopeQK(q: HeadsTensor, k: HeadsTensor, rope: RopeInput, options?: ApplyRopeOptions): RopeQK;
+  /** See `Backend.sinusoidal`. */
   sinusoidal(positions: TablePositions, dim: number, base?: number): Tensor;
+  /** See `Backend.addSinusoidal`. */
   addSinusoidal(x: EmbeddingTensor, options?: AddSinusoidalOptions): EmbeddingTensor;
+  /** See `Backend.addLearned`. */
   addLearned(x: EmbeddingTensor, table: Tensor, options?: AddLearnedOptions): EmbeddingTensor;
+  /** See `Backend.attention`. */
   attention(q: HeadsTensor, k: HeadsTensor, v: HeadsTensor, options?: AttentionOptions): AttentionResult;
+  /** See `Backend.linear`. */
   linear(x: Tensor, weight: Tensor, bias?: Tensor): Tensor;
 }
 
@@ -79,6 +87,7 @@ export interface SyncOps {
  */
 export interface Backend {
   readonly name: string;
+  /** What this backend can do and the mode it really runs in. */
   describe(): BackendDescription;
   /** cos/sin table for a spec and positions (f64 trig, f32 storage). */
   ropeTable(spec: RopeSpec, positions: TablePositions, options?: RopeTableOptions): Promise<RopeTable>;
@@ -118,6 +127,7 @@ export interface BackendRegistration {
   readonly priority: number;
   /** Can this backend run in this runtime? Must not throw; may be async. */
   isSupported(): boolean | Promise<boolean>;
+  /** Makes the backend; called once, after the probe passed. */
   create(): Backend | Promise<Backend>;
 }
 

@@ -16,6 +16,7 @@ export interface ApplyRopeCase {
   readonly seqLen?: number;
 }
 
+/** A sinusoidal-table case: positions, dimension and base. */
 export interface SinusoidalCase {
   readonly id: string;
   readonly op: "sinusoidal";
@@ -24,6 +25,7 @@ export interface SinusoidalCase {
   readonly base: number;
 }
 
+/** An addSinusoidal case: embeddings [batch, seq, dim] seeded from the id, plus positions and base. */
 export interface AddSinusoidalCase {
   readonly id: string;
   readonly op: "addSinusoidal";
@@ -34,6 +36,7 @@ export interface AddSinusoidalCase {
   readonly base?: number;
 }
 
+/** An addLearned case: embeddings and a learned table seeded from the id, plus positions. */
 export interface AddLearnedCase {
   readonly id: string;
   readonly op: "addLearned";

@@ -58,6 +58,7 @@ export class RopeTableCache {
     return { table, rows: tableRows(table, positions, dims.batch, dims.seq) };
   }
 
+  /** Forgets every cached table. */
   clear(): void {
     this.tables.clear();
   }
