@@ -17,7 +17,10 @@ beforeAll(() => {
   const files = packPublished(join(dir, "tarballs"));
   app = join(dir, "app");
   mkdirSync(app);
-  writeFileSync(join(app, "package.json"), JSON.stringify({ name: "consumer", private: true, type: "module" }));
+  writeFileSync(
+    join(app, "package.json"),
+    JSON.stringify({ name: "consumer", private: true, type: "module" }),
+  );
   run("npm", ["install", "--no-audit", "--no-fund", "--loglevel=error", ...files], app);
 });
 

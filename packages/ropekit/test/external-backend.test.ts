@@ -5,6 +5,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { stripVTControlCharacters } from "node:util";
 import { afterAll, expect, it } from "vitest";
 import { packPublished, run } from "./pack.js";
 
@@ -18,19 +19,26 @@ it("runs the exported conformance suite and the registry checks in a fresh proje
   const tarballs = packPublished(join(dir, "tarballs"));
   const app = join(dir, "app");
   mkdirSync(app);
-  writeFileSync(join(app, "package.json"), JSON.stringify({ name: "external-backend", private: true, type: "module" }));
+  writeFileSync(
+    join(app, "package.json"),
+    JSON.stringify({ name: "external-backend", private: true, type: "module" }),
+  );
   run("npm", ["install", "--no-audit", "--no-fund", "--loglevel=error", ...tarballs, "vitest@4.1.12"], app);
   for (const f of ["backend.mjs", "external.test.mjs"]) {
     copyFileSync(fileURLToPath(new URL(`./fixtures/external-backend/${f}`, import.meta.url)), join(app, f));
   }
   let output: string;
   try {
-    output = run(process.execPath, [join(app, "node_modules/vitest/vitest.mjs"), "run", "--root", app, "--reporter", "dot"], app);
+    output = run(
+      process.execPath,
+      [join(app, "node_modules/vitest/vitest.mjs"), "run", "--root", app, "--reporter", "dot"],
+      app,
+    );
   } catch (error) {
     const e = error as { stdout?: string; stderr?: string };
     throw new Error(`the external project's tests failed:\n${e.stdout ?? ""}\n${e.stderr ?? ""}`);
   }
-  const plain = output.replace(/\x1b\[[0-9;]*m/g, "");
+  const plain = stripVTControlCharacters(output);
   const passed = Number(/Tests\s+(\d+) passed/.exec(plain)?.[1] ?? 0);
   expect(plain).not.toMatch(/failed/);
   expect(passed).toBeGreaterThan(200); // the whole conformance suite plus the two registry checks
