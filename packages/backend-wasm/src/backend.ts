@@ -332,22 +332,22 @@ export class WasmBackend implements Backend {
     return entry;
   }
 
-  /** Rotates the tensor at `ptr` in wasm memory as `plan` says. */
-  private rotate(
-    exec: Exec,
-    threads: number,
-    ptr: number,
+  /** Uploads the plan's table and rows; returns the ropeApply arguments for tokens [start, end) at `base`. */
+  private ropeKernelArgs(
     plan: ApplyRopePlan,
     scope: CallScope,
-  ): Promise<void> | void {
+  ): (base: number, start: number, end: number) => number[] {
     const { table, rows } = this.tables.forPlan(plan);
     const { cos, sin } = this.uploadTable(table);
     const rowsPtr = scope.i32(rows);
     const d = plan.dims;
     const inverse = plan.inverse;
+    // Inverse: rotate by −angle and undo the attention scale folded into the table.
     const mul = inverse ? 1 / (table.attentionScale * table.attentionScale) : 1;
-    const parts = split(d.batch * d.seq, threads).map(([start, end]) => [
-      ptr,
+    const half = plan.spec.rotaryDim / 2;
+    const interleaved = plan.spec.pairing === "interleaved" ? 1 : 0;
+    return (base, start, end) => [
+      base,
       d.seq,
       d.heads,
       d.strideBatch,
@@ -356,52 +356,47 @@ export class WasmBackend implements Backend {
       rowsPtr,
       cos,
       sin,
-      plan.spec.rotaryDim / 2,
-      plan.spec.pairing === "interleaved" ? 1 : 0,
+      half,
+      interleaved,
       inverse ? -1 : 1,
       mul,
       start,
       end,
-    ]);
-    return exec("ropeApply", parts);
+    ];
+  }
+
+  /** Rotates the tensor at `ptr` in wasm memory as `plan` says. */
+  private rotate(
+    exec: Exec,
+    threads: number,
+    ptr: number,
+    plan: ApplyRopePlan,
+    scope: CallScope,
+  ): Promise<void> | void {
+    const args = this.ropeKernelArgs(plan, scope);
+    const d = plan.dims;
+    return exec(
+      "ropeApply",
+      split(d.batch * d.seq, threads).map(([start, end]) => args(ptr, start, end)),
+    );
   }
 
   /** bshd tokens are contiguous: rotate chunks of ~256 KiB staged in wasm memory. */
   private rotateStreaming(src: Float32Array, out: Float32Array, plan: ApplyRopePlan, scope: CallScope): void {
-    const { table, rows } = this.tables.forPlan(plan);
-    const { cos, sin } = this.uploadTable(table);
-    const rowsPtr = scope.i32(rows);
+    const args = this.ropeKernelArgs(plan, scope);
     const d = plan.dims;
     const perToken = d.heads * d.headDim;
     const tokens = d.batch * d.seq;
     const chunkTokens = Math.max(1, Math.floor(65536 / perToken));
     const chunk = scope.alloc(Math.min(tokens, chunkTokens) * perToken * 4);
-    const inverse = plan.inverse;
-    const mul = inverse ? 1 / (table.attentionScale * table.attentionScale) : 1;
     const f32 = this.setup.heap.view().f32;
+    const kernel = this.setup.kernels.ropeApply as (...a: number[]) => void;
     for (let t0 = 0; t0 < tokens; t0 += chunkTokens) {
       const t1 = Math.min(tokens, t0 + chunkTokens);
       f32.set(src.subarray(t0 * perToken, t1 * perToken), chunk >> 2);
       // Token t sits at base + t·perToken; shift the base so the chunk's first token lands on `chunk`
       // (wasm addresses wrap modulo 2³², so the shifted base may be "negative").
-      const base = (chunk - t0 * perToken * 4) >>> 0;
-      this.setup.kernels.ropeApply(
-        base,
-        d.seq,
-        d.heads,
-        d.strideBatch,
-        d.strideSeq,
-        d.strideHead,
-        rowsPtr,
-        cos,
-        sin,
-        plan.spec.rotaryDim / 2,
-        plan.spec.pairing === "interleaved" ? 1 : 0,
-        inverse ? -1 : 1,
-        mul,
-        t0,
-        t1,
-      );
+      kernel(...args((chunk - t0 * perToken * 4) >>> 0, t0, t1));
       out.set(f32.subarray(chunk >> 2, (chunk >> 2) + (t1 - t0) * perToken), t0 * perToken);
     }
   }

@@ -61,7 +61,12 @@ export {
   type SyncOps,
   backendFromSync,
 } from "./backend/contract.js";
-export { checkQKPair, createReferenceBackend, referenceRegistration } from "./backend/reference.js";
+export {
+  checkQKPair,
+  createReferenceBackend,
+  referenceOps,
+  referenceRegistration,
+} from "./backend/reference.js";
 export {
   type PickOptions,
   type PickedBackend,

@@ -9,35 +9,16 @@ import {
   type BackendRegistration,
   OP_NAMES,
   type SyncOps,
-  addLearnedReference,
-  addSinusoidalReference,
-  applyRopeReference,
-  attentionReference,
   backendFromSync,
-  checkQKPair,
-  linearReference,
-  planApplyRope,
-  ropeTable,
-  sinusoidalReference,
+  referenceOps,
 } from "@ropekit/core";
 
-/** The ops, each delegating to the reference for now. */
-const ops: SyncOps = {
-  ropeTable,
-  applyRope: applyRopeReference,
-  applyRopeQK(q, k, rope, options = {}) {
-    checkQKPair(q, k);
-    // Validate both before writing either.
-    planApplyRope(q, rope, options, "q");
-    planApplyRope(k, rope, options, "k");
-    return { q: applyRopeReference(q, rope, options), k: applyRopeReference(k, rope, options) };
-  },
-  sinusoidal: sinusoidalReference,
-  addSinusoidal: addSinusoidalReference,
-  addLearned: addLearnedReference,
-  attention: attentionReference,
-  linear: linearReference,
-};
+/**
+ * The ops: the f64 reference for now. Replace them one by one with your kernels, e.g.
+ * `{ ...referenceOps, applyRope: myApplyRope }`; call the matching `plan…` function from
+ * `@ropekit/core` first in each, so validation and errors stay the same as every other backend's.
+ */
+const ops: SyncOps = { ...referenceOps };
 
 /** Makes the __NAME__ backend. */
 export function create__PASCAL__Backend(): Backend {

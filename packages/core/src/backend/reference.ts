@@ -14,7 +14,11 @@ import {
   backendFromSync,
 } from "./contract.js";
 
-const referenceOps: SyncOps = {
+/**
+ * The f64 reference of every op as synchronous ops: what the reference backend runs, and a starting
+ * point for a new backend (spread it, then replace ops with your kernels one by one).
+ */
+export const referenceOps: SyncOps = {
   ropeTable,
   applyRope: applyRopeReference,
   applyRopeQK(q, k, rope, options = {}) {

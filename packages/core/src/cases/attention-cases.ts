@@ -1,5 +1,6 @@
 import type { AttentionOptions, CausalMode } from "../attention/plan.js";
 import type { Layout, RopeSpec } from "../types.js";
+import { HF_SPECS } from "./rope-cases.js";
 import { seededValues } from "./seeded.js";
 
 /** An attention case. q, k, v (and the mask) are seeded from the id. */
@@ -82,19 +83,8 @@ export function attentionCaseOptions(c: AttentionCase): AttentionOptions {
   return options;
 }
 
-const llama3Spec: RopeSpec = {
-  headDim: 16,
-  rotaryDim: 16,
-  base: 500000,
-  pairing: "half",
-  scaling: {
-    type: "llama3",
-    factor: 8,
-    lowFreqFactor: 1,
-    highFreqFactor: 4,
-    originalMaxPositionEmbeddings: 8192,
-  },
-};
+/** Llama-3.1-style RoPE (head 16), the same spec as the `hf-llama31` RoPE cases. */
+const llama3Spec: RopeSpec = HF_SPECS.llama31;
 
 const base = { op: "attention", batch: 1, qHeads: 2, kvHeads: 2, headDim: 16, layout: "bhsd" } as const;
 
