@@ -144,6 +144,7 @@ export interface WasmSetup {
  */
 export class WasmBackend implements Backend {
   readonly name = "wasm";
+  /** Synchronous ops; they always run on the calling thread (the async ops use the worker pool). */
   readonly sync: SyncOps;
   private readonly tables = new RopeTableCache(32);
   /** Uploaded cos/sin tables, most recent last; evicted ones are freed. */

@@ -46,6 +46,7 @@ export function flashAttention(
   const alibi = plan.alibiSlopes;
   const mask = plan.mask;
   const plain = softcap === 0 && alibi === undefined && mask === undefined;
+  const { causal, qOffset, window, kvLen } = plan;
 
   for (let b = 0; b < batch; b++) {
     for (let h = 0; h < qHeads; h++) {
@@ -145,9 +146,14 @@ export function flashAttention(
           for (let r = 0; r < rows; r++) {
             const i = r0 + r;
             const row = r * BLOCK_K;
-            const range = visibleKeys(plan, i);
-            const from = Math.max(0, range.lo - c0);
-            const to = Math.min(cols, range.hi - c0);
+            // This row's causal / window bounds (core's visibleKeys, inlined: no object per row and tile).
+            let from = 0;
+            let to = cols;
+            if (causal) {
+              const p = qOffset + i;
+              from = Math.max(0, (window > 0 ? Math.max(0, p - window + 1) : 0) - c0);
+              to = Math.min(cols, Math.min(kvLen, p + 1) - c0);
+            }
             if (from >= to) {
               scores.fill(0, row, row + cols); // this row sees nothing in this tile
               continue;
