@@ -41,8 +41,9 @@ export function createJsBackend(options: JsBackendOptions = {}): Backend {
     const plan = planApplyRope(x, rope, opts);
     const src = requireFloat32(x.data, "x.data");
     const { table, rows } = cache.forPlan(plan);
-    // Out of place: copy once (memcpy; keeps pass-through channels), then rotate the copy.
-    const out = plan.inPlace ? src : src.slice();
+    // Out of place: copy once (keeps pass-through channels), then rotate the copy. The typed-array
+    // constructor copies several times faster than slice() in V8.
+    const out = plan.inPlace ? src : new Float32Array(src);
     rotateInPlace(out, plan, table, rows);
     return { data: out, shape: [...x.shape] as [number, number, number, number], layout: x.layout };
   }

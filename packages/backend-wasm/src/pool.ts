@@ -48,7 +48,6 @@ export class WorkerPool {
   }
 
   private async spawn(): Promise<Slot> {
-    const url = new URL("./worker.js", import.meta.url);
     const slot: Slot = { port: undefined as unknown as Port, alive: true, pending: new Map() };
     const fail = (reason: string) => {
       if (!slot.alive) return;
@@ -71,7 +70,7 @@ export class WorkerPool {
     if (isNode) {
       const threads = "node:worker_threads";
       const { Worker } = (await import(/* @vite-ignore */ threads)) as typeof import("node:worker_threads");
-      const worker = new Worker(url);
+      const worker = new Worker(new URL("./worker.js", import.meta.url));
       worker.on("message", onReply);
       worker.on("error", (e) => fail(e.message));
       worker.on("exit", (code) => fail(`exited with code ${code}`));
@@ -81,7 +80,8 @@ export class WorkerPool {
         terminate: () => void worker.terminate(),
       };
     } else {
-      const worker = new Worker(url, { type: "module" });
+      // Written out literally so bundlers (Vite, webpack) see and bundle the worker module.
+      const worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
       worker.onmessage = (e: MessageEvent<WorkerReply>) => onReply(e.data);
       worker.onerror = (e) => fail(e.message);
       slot.port = {

@@ -22,9 +22,13 @@ function handle(message: WorkerRequest): WorkerReply {
 
 const isNode = typeof process !== "undefined" && typeof process.versions?.node === "string";
 if (isNode) {
+  // No top-level await: bundlers may emit workers as classic scripts (Vite's default "iife").
   const threads = "node:worker_threads";
-  const { parentPort } = (await import(/* @vite-ignore */ threads)) as typeof import("node:worker_threads");
-  parentPort?.on("message", (m: WorkerRequest) => parentPort.postMessage(handle(m)));
+  void (import(/* @vite-ignore */ threads) as Promise<typeof import("node:worker_threads")>).then(
+    ({ parentPort }) => {
+      parentPort?.on("message", (m: WorkerRequest) => parentPort.postMessage(handle(m)));
+    },
+  );
 } else {
   const scope = globalThis as unknown as {
     onmessage: (e: MessageEvent<WorkerRequest>) => void;

@@ -15,7 +15,7 @@ import {
 } from "../src/index.js";
 
 const num = fc.oneof(
-  { weight: 6, arbitrary: fc.double({ min: 0.25, max: 64, noNaN: true }) },
+  { weight: 30, arbitrary: fc.double({ min: 1, max: 64, noNaN: true }) },
   { weight: 1, arbitrary: fc.constantFrom(Number.NaN, Number.POSITIVE_INFINITY, -1, 0) },
 );
 const factorList = (n: number) =>
@@ -74,21 +74,40 @@ const callArb = fc
     batch: fc.integer({ min: 1, max: 3 }),
     seq: fc.integer({ min: 1, max: 6 }),
     heads: fc.integer({ min: 1, max: 3 }),
-    headDim: fc.integer({ min: 1, max: 14 }),
+    headDim: fc.oneof(
+      { weight: 10, arbitrary: fc.integer({ min: 2, max: 14 }) },
+      { weight: 1, arbitrary: fc.constant(1) },
+    ),
+    // Mostly a valid (even, ≤ headDim) rotary dim; sometimes anything.
+    rotaryExact: fc.oneof(
+      { weight: 8, arbitrary: fc.constant(true) },
+      { weight: 1, arbitrary: fc.constant(false) },
+    ),
     rotaryDelta: fc.integer({ min: -14, max: 2 }),
     base: fc.oneof(
       { weight: 5, arbitrary: fc.double({ min: 1.5, max: 2e6, noNaN: true }) },
       { weight: 1, arbitrary: fc.constantFrom(Number.NaN, 1, 0.5) },
     ),
     pairing: fc.constantFrom("half" as const, "interleaved" as const),
-    positionsKind: fc.constantFrom("none", "offset", "shared", "perRow", "bad"),
-    offset: fc.oneof(fc.integer({ min: 0, max: 140000 }), fc.constantFrom(-3, 2.5, Number.NaN)),
+    positionsKind: fc.oneof(
+      { weight: 10, arbitrary: fc.constantFrom("none", "offset", "shared", "perRow") },
+      { weight: 1, arbitrary: fc.constant("bad") },
+    ),
+    offset: fc.oneof(
+      { weight: 10, arbitrary: fc.integer({ min: 0, max: 140000 }) },
+      { weight: 1, arbitrary: fc.constantFrom(-3, 2.5, Number.NaN) },
+    ),
     inPlace: fc.boolean(),
     inverse: fc.boolean(),
-    wrongLength: fc.boolean(),
+    wrongLength: fc.integer({ min: 0, max: 14 }).map((x) => x === 0),
   })
   .chain((c) => {
-    const rotaryDim = c.headDim + c.rotaryDelta <= 0 ? c.headDim : c.headDim + c.rotaryDelta;
+    const even = Math.max(2, c.headDim - (c.headDim % 2) + Math.min(0, 2 * Math.floor(c.rotaryDelta / 4)));
+    const rotaryDim = c.rotaryExact
+      ? even
+      : c.headDim + c.rotaryDelta <= 0
+        ? c.headDim
+        : c.headDim + c.rotaryDelta;
     return fc.record({
       c: fc.constant(c),
       rotaryDim: fc.constant(rotaryDim),
@@ -161,9 +180,11 @@ describe("property: public applyRope matches the reference or raises RopekitErro
           rejected++;
         }
       }),
-      { numRuns: 400, interruptAfterTimeLimit: 60_000 },
+      // A fixed seed keeps the mix of valid and invalid calls (checked below) the same on every run.
+      { numRuns: 400, seed: 20261127 },
     );
     // Both outcomes must actually occur, or the generators are broken.
+    console.info(`[property] ${matched} calls matched the reference, ${rejected} raised RopekitError`);
     expect(matched).toBeGreaterThan(20);
     expect(rejected).toBeGreaterThan(20);
   });
@@ -232,7 +253,7 @@ describe("property: public applyRope matches the reference or raises RopekitErro
         }
         expect(JSON.stringify(cfg)).toBe(before);
       }),
-      { numRuns: 2000 },
+      { numRuns: 2000, seed: 20261127 },
     );
     expect(specs).toBeGreaterThan(10);
   });

@@ -10,7 +10,7 @@ export function addLearned(
   const plan = planAddLearned(x, table, options);
   const src = requireFloat32(x.data, "x.data");
   const [batch, seq, dim] = plan.dims;
-  const out = plan.inPlace ? src : src.slice();
+  const out = plan.inPlace ? src : new Float32Array(src); // (the constructor copies several times faster than slice() in V8)
   const t = table.data;
   for (let token = 0; token < batch * seq; token++) {
     const o = token * dim;

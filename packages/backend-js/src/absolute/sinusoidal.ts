@@ -48,7 +48,7 @@ export function addSinusoidal(
   const plan = planAddSinusoidal(x, options);
   const src = requireFloat32(x.data, "x.data");
   const [batch, seq, dim] = plan.dims;
-  const out = plan.inPlace ? src : src.slice();
+  const out = plan.inPlace ? src : new Float32Array(src); // (the constructor copies several times faster than slice() in V8)
   for (let b = 0; b < batch; b++) {
     for (let s = 0; s < seq; s++) {
       encodeRow(out, (b * seq + s) * dim, positionAt(plan.positions, b, s, seq), plan.invFreq, dim, true);

@@ -1,0 +1,17 @@
+import { defineConfig } from "vite";
+
+// COOP/COEP make the page crossOriginIsolated, so backend-wasm can run worker threads over shared memory.
+const isolation = {
+  "Cross-Origin-Opener-Policy": "same-origin",
+  "Cross-Origin-Embedder-Policy": "require-corp",
+};
+
+export default defineConfig({
+  base: "./",
+  server: { headers: isolation },
+  preview: { headers: isolation },
+  // backend-wasm finds its .wasm and worker next to its own module: keep it out of the dep pre-bundle.
+  optimizeDeps: { exclude: ["@ropekit/backend-wasm", "ropekit"] },
+  worker: { format: "es" },
+  build: { target: "es2022", outDir: "dist", assetsInlineLimit: 0 },
+});
