@@ -46,6 +46,12 @@ async function main(): Promise<void> {
   await render(await getBackend());
   select.addEventListener("change", async () => render(await getBackend({ backend: select.value })));
   $("#config-apply").addEventListener("click", showConfig);
+  $<HTMLInputElement>("#config-file").addEventListener("change", async (event) => {
+    const file = (event.target as HTMLInputElement).files?.[0];
+    if (!file) return;
+    config.value = await file.text();
+    showConfig();
+  });
   $("#speed-run").addEventListener("click", async () => {
     const picked = await getBackend();
     renderSpeed(plotOf("speed"), [

@@ -124,6 +124,14 @@ describe.skipIf(!hasChromium)("demo in headless Chromium", () => {
     expect(await error.textContent()).toContain("MISSING_CONFIG_FIELD");
     expect(await error.textContent()).toContain("rope_scaling.factor");
     await page.locator("#frequencies").screenshot({ path: `${shots}demo-bad-config.png` });
+    // Opening a config.json file works the same way.
+    await page.setInputFiles("#config-file", {
+      name: "config.json",
+      mimeType: "application/json",
+      buffer: Buffer.from(JSON.stringify(DEFAULT_CONFIG)),
+    });
+    await error.waitFor({ state: "hidden" });
+    expect(Number(await page.textContent("[data-testid=attention-scale]"))).toBeCloseTo(1 + 0.1 * Math.log(4), 12);
     // The other panels are still there.
     expect(await page.locator("#rotation .plot svg").count()).toBeGreaterThan(0);
   });
