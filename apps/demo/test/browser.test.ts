@@ -131,7 +131,10 @@ describe.skipIf(!hasChromium)("demo in headless Chromium", () => {
       buffer: Buffer.from(JSON.stringify(DEFAULT_CONFIG)),
     });
     await error.waitFor({ state: "hidden" });
-    expect(Number(await page.textContent("[data-testid=attention-scale]"))).toBeCloseTo(1 + 0.1 * Math.log(4), 12);
+    expect(Number(await page.textContent("[data-testid=attention-scale]"))).toBeCloseTo(
+      1 + 0.1 * Math.log(4),
+      12,
+    );
     // The other panels are still there.
     expect(await page.locator("#rotation .plot svg").count()).toBeGreaterThan(0);
   });
