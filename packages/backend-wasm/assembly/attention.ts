@@ -29,11 +29,22 @@ const SCALE = 34;
 const SOFTCAP = 35;
 const WORK_FIRST = 36;
 const WORK_STEP = 37;
+const WORK_COUNTER = 38; // address of a shared i32: threads take the next unit from it (0 = use FIRST/STEP)
 
 /** Query rows per tile. */
 export const BLOCK_Q: i32 = 32;
 /** Keys per tile: 8 f32x4 accumulators per score row. */
 export const BLOCK_K: i32 = 32;
+
+/** Claims the next work unit from the shared counter (atomically in the threads build). */
+// @ts-ignore: decorator
+@inline
+function nextUnit(counter: usize): i32 {
+  if (ASC_FEATURE_THREADS) return atomic.add<i32>(counter, 1);
+  const u = load<i32>(counter);
+  store<i32>(counter, u + 1);
+  return u;
+}
 
 /** Bytes of scratch one thread needs for head sizes d and dv. */
 export function attentionScratchBytes(d: i32, dv: i32): i32 {
@@ -108,7 +119,12 @@ export function attention(p: usize): void {
   const kStride = param(p, KS + 1);
   const vStride = param(p, VS + 1);
 
-  for (let u = param(p, WORK_FIRST); u < units; u += param(p, WORK_STEP)) {
+  // Work units are claimed from a shared counter when there is one, so a faster thread simply takes more
+  // of them; otherwise this thread takes first, first + step, ….
+  const counter = <usize>param(p, WORK_COUNTER);
+  let u = param(p, WORK_FIRST);
+  if (counter != 0) u = nextUnit(counter);
+  for (; u < units; u = counter != 0 ? nextUnit(counter) : u + param(p, WORK_STEP)) {
     const b = u / (kvHeads * blocks);
     const kh = (u / blocks) % kvHeads;
     const rr0 = (u % blocks) * BLOCK_Q;

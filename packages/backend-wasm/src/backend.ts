@@ -640,6 +640,9 @@ export class WasmBackend implements Backend {
       const units = plan.batch * plan.kvHeads * Math.ceil(((plan.qHeads / plan.kvHeads) * plan.qLen) / 32);
       const workers = Math.max(1, Math.min(threads, units));
       const scratchBytes = kernels.attentionScratchBytes(plan.headDim, plan.vHeadDim);
+      // With several threads, units are claimed from a shared counter, so a faster thread takes more.
+      const counter = workers > 1 ? scope.alloc(4) : 0;
+      if (counter) heap.view().i32[counter >> 2] = 0;
       const parts: number[][] = [];
       for (let w = 0; w < workers; w++) {
         const params = scope.alloc(PARAM_WORDS * 4);
@@ -687,6 +690,7 @@ export class WasmBackend implements Backend {
         f32[p + 35] = plan.softcap;
         i32[p + 36] = w;
         i32[p + 37] = workers;
+        i32[p + 38] = counter;
         parts.push([params]);
       }
       pending.push(exec("attention", parts));
