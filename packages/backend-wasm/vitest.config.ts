@@ -1,9 +1,24 @@
 import { defineConfig } from "vitest/config";
 
+const dist = new URL("./dist/index.js", import.meta.url).pathname;
+
 export default defineConfig({
   test: {
-    include: ["test/**/*.test.ts"],
     // The worker threads load dist/worker.js and the compiled .wasm: tests run against the build.
-    alias: { "../src/index.js": new URL("./dist/index.js", import.meta.url).pathname },
+    alias: { "../src/index.js": dist },
+    projects: [
+      {
+        extends: true,
+        test: { name: "simd", include: ["test/**/*.test.ts"], exclude: ["test/relaxed.test.ts"] },
+      },
+      {
+        extends: true,
+        test: {
+          name: "relaxed-simd",
+          include: ["test/relaxed.test.ts"],
+          execArgv: ["--experimental-wasm-relaxed-simd"],
+        },
+      },
+    ],
   },
 });
