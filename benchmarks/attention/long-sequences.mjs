@@ -12,28 +12,29 @@ const heads = 8;
 const headDim = 64;
 const lengths = process.argv.slice(2).map(Number);
 if (lengths.length === 0) lengths.push(4096, 32768);
-const child = fileURLToPath(new URL("./causal-child.mjs", import.meta.url));
+// The same child as the peer comparison: backend-js in its own process, checked against the f64 reference first.
+const child = fileURLToPath(new URL("../peers/attention-child.mjs", import.meta.url));
 const MiB = 2 ** 20;
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 const rows = [];
 for (const seq of lengths) {
-  const runs = seq <= 8192 ? 5 : 1; // one run of 32 768 already takes minutes
+  const runs = seq <= 8192 ? 5 : 1; // one run of 32 768 already takes minutes (plus the checked run)
   process.stderr.write(`causal attention ${heads}×${seq}×${headDim}, ${runs} run(s)…\n`);
   let report;
   try {
     report = JSON.parse(
-      execFileSync(
-        process.execPath,
-        ["--expose-gc", child, String(seq), String(heads), String(headDim), String(runs)],
-        {
-          encoding: "utf8",
-          maxBuffer: 1 << 20,
-        },
-      ),
+      execFileSync(process.execPath, [child, "ropekit-js", String(seq), String(runs)], {
+        encoding: "utf8",
+        maxBuffer: 1 << 20,
+      }),
     );
   } catch (error) {
     rows.push({ seq, error: String(error.message ?? error).split("\n")[0] });
+    continue;
+  }
+  if (report.times.length === 0) {
+    rows.push({ seq, error: `wrong result (max error ${report.error}): no timing` });
     continue;
   }
   const ms = median(report.times);

@@ -582,7 +582,6 @@ export class WasmBackend implements Backend {
     const kernels = this.setup.kernels;
     const scope = new CallScope(heap);
     try {
-      const pending: (Promise<void> | void)[] = [];
       type Placed = { ptr: number; strideBatch: number; strideSeq: number; strideHead: number };
       // Resident tensors are used where they are; others are copied in as bhsd.
       const place = (
@@ -693,7 +692,7 @@ export class WasmBackend implements Backend {
         i32[p + 38] = counter;
         parts.push([params]);
       }
-      pending.push(exec("attention", parts));
+      const done = exec("attention", parts);
       const output = new Float32Array(n);
       const lse = plan.returnLse ? new Float32Array(plan.batch * plan.qHeads * plan.qLen) : undefined;
       const copyOut = () => {
@@ -701,9 +700,7 @@ export class WasmBackend implements Backend {
         output.set(view.subarray(outPtr >> 2, (outPtr >> 2) + n));
         lse?.set(view.subarray(lsePtr >> 2, (lsePtr >> 2) + lse.length));
       };
-      const done = pending.some((p) => p !== undefined)
-        ? Promise.all(pending).then(() => undefined)
-        : undefined;
+
       return {
         result: { output: { data: output, shape, layout: q.layout }, lse },
         done: this.finish(done, scope, copyOut),
