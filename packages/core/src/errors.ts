@@ -33,6 +33,8 @@ export type RopekitErrorCode =
   | "NOT_IMPLEMENTED"
   /** The backend's memory cannot grow to hold the tensors (e.g. past the 4 GiB of wasm32). */
   | "OUT_OF_MEMORY"
+  /** A tensor is larger than the backend can address (e.g. past 2^24 elements per GPU kernel input). */
+  | "TOO_LARGE"
   /** A worker thread of the backend died or failed; the call did not complete. */
   | "WORKER_FAILED"
   /** The backend, or a tensor it owns, was used after dispose(). */

@@ -54,6 +54,19 @@ describe("registry", () => {
     expect(listBackends().map((b) => b.name)).toEqual(["broken", "throws", "mid", "low"]);
   });
 
+  it("passes over a backend that declines automatic selection, but gives it when asked explicitly", async () => {
+    const software = { ...fake("software-gpu", 30, true), declineAutoPick: () => "only a software rasteriser" };
+    registerBackend(software);
+    registerBackend(fake("cpu", 20, true));
+    const auto = await pickBackend({ env: {} });
+    expect(auto.name).toBe("cpu");
+    expect(auto.skipped[0]?.name).toBe("software-gpu");
+    expect(auto.skipped[0]?.reason).toMatch(/only a software rasteriser.*explicitly/);
+    const explicit = await pickBackend({ backend: "software-gpu", env: {} });
+    expect(explicit.name).toBe("software-gpu");
+    expect(software.created()).toBe(1);
+  });
+
   it("initialises each backend once", async () => {
     const reg = fake("once", 5, true);
     registerBackend(reg);

@@ -129,6 +129,12 @@ export interface BackendRegistration {
   isSupported(): boolean | Promise<boolean>;
   /** Makes the backend; called once, after the probe passed. */
   create(): Backend | Promise<Backend>;
+  /**
+   * Optional: after `create()`, a reason why `pickBackend()` should pass over this backend unless it is
+   * asked for explicitly (e.g. a GPU backend that found only a software rasteriser), or undefined to
+   * accept. The backend stays created, so an explicit choice later reuses it.
+   */
+  declineAutoPick?(backend: Backend): string | undefined;
 }
 
 /** Wraps a set of synchronous ops as the async `Backend` interface. */

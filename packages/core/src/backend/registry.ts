@@ -170,6 +170,11 @@ export async function pickBackend(options: PickOptions = {}): Promise<PickedBack
       skip(entry, result.error);
       continue;
     }
+    const declined = entry.registration.declineAutoPick?.(result.backend);
+    if (declined) {
+      skip(entry, `not picked automatically: ${declined} (ask for it explicitly to use it)`);
+      continue;
+    }
     for (const rest of ordered.slice(i + 1)) skip(rest, `lower priority than ${entry.registration.name}`);
     const description = result.backend.describe();
     return {

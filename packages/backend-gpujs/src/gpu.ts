@@ -1,0 +1,270 @@
+import { RopekitError } from "@ropekit/core";
+import { GPU } from "gpu.js";
+
+/** The gpu.js modes a user can ask for. `"gpu"` lets gpu.js pick its best GL mode (headlessgl, webgl2, webgl). */
+export type GpujsMode = "gpu" | "webgl2" | "webgl" | "headlessgl" | "webgpu" | "webasm" | "cpu";
+
+/** What a compiled gpu.js kernel looks like to us: callable, resizable, and it names the class that ran. */
+export interface GpuKernel {
+  (...args: KernelArgument[]): unknown;
+  setOutput(output: number[]): unknown;
+  readonly kernel: { readonly constructor: { readonly name: string } };
+}
+
+/** A GPU-resident result of a pipeline kernel (a texture or a WebGPU buffer), readable back to the CPU. */
+export interface GpuResident {
+  toArray(): unknown;
+  delete?(): void;
+}
+
+export type KernelArgument = Float32Array | number | GpuResident;
+
+/** Kernel source as a function: gpu.js reads its text and translates it to GLSL, WGSL or wasm. */
+export type KernelSource = (this: KernelThis, ...args: never[]) => number;
+
+/** `this` inside a kernel. */
+export interface KernelThis {
+  readonly thread: { readonly x: number };
+}
+
+/** The largest index a kernel computes exactly: kernel arithmetic is f32, exact for integers below 2^24. */
+export const MAX_KERNEL_ELEMENTS = 2 ** 24;
+/** Default elements per kernel call; larger work is split into calls of at most this many elements. */
+export const CHUNK_ELEMENTS = 2 ** 22;
+
+/** Kernel classes of gpu.js, by the mode they implement. */
+const KERNEL_MODES: Readonly<Record<string, string>> = {
+  WebGL2Kernel: "webgl2",
+  WebGLKernel: "webgl",
+  HeadlessGLKernel: "headlessgl",
+  WebGPUKernel: "webgpu",
+  WebAssemblyKernel: "webasm",
+  CPUKernel: "cpu",
+};
+
+/** Renderer names of software rasterisers: a "GPU" mode on one of these runs on the CPU. */
+const SOFTWARE_RENDERER = /swiftshader|llvmpipe|softpipe|swrast|lavapipe|lvp|software|basic render/i;
+
+/** What ran: the gpu.js mode (from the kernel class) and the device behind it. */
+export interface DeviceInfo {
+  /** gpu.js mode that really ran, read from the kernel class: webgl2, headlessgl, webgpu, webasm, cpu… */
+  readonly mode: string;
+  /** Renderer, adapter or driver name; undefined when the mode has none or hides it. */
+  readonly renderer: string | undefined;
+  /** True when the work runs on the CPU: gpu.js's webasm/cpu fallbacks, or a software rasteriser. */
+  readonly software: boolean;
+  /** gpu.js's fallback modes (webasm, cpu) rather than a GPU API. */
+  readonly fallback: boolean;
+}
+
+interface GlContext {
+  getParameter(name: number): unknown;
+  getExtension(name: string): { UNMASKED_RENDERER_WEBGL?: number } | null;
+  readonly RENDERER: number;
+}
+
+function glRenderer(context: unknown): string | undefined {
+  if (context === null || typeof context !== "object" || !("getParameter" in context)) return undefined;
+  const gl = context as GlContext;
+  try {
+    const debug = gl.getExtension("WEBGL_debug_renderer_info");
+    const unmasked = debug?.UNMASKED_RENDERER_WEBGL;
+    const name = unmasked !== undefined ? gl.getParameter(unmasked) : gl.getParameter(gl.RENDERER);
+    return typeof name === "string" ? name : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The GL driver that headless-gl loaded into this Node process, read from /proc/self/maps on Linux.
+ * headless-gl's own RENDERER string is just "ANGLE" and it hides WEBGL_debug_renderer_info, so the loaded
+ * driver library is the only honest answer (Mesa's swrast_dri.so under Xvfb, libnvidia-glcore with an
+ * NVIDIA driver). Undefined elsewhere.
+ */
+function nodeGlDriver(): string | undefined {
+  const proc = (
+    globalThis as {
+      process?: { platform?: string; getBuiltinModule?: (id: string) => unknown };
+    }
+  ).process;
+  if (proc?.platform !== "linux" || typeof proc.getBuiltinModule !== "function") return undefined;
+  const fs = proc.getBuiltinModule("node:fs") as { readFileSync(path: string, encoding: "utf8"): string };
+  try {
+    const libraries = new Set<string>();
+    for (const line of fs.readFileSync("/proc/self/maps", "utf8").split("\n")) {
+      const path = line.split(/\s+/)[5] ?? "";
+      if (/_dri\.so|libnvidia-glcore|libGLX_nvidia|libEGL_nvidia|libvulkan_/.test(path)) {
+        libraries.add(path.slice(path.lastIndexOf("/") + 1));
+      }
+    }
+    return libraries.size > 0 ? [...libraries].sort().join(", ") : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+interface AdapterInfoLike {
+  readonly vendor?: string;
+  readonly architecture?: string;
+  readonly device?: string;
+  readonly description?: string;
+}
+
+async function webgpuAdapterName(): Promise<string | undefined> {
+  const gpuApi = (
+    globalThis as {
+      navigator?: { gpu?: { requestAdapter(): Promise<{ info?: AdapterInfoLike } | null> } };
+    }
+  ).navigator?.gpu;
+  if (!gpuApi) return undefined;
+  try {
+    const adapter = await gpuApi.requestAdapter();
+    const info = adapter?.info;
+    if (!info) return undefined;
+    return (
+      [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(" ") || undefined
+    );
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * One gpu.js instance and the kernels compiled on it. Every kernel is compiled once with dynamic output
+ * and dynamic arguments, so one compiled shader serves every shape; f32 ("single") textures and highp.
+ */
+export class GpuContext {
+  private readonly gpu: GPU;
+  private readonly kernels = new Map<string, GpuKernel>();
+  /** Kernel classes that actually ran, so the description cannot claim a mode that did not run. */
+  private readonly ranClasses = new Set<string>();
+  private disposed = false;
+  /**
+   * Keep pipeline results on the device? Only for GPU modes: in gpu.js's cpu mode a pipeline result is
+   * recycled across calls of different sizes, and on the CPU there is no transfer to save anyway.
+   */
+  private resident = false;
+
+  private constructor(
+    readonly requested: GpujsMode,
+    /** Largest input or output of one kernel call, in elements: larger work is split into several calls. */
+    readonly chunk: number,
+    gpu: GPU,
+  ) {
+    this.gpu = gpu;
+  }
+
+  /** Creates the gpu.js instance in the requested mode. */
+  static create(mode: GpujsMode, chunk = CHUNK_ELEMENTS): GpuContext {
+    try {
+      return new GpuContext(mode, chunk, new GPU({ mode }));
+    } catch (error) {
+      throw new RopekitError(
+        "BACKEND_UNAVAILABLE",
+        `gpu.js cannot run in mode ${JSON.stringify(mode)} here: ${error instanceof Error ? error.message : String(error)}`,
+        "mode",
+      );
+    }
+  }
+
+  /** The kernel named `name`, compiled on first use. `pipeline` keeps the result on the GPU. */
+  kernel(
+    name: string,
+    source: KernelSource,
+    options: { pipeline?: boolean; loops?: number } = {},
+  ): GpuKernel {
+    this.checkAlive();
+    let k = this.kernels.get(name);
+    if (!k) {
+      const create = this.gpu.createKernel as unknown as (
+        source: KernelSource,
+        settings: object,
+      ) => GpuKernel;
+      k = create.call(this.gpu, source, {
+        output: [1],
+        dynamicOutput: true,
+        dynamicArguments: true,
+        precision: "single",
+        tactic: "precision",
+        pipeline: options.pipeline === true && this.resident,
+        immutable: false,
+        loopMaxIterations: options.loops ?? 1,
+      });
+      this.kernels.set(name, k);
+    }
+    return k;
+  }
+
+  /** Runs `kernel` over `size` output elements; resolves to the result (awaited, for WebGPU's promises). */
+  async run(kernel: GpuKernel, size: number, ...args: KernelArgument[]): Promise<unknown> {
+    this.checkAlive();
+    kernel.setOutput([size]);
+    const result = await kernel(...args);
+    this.ranClasses.add(kernel.kernel.constructor.name);
+    return result;
+  }
+
+  /** Runs a kernel and returns its f32 result (a copy the caller owns is not guaranteed: copy it out). */
+  async read(kernel: GpuKernel, size: number, ...args: KernelArgument[]): Promise<Float32Array> {
+    return toFloat32(await this.run(kernel, size, ...args), size);
+  }
+
+  /** The mode of every kernel that ran so far, e.g. "webgl2" or "webgl2+cpu" if one kernel degraded. */
+  modesThatRan(): string[] {
+    return [...this.ranClasses].map((c) => KERNEL_MODES[c] ?? c);
+  }
+
+  /** Compiles and runs a tiny kernel to learn which mode really runs and on what device. */
+  async probe(): Promise<DeviceInfo> {
+    const k = this.kernel("probe", function probe(this: KernelThis, a: Float32Array): number {
+      return (a[this.thread.x] as number) * 2 + 1;
+    });
+    const out = await this.read(k, 4, new Float32Array([0, 1, 2, 3]));
+    if (out[3] !== 7) {
+      throw new RopekitError(
+        "BACKEND_UNAVAILABLE",
+        `gpu.js probe kernel computed ${out[3]} instead of 7`,
+        "mode",
+      );
+    }
+    const mode = KERNEL_MODES[k.kernel.constructor.name] ?? k.kernel.constructor.name;
+    const fallback = mode === "webasm" || mode === "cpu";
+    this.resident = !fallback;
+    let renderer: string | undefined;
+    if (mode === "webgpu") renderer = await webgpuAdapterName();
+    else if (mode === "headlessgl") {
+      const driver = nodeGlDriver();
+      renderer = driver ? `ANGLE over ${driver}` : undefined;
+    } else if (!fallback) renderer = glRenderer((this.gpu as unknown as { context?: unknown }).context);
+    return {
+      mode,
+      renderer,
+      fallback,
+      software: fallback || (renderer !== undefined && SOFTWARE_RENDERER.test(renderer)),
+    };
+  }
+
+  /** Releases every kernel, texture and the GL/WebGPU context. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.kernels.clear();
+    void Promise.resolve(this.gpu.destroy()).catch(() => {});
+  }
+
+  checkAlive(): void {
+    if (this.disposed) throw new RopekitError("DISPOSED", "the gpujs backend was disposed", "backend");
+  }
+}
+
+/** A kernel result as Float32Array: pipeline handles are read back, numeric arrays converted. */
+export async function toFloat32(result: unknown, size: number): Promise<Float32Array> {
+  let value: unknown = result;
+  if (value !== null && typeof value === "object" && "toArray" in value) {
+    value = await (value as GpuResident).toArray();
+  }
+  if (value instanceof Float32Array) return value.length === size ? value : value.subarray(0, size);
+  if (Array.isArray(value) || ArrayBuffer.isView(value)) return Float32Array.from(value as ArrayLike<number>);
+  throw new RopekitError("BACKEND_UNAVAILABLE", "gpu.js returned no data for a kernel", "backend");
+}
