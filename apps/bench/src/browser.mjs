@@ -1,0 +1,109 @@
+// The browser half of the bench: the page in browser/ served by Vite (cross-origin isolated, so wasm
+// threads work), driven in Debian's headless Chromium by playwright-core. One fresh browser context per
+// (configuration, contender) pair; peak RSS is not measurable there and is left empty.
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { BROWSER_BACKENDS } from "@ropekit/benchmarks/grid";
+import { chromium } from "playwright-core";
+import { createServer } from "vite";
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+// SwiftShader gives WebGL2 and (with the unsafe flag) WebGPU without a GPU; the rest keeps Chromium off
+// the network of this closed machine.
+const FLAGS = [
+  "--no-sandbox",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--enable-unsafe-webgpu",
+  "--enable-unsafe-swiftshader",
+];
+const isolation = {
+  "Cross-Origin-Opener-Policy": "same-origin",
+  "Cross-Origin-Embedder-Policy": "require-corp",
+};
+
+/** Runs the browser contenders on `configs` (attention up to S = 4096); returns result rows. */
+export async function runInBrowser(configs, { quick, log, timeoutMs = 120_000 }) {
+  if (!existsSync(CHROMIUM)) {
+    log(`browser: ${CHROMIUM} not found — browser contenders NOT RUN`);
+    return BROWSER_BACKENDS.map((contender) => ({
+      config: "browser",
+      contender,
+      status: "failed",
+      message: "no Chromium",
+    }));
+  }
+  const server = await createServer({
+    root: fileURLToPath(new URL("../browser", import.meta.url)),
+    logLevel: "error",
+    server: { host: "127.0.0.1", port: 0, headers: isolation },
+    // backend-wasm finds its .wasm and worker next to its own module: keep it out of the pre-bundle.
+    optimizeDeps: { exclude: ["@ropekit/backend-wasm"], include: ["@ropekit/backend-gpujs > gpu.js"] },
+    worker: { format: "es" },
+  });
+  await server.listen();
+  const url = server.resolvedUrls.local[0];
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
+  const results = [];
+  try {
+    const eligible = configs.filter((c) => c.op !== "attention" || c.qLen <= 4096);
+    const total = eligible.length * BROWSER_BACKENDS.length;
+    const failedAt = new Map();
+    for (const config of eligible) {
+      for (const contender of BROWSER_BACKENDS) {
+        const key = `${config.series ?? config.id}|${contender}`;
+        if (config.series && failedAt.has(key)) {
+          results.push({
+            config: config.id,
+            contender,
+            status: "skipped",
+            message: `failed at a smaller size (${failedAt.get(key)})`,
+          });
+          continue;
+        }
+        const started = performance.now();
+        const context = await browser.newContext();
+        let result;
+        try {
+          const page = await context.newPage();
+          await page.goto(url);
+          await page.waitForFunction(() => typeof window.runBench === "function", null, { timeout: 60_000 });
+          result = await Promise.race([
+            page.evaluate(([c, n, q]) => window.runBench(c, n, q), [config, contender, quick]),
+            new Promise((resolve) =>
+              setTimeout(
+                () => resolve({ status: "timeout", message: `no result within ${timeoutMs / 1000} s` }),
+                timeoutMs,
+              ),
+            ),
+          ]);
+        } catch (error) {
+          result = { status: "crashed", message: String(error.message).split("\n")[0].slice(0, 200) };
+        } finally {
+          await context.close().catch(() => {});
+        }
+        const row = {
+          config: config.id,
+          contender,
+          threads: contender.endsWith("-2") ? 2 : 1,
+          ...result,
+          wallMs: performance.now() - started,
+        };
+        results.push(row);
+        if (["timeout", "crashed"].includes(row.status)) failedAt.set(key, `${config.id}: ${row.status}`);
+        const what =
+          row.status === "ok"
+            ? `ok ${row.ms.toFixed(row.ms < 10 ? 2 : 0)} ms`
+            : `${row.status}${row.message ? ` (${row.message})` : ""}`;
+        log(`[browser ${results.length}/${total}] ${config.id} · ${contender}: ${what}`);
+      }
+    }
+  } finally {
+    await browser.close();
+    await server.close();
+  }
+  return results;
+}

@@ -1,0 +1,122 @@
+#!/usr/bin/env node
+// ropekit-bench: every backend and peer over the shape grid, each configuration in its own process,
+// checked against the reference before it is timed; a table in the terminal and a report (JSON,
+// Markdown, SVG charts) in benchmarks/results/.
+import { execFileSync } from "node:child_process";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { BACKENDS, BROWSER_BACKENDS, CONFIGS, PEERS, isPeer } from "@ropekit/benchmarks/grid";
+import Table from "cli-table3";
+import { Command, Option } from "commander";
+import { withRatios } from "./ratios.mjs";
+import { COLUMNS, machineInfo, rows, writeReport } from "./report.mjs";
+import { runAll } from "./runner.mjs";
+
+const QUICK_PEERS = ["tutorial-js", "ort-node-1", "ort-web-1"];
+const resultsDir = join(
+  dirname(fileURLToPath(import.meta.resolve("@ropekit/benchmarks/package.json"))),
+  "results",
+);
+
+const program = new Command("ropekit-bench")
+  .description(
+    "Benchmarks ropekit's backends against the machine's limits and the libraries users would pick instead.",
+  )
+  .option(
+    "--full",
+    "the full profile: every shape, every peer (tens of minutes); default is the quick profile",
+  )
+  .option("--op <ops...>", "only these ops: rope, sinusoidal, attention")
+  .option("--backend <names...>", `only these contenders: ${[...BACKENDS, ...PEERS].join(", ")}`)
+  .option("--shape <text>", "only configurations whose id contains this text, e.g. prefill-4096 or decode")
+  .option("--no-peers", "ropekit's backends only")
+  .option("--browser", `also run ${BROWSER_BACKENDS.join(", ")} in headless Chromium`)
+  .option("--json", "print the report as JSON on stdout (progress stays on stderr)")
+  .option("--out <dir>", "where the report goes", resultsDir)
+  .addOption(new Option("--timeout <seconds>", "limit per configuration").argParser(Number))
+  .addOption(new Option("--list", "list the configurations and contenders, run nothing"))
+  .showHelpAfterError();
+program.parse();
+const opts = program.opts();
+const quick = !opts.full;
+const profile = quick ? "quick" : "full";
+
+const configs = CONFIGS.filter(
+  (c) =>
+    (!quick || c.quick) && (!opts.op || opts.op.includes(c.op)) && (!opts.shape || c.id.includes(opts.shape)),
+);
+let contenders = [...BACKENDS, ...(opts.peers ? (quick ? QUICK_PEERS : PEERS) : [])];
+if (opts.backend) {
+  const unknown = opts.backend.filter((b) => ![...BACKENDS, ...PEERS].includes(b));
+  if (unknown.length) program.error(`unknown contender(s): ${unknown.join(", ")}`);
+  contenders = contenders.filter((c) => opts.backend.includes(c));
+}
+const pairs = configs.flatMap((config) => contenders.map((contender) => ({ config, contender })));
+if (opts.list) {
+  for (const c of configs) console.log(`${c.id.padEnd(28)} ${c.label}`);
+  console.log(`contenders: ${contenders.join(", ")}`);
+  process.exit(0);
+}
+if (pairs.length === 0) program.error("nothing to run: the filters left no configuration or contender");
+
+const log = (line) => process.stderr.write(`${line}\n`);
+log(`ropekit-bench: ${profile} profile, ${configs.length} configurations × ${contenders.length} contenders`);
+const matmulGflops = JSON.parse(
+  execFileSync(process.execPath, [fileURLToPath(import.meta.resolve("@ropekit/benchmarks/matmul"))], {
+    encoding: "utf8",
+  }),
+).gflops;
+log(`ceiling: SIMD matmul ${matmulGflops.toFixed(1)} GFLOP/s on one thread`);
+
+const width = String(pairs.length).length;
+const raw = await runAll(pairs, {
+  quick,
+  timeoutMs: (opts.timeout ?? (quick ? 60 : 240)) * 1000,
+  onResult(i, n, r) {
+    const what =
+      r.status === "ok"
+        ? `ok ${r.ms.toFixed(r.ms < 10 ? 2 : 0)} ms`
+        : `${r.status}${r.message ? ` (${r.message})` : ""}`;
+    const wall = r.wallMs ? ` [${(r.wallMs / 1000).toFixed(1)} s]` : "";
+    log(`[${String(i + 1).padStart(width)}/${n}] ${r.config} · ${r.contender}: ${what}${wall}`);
+  },
+});
+let results = raw.map((r) => ({
+  ...r,
+  threads: r.contender.match(/-(\d)$/) ? Number(r.contender.at(-1)) : 1,
+}));
+
+if (opts.browser) {
+  const { runInBrowser } = await import("./browser.mjs");
+  results = results.concat(await runInBrowser(configs, { quick, log }));
+}
+
+const unsupported = results.filter((r) => r.status === "unsupported").length;
+results = withRatios(
+  results.filter((r) => r.status !== "unsupported"),
+  { matmulGflops, isPeer },
+);
+const report = {
+  profile,
+  browser: Boolean(opts.browser),
+  machine: machineInfo(),
+  matmulGflops,
+  unsupported,
+  results,
+};
+const files = writeReport(report, configs, opts.out);
+
+if (opts.json) {
+  process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+} else {
+  for (const config of configs) {
+    const mine = results.filter((r) => r.config === config.id);
+    if (mine.length === 0) continue;
+    const table = new Table({ head: COLUMNS, style: { head: [] } });
+    for (const row of rows(mine))
+      table.push(Object.values(row).map((v) => (v.length > 60 ? `${v.slice(0, 57)}…` : v)));
+    console.log(`\n${config.label}\n${table.toString()}`);
+  }
+}
+log(`\n${unsupported} (configuration, contender) pairs a contender does not implement were left out.`);
+log(`report: ${files.join(", ")}`);
