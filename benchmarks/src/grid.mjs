@@ -122,3 +122,13 @@ export const BROWSER_BACKENDS = [
 
 /** Is `name` a peer (rather than a ropekit backend)? */
 export const isPeer = (name) => PEERS.includes(name);
+
+/** Does `contender` implement `config`? ropekit's backends and the tutorial code implement every one. */
+export function supports(contender, config) {
+  const fullRotaryBshd =
+    config.op === "rope" && config.layout === "bshd" && config.rotaryDim === config.headDim;
+  if (contender.startsWith("tfjs-"))
+    return config.op === "attention" || (fullRotaryBshd && config.pairing === "half");
+  if (contender.startsWith("ort-")) return config.op === "attention" || fullRotaryBshd;
+  return true;
+}

@@ -7,6 +7,13 @@ import { GATE_TOLERANCE, workload } from "./workloads.mjs";
 /** Threads a contender computes on, from its name (…-1, …-2); GPU and single-threaded ones count 1. */
 export const threadsOf = (name) => (/-(\d)$/.test(name) ? Number(name.at(-1)) : 1);
 
+/** The same op on a small shape, for warming up; undefined when the configuration is already small. */
+function smallVariant(config) {
+  if (config.op === "attention" && config.qLen > 256) return { ...config, qLen: 256, kvLen: 256 };
+  if ((config.op === "rope" || config.op === "sinusoidal") && config.seq > 64) return { ...config, seq: 64 };
+  return undefined;
+}
+
 /**
  * Measures `prepare(config, inputs)` — which returns the timed call (resolving to the output as a
  * Float32Array in the configuration's layout), or undefined when the contender cannot run it.
@@ -15,6 +22,13 @@ export async function measure(config, prepare, { quick = true } = {}) {
   const w = workload(config);
   const run = await prepare(config, w.inputs);
   if (!run) return { status: "unsupported" };
+  // Warm up on a small instance of the same op first: WebAssembly has no on-stack replacement, so a single
+  // long call would otherwise run start to end in V8's baseline tier, and a JIT would see no hot loop.
+  const small = smallVariant(config);
+  if (small) {
+    const warm = await prepare(small, workload(small).inputs);
+    for (let i = 0; i < 3; i++) await warm?.();
+  }
   const t0 = performance.now();
   const out = await run();
   const firstMs = performance.now() - t0;

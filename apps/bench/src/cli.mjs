@@ -5,7 +5,7 @@
 import { execFileSync } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { BACKENDS, BROWSER_BACKENDS, CONFIGS, PEERS, isPeer } from "@ropekit/benchmarks/grid";
+import { BACKENDS, BROWSER_BACKENDS, CONFIGS, PEERS, isPeer, supports } from "@ropekit/benchmarks/grid";
 import Table from "cli-table3";
 import { Command, Option } from "commander";
 import { withRatios } from "./ratios.mjs";
@@ -51,7 +51,8 @@ if (opts.backend) {
   if (unknown.length) program.error(`unknown contender(s): ${unknown.join(", ")}`);
   contenders = contenders.filter((c) => opts.backend.includes(c));
 }
-const pairs = configs.flatMap((config) => contenders.map((contender) => ({ config, contender })));
+const allPairs = configs.flatMap((config) => contenders.map((contender) => ({ config, contender })));
+const pairs = allPairs.filter(({ config, contender }) => supports(contender, config));
 if (opts.list) {
   for (const c of configs) console.log(`${c.id.padEnd(28)} ${c.label}`);
   console.log(`contenders: ${contenders.join(", ")}`);
@@ -91,7 +92,7 @@ if (opts.browser) {
   results = results.concat(await runInBrowser(configs, { quick, log }));
 }
 
-const unsupported = results.filter((r) => r.status === "unsupported").length;
+const unsupported = allPairs.length - pairs.length + results.filter((r) => r.status === "unsupported").length;
 results = withRatios(
   results.filter((r) => r.status !== "unsupported"),
   { matmulGflops, isPeer },

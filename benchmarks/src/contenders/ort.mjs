@@ -3,6 +3,7 @@
 // via `unidirectional`); for the GQA decode step the kv heads are repeated to the query heads before the
 // timed call, since MultiHeadAttention has no GQA.
 import { floatAttr, intAttr, onnxModel, value } from "../../peers/onnx.mjs";
+import { supports } from "../grid.mjs";
 
 async function session(name, model) {
   const threads = Number(name.at(-1));
@@ -18,7 +19,7 @@ async function session(name, model) {
 
 export async function ortRun(name, config, inputs) {
   if (config.op === "rope") {
-    if (config.layout !== "bshd" || config.rotaryDim !== config.headDim) return undefined;
+    if (!supports(name, config)) return undefined;
     const { seq: S, heads: H, headDim: D, position } = config;
     const half = D / 2;
     const maxPos = position + S;

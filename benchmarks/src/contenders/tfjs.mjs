@@ -2,6 +2,8 @@
 // layout with half pairing (the form tfjs model ports use), causal attention with a band mask, decode with
 // the kv heads tiled for GQA. Tables and masks are built once, outside the timed call.
 
+import { supports } from "../grid.mjs";
+
 export async function tfjsRun(name, config, inputs) {
   const tf = await import("@tensorflow/tfjs-core");
   if (name === "tfjs-cpu") await import("@tensorflow/tfjs-backend-cpu");
@@ -10,8 +12,7 @@ export async function tfjsRun(name, config, inputs) {
   await tf.ready();
 
   if (config.op === "rope") {
-    if (config.layout !== "bshd" || config.pairing !== "half" || config.rotaryDim !== config.headDim)
-      return undefined;
+    if (!supports(name, config)) return undefined;
     const { seq: S, heads: H, headDim: D, position } = config;
     const half = D / 2;
     // HF style: cos/sin of the full head width (the half-table repeated), rotate_half(x) = [−x2, x1].
