@@ -21,7 +21,12 @@ export function runPair({ config, contender, quick, timeoutMs, script = childScr
     const [command, args] = needsDisplay(contender)
       ? ["xvfb-run", ["-a", process.execPath, ...argv]]
       : [process.execPath, argv];
-    const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"], env: process.env });
+    // Its own process group, so a timeout kills everything it started (xvfb-run's Xvfb and node too).
+    const child = spawn(command, args, {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: process.env,
+      detached: true,
+    });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d) => {
@@ -33,7 +38,11 @@ export function runPair({ config, contender, quick, timeoutMs, script = childScr
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
-      child.kill("SIGKILL");
+      try {
+        process.kill(-child.pid, "SIGKILL");
+      } catch {
+        child.kill("SIGKILL");
+      }
     }, timeoutMs);
     child.on("close", (code, signal) => {
       clearTimeout(timer);

@@ -76,7 +76,7 @@ describe("runner", () => {
     expect(r.peakRss).toBeGreaterThan(1 << 20);
   });
 
-  it("a crashing and a hanging configuration are recorded and the run goes on", async () => {
+  it("a crashing and a hanging configuration (and what it started) are recorded and the run goes on", async () => {
     const started = [];
     const series = { ...decode, series: "s" };
     const results = await runAll(

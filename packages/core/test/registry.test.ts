@@ -55,7 +55,10 @@ describe("registry", () => {
   });
 
   it("passes over a backend that declines automatic selection, but gives it when asked explicitly", async () => {
-    const software = { ...fake("software-gpu", 30, true), declineAutoPick: () => "only a software rasteriser" };
+    const software = {
+      ...fake("software-gpu", 30, true),
+      declineAutoPick: () => "only a software rasteriser",
+    };
     registerBackend(software);
     registerBackend(fake("cpu", 20, true));
     const auto = await pickBackend({ env: {} });
