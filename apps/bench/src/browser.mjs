@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url";
 import { BROWSER_BACKENDS } from "@ropekit/benchmarks/grid";
 import { chromium } from "playwright-core";
 import { createServer } from "vite";
+import { runAll } from "./runner.mjs";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 // SwiftShader gives WebGL2 and (with the unsafe flag) WebGPU without a GPU; the rest keeps Chromium off
@@ -26,7 +27,7 @@ const isolation = {
 };
 
 /** Runs the browser contenders on `configs` (attention up to S = 4096); returns result rows. */
-export async function runInBrowser(configs, { quick, log, timeoutMs = 120_000 }) {
+export async function runInBrowser(configs, { quick, log, onResult, timeoutMs = 120_000 }) {
   if (!existsSync(CHROMIUM)) {
     log(`browser: ${CHROMIUM} not found — browser contenders NOT RUN`);
     return BROWSER_BACKENDS.map((contender) => ({
@@ -47,23 +48,15 @@ export async function runInBrowser(configs, { quick, log, timeoutMs = 120_000 })
   await server.listen();
   const url = server.resolvedUrls.local[0];
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
-  const results = [];
   try {
     const eligible = configs.filter((c) => c.op !== "attention" || c.qLen <= 4096);
-    const total = eligible.length * BROWSER_BACKENDS.length;
-    const failedAt = new Map();
-    for (const config of eligible) {
-      for (const contender of BROWSER_BACKENDS) {
-        const key = `${config.series ?? config.id}|${contender}`;
-        if (config.series && failedAt.has(key)) {
-          results.push({
-            config: config.id,
-            contender,
-            status: "skipped",
-            message: `failed at a smaller size (${failedAt.get(key)})`,
-          });
-          continue;
-        }
+    const pairs = eligible.flatMap((config) => BROWSER_BACKENDS.map((contender) => ({ config, contender })));
+    return await runAll(pairs, {
+      quick,
+      timeoutMs,
+      onResult,
+      // One fresh browser context per pair; a page that does not answer in time is a timeout.
+      async runOne({ config, contender }) {
         const started = performance.now();
         const context = await browser.newContext();
         let result;
@@ -85,25 +78,11 @@ export async function runInBrowser(configs, { quick, log, timeoutMs = 120_000 })
         } finally {
           await context.close().catch(() => {});
         }
-        const row = {
-          config: config.id,
-          contender,
-          threads: contender.endsWith("-2") ? 2 : 1,
-          ...result,
-          wallMs: performance.now() - started,
-        };
-        results.push(row);
-        if (["timeout", "crashed"].includes(row.status)) failedAt.set(key, `${config.id}: ${row.status}`);
-        const what =
-          row.status === "ok"
-            ? `ok ${row.ms.toFixed(row.ms < 10 ? 2 : 0)} ms`
-            : `${row.status}${row.message ? ` (${row.message})` : ""}`;
-        log(`[browser ${results.length}/${total}] ${config.id} · ${contender}: ${what}`);
-      }
-    }
+        return { config: config.id, contender, ...result, wallMs: performance.now() - started };
+      },
+    });
   } finally {
     await browser.close();
     await server.close();
   }
-  return results;
 }

@@ -6,6 +6,7 @@ import { execFileSync } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { BACKENDS, BROWSER_BACKENDS, CONFIGS, PEERS, isPeer, supports } from "@ropekit/benchmarks/grid";
+import { threadsOf } from "@ropekit/benchmarks/measure";
 import Table from "cli-table3";
 import { Command, Option } from "commander";
 import { withRatios } from "./ratios.mjs";
@@ -69,28 +70,27 @@ const matmulGflops = JSON.parse(
 ).gflops;
 log(`ceiling: SIMD matmul ${matmulGflops.toFixed(1)} GFLOP/s on one thread`);
 
-const width = String(pairs.length).length;
-const raw = await runAll(pairs, {
+/** One progress line per pair: `where` tells Node runs from browser runs. */
+const progress = (where) => (i, n, r) => {
+  const what =
+    r.status === "ok"
+      ? `ok ${r.ms.toFixed(r.ms < 10 ? 2 : 0)} ms`
+      : `${r.status}${r.message ? ` (${r.message})` : ""}`;
+  const wall = r.wallMs ? ` [${(r.wallMs / 1000).toFixed(1)} s]` : "";
+  log(
+    `[${where}${String(i + 1).padStart(String(n).length)}/${n}] ${r.config} · ${r.contender}: ${what}${wall}`,
+  );
+};
+let results = await runAll(pairs, {
   quick,
   timeoutMs: (opts.timeout ?? (quick ? 60 : 240)) * 1000,
-  onResult(i, n, r) {
-    const what =
-      r.status === "ok"
-        ? `ok ${r.ms.toFixed(r.ms < 10 ? 2 : 0)} ms`
-        : `${r.status}${r.message ? ` (${r.message})` : ""}`;
-    const wall = r.wallMs ? ` [${(r.wallMs / 1000).toFixed(1)} s]` : "";
-    log(`[${String(i + 1).padStart(width)}/${n}] ${r.config} · ${r.contender}: ${what}${wall}`);
-  },
+  onResult: progress(""),
 });
-let results = raw.map((r) => ({
-  ...r,
-  threads: r.contender.match(/-(\d)$/) ? Number(r.contender.at(-1)) : 1,
-}));
-
 if (opts.browser) {
   const { runInBrowser } = await import("./browser.mjs");
-  results = results.concat(await runInBrowser(configs, { quick, log }));
+  results = results.concat(await runInBrowser(configs, { quick, log, onResult: progress("browser ") }));
 }
+results = results.map((r) => ({ ...r, threads: threadsOf(r.contender) }));
 
 const unsupported = allPairs.length - pairs.length + results.filter((r) => r.status === "unsupported").length;
 results = withRatios(

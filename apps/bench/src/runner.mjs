@@ -81,9 +81,10 @@ export function runPair({ config, contender, quick, timeoutMs, script = childScr
 /**
  * Runs every pair in order. After a contender fails (error, timeout, crash, out of memory) on one configuration
  * of a series (`config.series`, e.g. attention prefill by length), its larger configurations of that
- * series are skipped and say why: they would fail the same way, only slower.
+ * series are skipped and say why: they would fail the same way, only slower. `runOne` runs one pair
+ * (default: a Node child process; the browser driver passes its page runner).
  */
-export async function runAll(pairs, { quick, timeoutMs, onStart, onResult, script }) {
+export async function runAll(pairs, { quick, timeoutMs, onStart, onResult, script, runOne = runPair }) {
   const results = [];
   const failedAt = new Map();
   for (const [i, { config, contender }] of pairs.entries()) {
@@ -98,7 +99,7 @@ export async function runAll(pairs, { quick, timeoutMs, onStart, onResult, scrip
       };
     } else {
       onStart?.(i, pairs.length, config, contender);
-      result = await runPair({ config, contender, quick, timeoutMs, script });
+      result = await runOne({ config, contender, quick, timeoutMs, script });
       if (["timeout", "crashed", "out-of-memory", "failed"].includes(result.status))
         failedAt.set(key, `${config.id}: ${result.status}`);
     }
