@@ -11,6 +11,7 @@ export {
   headsDims,
   headsShape,
   headsTensor,
+  layoutDims,
   requireFloat32,
   tableDims,
   toLayout,
@@ -89,7 +90,7 @@ export {
   planAttention,
   visibleKeys,
 } from "./attention/plan.js";
-export { attentionReference, attentionScore } from "./attention/attention.js";
+export { attentionReference, attentionScore, repairAttentionRows } from "./attention/attention.js";
 export { type LinearPlan, linearReference, planLinear } from "./linear/linear.js";
 export { KVCache, type KVCacheOptions } from "./modules/kv-cache.js";
 export {

@@ -85,15 +85,26 @@ export function headsDims(x: HeadsTensor, name = "x"): HeadsDims {
   const shape = checkShape(x.shape, 4, `${name}.shape`);
   checkFloatData(x.data, product(shape), `${name}.data`);
   const [batch, a, b, headDim] = shape as [number, number, number, number];
-  const seq = x.layout === "bshd" ? a : b;
-  const heads = x.layout === "bshd" ? b : a;
   return x.layout === "bshd"
+    ? layoutDims("bshd", batch, a, b, headDim)
+    : layoutDims("bhsd", batch, b, a, headDim);
+}
+
+/** Dims and strides of a head tensor of these sizes in `layout` (no data to check). */
+export function layoutDims(
+  layout: Layout,
+  batch: number,
+  seq: number,
+  heads: number,
+  headDim: number,
+): HeadsDims {
+  return layout === "bshd"
     ? {
         batch,
         seq,
         heads,
         headDim,
-        layout: "bshd",
+        layout,
         strideBatch: seq * heads * headDim,
         strideSeq: heads * headDim,
         strideHead: headDim,
@@ -103,7 +114,7 @@ export function headsDims(x: HeadsTensor, name = "x"): HeadsDims {
         seq,
         heads,
         headDim,
-        layout: "bhsd",
+        layout,
         strideBatch: heads * seq * headDim,
         strideSeq: headDim,
         strideHead: seq * headDim,

@@ -1,5 +1,5 @@
 import { applyRopeReference } from "../rope/apply.js";
-import { headsDims, headsShape } from "../tensor.js";
+import { headsDims, headsShape, layoutDims } from "../tensor.js";
 import type { HeadsTensor } from "../types.js";
 import {
   type AttentionOptions,
@@ -36,6 +36,87 @@ export function attentionScore(
   return s;
 }
 
+/** The reference's view of one call: the plan, with q and k already rotated when RoPE is fused. */
+interface ReferenceCall {
+  readonly plan: AttentionPlan;
+  readonly q: HeadsTensor;
+  readonly k: HeadsTensor;
+  readonly v: HeadsTensor;
+}
+
+function referenceCall(
+  q: HeadsTensor,
+  k: HeadsTensor,
+  v: HeadsTensor,
+  options: AttentionOptions,
+): ReferenceCall {
+  const plan = planAttention(q, k, v, options);
+  if (!plan.rope) return { plan, q, k, v };
+  const positions = fusedRopePositions(plan);
+  const qr = applyRopeReference(q, plan.rope.rope, { positions: positions.q });
+  const kr = applyRopeReference(k, plan.rope.rope, { positions: positions.k });
+  return { plan: { ...plan, q: headsDims(qr, "q"), k: headsDims(kr, "k") }, q: qr, k: kr, v };
+}
+
+/**
+ * One query row (b, h, i) in f64: writes vHeadDim values at `out[outOffset…]` and returns the row's
+ * log-sum-exp. `scores` is a kvLen scratch buffer. The numerics every backend must reproduce:
+ * - a key removed by a mask, the causal/window bounds or a score of −∞ takes no part (its v is not read);
+ * - a row where every key is removed gives zeros and lse −∞;
+ * - a NaN score, a score of +∞ or a NaN/±∞ in the v of a taking-part key gives what IEEE arithmetic
+ *   gives for the formula (NaN, or ±∞ from v), never a silent zero;
+ * - finite inputs whose exact scores exceed the f32 range still give the exact result (computed in f64).
+ */
+function attentionRow(
+  call: ReferenceCall,
+  b: number,
+  h: number,
+  i: number,
+  scores: Float64Array,
+  out: Float64Array,
+  outOffset: number,
+): number {
+  const { plan, q, k, v } = call;
+  const { kvLen, headDim, vHeadDim } = plan;
+  const kh = kvHeadOf(h, plan.qHeads, plan.kvHeads);
+  const qo = b * plan.q.strideBatch + i * plan.q.strideSeq + h * plan.q.strideHead;
+  const { lo, hi } = visibleKeys(plan, i);
+  let max = Number.NEGATIVE_INFINITY;
+  let nan = false;
+  for (let j = 0; j < kvLen; j++) {
+    if (j < lo || j >= hi) {
+      scores[j] = Number.NEGATIVE_INFINITY;
+      continue;
+    }
+    const ko = b * plan.k.strideBatch + j * plan.k.strideSeq + kh * plan.k.strideHead;
+    let dot = 0;
+    for (let d = 0; d < headDim; d++) dot += (q.data[qo + d] as number) * (k.data[ko + d] as number);
+    const s = attentionScore(plan, dot, b, h, i, j);
+    scores[j] = s;
+    if (Number.isNaN(s)) nan = true;
+    else if (s > max) max = s;
+  }
+  if (nan) {
+    out.fill(Number.NaN, outOffset, outOffset + vHeadDim);
+    return Number.NaN;
+  }
+  // Every key removed: the row is defined as zeros, lse −∞.
+  if (max === Number.NEGATIVE_INFINITY) return Number.NEGATIVE_INFINITY;
+  let sum = 0;
+  for (let j = lo; j < hi; j++) sum += Math.exp((scores[j] as number) - max);
+  for (let j = lo; j < hi; j++) {
+    const s = scores[j] as number;
+    // A removed key (score −∞) takes no part and its v is never read; a key that takes part passes NaN
+    // and ±∞ in its v on (0·∞ = NaN), even when its weight underflowed to 0.
+    if (s === Number.NEGATIVE_INFINITY) continue;
+    const w = Math.exp(s - max) / sum;
+    const vo = b * plan.v.strideBatch + j * plan.v.strideSeq + kh * plan.v.strideHead;
+    for (let d = 0; d < vHeadDim; d++)
+      out[outOffset + d] = (out[outOffset + d] as number) + w * (v.data[vo + d] as number);
+  }
+  return max + Math.log(sum);
+}
+
 /**
  * f64 reference of attention: for each query row, every visible key's score in a row buffer (O(kvLen)
  * memory, never qLen×kvLen), softmax, weighted sum of values. Obviously correct, not fast.
@@ -46,61 +127,72 @@ export function attentionReference(
   v: HeadsTensor,
   options: AttentionOptions = {},
 ): AttentionResult {
-  let plan = planAttention(q, k, v, options);
-  if (plan.rope) {
-    const positions = fusedRopePositions(plan);
-    q = applyRopeReference(q, plan.rope.rope, { positions: positions.q });
-    k = applyRopeReference(k, plan.rope.rope, { positions: positions.k });
-    plan = { ...plan, q: headsDims(q, "q"), k: headsDims(k, "k") };
-  }
-  const { batch, qHeads, kvHeads, qLen, kvLen, headDim, vHeadDim } = plan;
+  const call = referenceCall(q, k, v, options);
+  const { plan } = call;
+  const { batch, qHeads, qLen, vHeadDim } = plan;
   const shape = headsShape(q.layout, batch, qLen, qHeads, vHeadDim);
   const outData = new Float64Array(batch * qHeads * qLen * vHeadDim);
   const out = headsDims({ data: outData, shape, layout: q.layout }, "output");
   const lse = plan.returnLse ? new Float64Array(batch * qHeads * qLen) : undefined;
-  const scores = new Float64Array(kvLen);
-
+  const scores = new Float64Array(plan.kvLen);
   for (let b = 0; b < batch; b++) {
     for (let h = 0; h < qHeads; h++) {
-      const kh = kvHeadOf(h, qHeads, kvHeads);
       for (let i = 0; i < qLen; i++) {
-        const qo = b * plan.q.strideBatch + i * plan.q.strideSeq + h * plan.q.strideHead;
-        const { lo, hi } = visibleKeys(plan, i);
-        let max = Number.NEGATIVE_INFINITY;
-        for (let j = 0; j < kvLen; j++) {
-          if (j < lo || j >= hi) {
-            scores[j] = Number.NEGATIVE_INFINITY;
-            continue;
-          }
-          const ko = b * plan.k.strideBatch + j * plan.k.strideSeq + kh * plan.k.strideHead;
-          let dot = 0;
-          for (let d = 0; d < headDim; d++) dot += (q.data[qo + d] as number) * (k.data[ko + d] as number);
-          const s = attentionScore(plan, dot, b, h, i, j);
-          scores[j] = s;
-          if (s > max) max = s;
-        }
         const oo = b * out.strideBatch + i * out.strideSeq + h * out.strideHead;
-        if (max === Number.NEGATIVE_INFINITY) {
-          // Every key masked: the row is defined as zeros (already), lse −∞.
-          if (lse) lse[(b * qHeads + h) * qLen + i] = Number.NEGATIVE_INFINITY;
-          continue;
-        }
-        let sum = 0;
-        for (let j = 0; j < kvLen; j++) {
-          const w = Math.exp((scores[j] as number) - max);
-          scores[j] = w;
-          sum += w;
-        }
-        for (let j = 0; j < kvLen; j++) {
-          const w = (scores[j] as number) / sum;
-          if (w === 0) continue;
-          const vo = b * plan.v.strideBatch + j * plan.v.strideSeq + kh * plan.v.strideHead;
-          for (let d = 0; d < vHeadDim; d++)
-            outData[oo + d] = (outData[oo + d] as number) + w * (v.data[vo + d] as number);
-        }
-        if (lse) lse[(b * qHeads + h) * qLen + i] = max + Math.log(sum);
+        const rowLse = attentionRow(call, b, h, i, scores, outData, oo);
+        if (lse) lse[(b * qHeads + h) * qLen + i] = rowLse;
       }
     }
   }
   return { output: { data: outData, shape, layout: q.layout }, lse };
+}
+
+/**
+ * The safety net of every f32 attention kernel: finds the query rows whose f32 result is not finite
+ * (NaN or ±∞ in the output or the lse — an overflow from huge but finite inputs, or non-finite inputs)
+ * and, with `recheckMasked`, rows reported fully masked (lse −∞), recomputes exactly those rows with the
+ * f64 reference and writes its result, rounded to f32, over the kernel's. Rows that came out finite are
+ * not touched, so the cost is zero on ordinary inputs. Returns how many rows it recomputed.
+ *
+ * `lse` must hold every row's log-sum-exp ([batch, qHeads, qLen]) whether or not the caller asked for it.
+ */
+export function repairAttentionRows(
+  q: HeadsTensor,
+  k: HeadsTensor,
+  v: HeadsTensor,
+  options: AttentionOptions,
+  output: Float32Array,
+  lse: Float32Array,
+  recheckMasked = false,
+): number {
+  let call: ReferenceCall | undefined;
+  let scores: Float64Array | undefined;
+  let row: Float64Array | undefined;
+  let repaired = 0;
+  const plan0 = planAttention(q, k, v, options);
+  const out = layoutDims(q.layout, plan0.batch, plan0.qLen, plan0.qHeads, plan0.vHeadDim);
+  const { batch, qHeads, qLen, vHeadDim } = plan0;
+  for (let b = 0; b < batch; b++) {
+    for (let h = 0; h < qHeads; h++) {
+      for (let i = 0; i < qLen; i++) {
+        const r = (b * qHeads + h) * qLen + i;
+        const oo = b * out.strideBatch + i * out.strideSeq + h * out.strideHead;
+        const l = lse[r] as number;
+        let bad =
+          Number.isNaN(l) ||
+          l === Number.POSITIVE_INFINITY ||
+          (recheckMasked && l === Number.NEGATIVE_INFINITY);
+        for (let d = 0; d < vHeadDim && !bad; d++) bad = !Number.isFinite(output[oo + d] as number);
+        if (!bad) continue;
+        call ??= referenceCall(q, k, v, options);
+        scores ??= new Float64Array(plan0.kvLen);
+        row ??= new Float64Array(vHeadDim);
+        row.fill(0);
+        lse[r] = attentionRow(call, b, h, i, scores, row, 0);
+        output.set(row, oo);
+        repaired++;
+      }
+    }
+  }
+  return repaired;
 }
