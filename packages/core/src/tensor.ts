@@ -17,8 +17,16 @@ const LAYOUTS: readonly Layout[] = ["bshd", "bhsd"];
 
 function isDetached(buffer: ArrayBufferLike): boolean {
   const detached = (buffer as { detached?: boolean }).detached;
-  // Older runtimes lack ArrayBuffer.prototype.detached; a detached buffer reads as zero bytes there.
-  return detached === true || (detached === undefined && buffer.byteLength === 0);
+  if (detached !== undefined) return detached;
+  // Node 20 lacks ArrayBuffer.prototype.detached. A detached buffer reads as zero bytes there, and so
+  // does a fresh empty one; only the detached one refuses a new view.
+  if (buffer.byteLength !== 0) return false;
+  try {
+    new Uint8Array(buffer);
+    return false;
+  } catch {
+    return true;
+  }
 }
 
 /** Checks that `data` is a live Float32Array or Float64Array of `expected` elements. */

@@ -163,6 +163,7 @@ export function flashAttention(
               for (let c = from; c < to; c++) {
                 const s = scores[row + c] as number;
                 if (s > tileMax) tileMax = s;
+                else if (s !== s) tileMax = s; // NaN sticks: the row becomes NaN, as in the reference
               }
             } else {
               const p = plan.qOffset + i;
@@ -181,6 +182,7 @@ export function flashAttention(
                 }
                 scores[row + c] = s;
                 if (s > tileMax) tileMax = s;
+                else if (s !== s) tileMax = s;
               }
             }
             if (tileMax === Number.NEGATIVE_INFINITY) {
@@ -188,6 +190,7 @@ export function flashAttention(
               continue;
             }
             const oldMax = rowMax[r] as number;
+            // Math.max keeps a NaN from either side, so a NaN score in any tile poisons the row for good.
             const newMax = Math.max(tileMax, oldMax);
             if (newMax > oldMax && oldMax !== Number.NEGATIVE_INFINITY) {
               const correction = Math.exp(oldMax - newMax);
@@ -246,16 +249,16 @@ export function flashAttention(
           }
         }
 
-        // Normalise and store; a row that saw no key stays zero (lse −∞).
+        // Normalise and store; a row that saw no key stays zero (lse −∞); a NaN row stays NaN.
         for (let r = 0; r < rows; r++) {
           const i = r0 + r;
           const o = b * outStrides.batch + i * outStrides.seq + h * outStrides.head;
-          const sum = rowSum[r] as number;
-          const inv = sum > 0 ? 1 / sum : 0;
+          const sum = Number.isNaN(rowMax[r] as number) ? Number.NaN : (rowSum[r] as number);
+          const inv = sum !== 0 ? 1 / sum : 0;
           for (let x = 0; x < dv; x++) out[o + x] = (acc[r * dv + x] as number) * inv;
           if (lse)
             lse[(b * qHeads + h) * qLen + i] =
-              sum > 0 ? (rowMax[r] as number) + Math.log(sum) : Number.NEGATIVE_INFINITY;
+              sum !== 0 ? (rowMax[r] as number) + Math.log(sum) : Number.NEGATIVE_INFINITY;
         }
       }
     }

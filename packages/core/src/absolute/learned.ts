@@ -1,4 +1,5 @@
 import { RopekitError, describeValue } from "../errors.js";
+import { checkOptions } from "../options.js";
 import { positionAt, resolvePositions } from "../rope/positions.js";
 import { embeddingDims, tableDims } from "../tensor.js";
 import type { EmbeddingTensor, FloatArray, Positions, Tensor } from "../types.js";
@@ -26,6 +27,7 @@ export function planAddLearned(
   options: AddLearnedOptions = {},
 ): AddLearnedPlan {
   const dims = embeddingDims(x);
+  checkOptions(options, ["positions", "inPlace"]);
   const [tableRows, tableDim] = tableDims(table, "table");
   if (tableDim !== dims[2]) {
     throw new RopekitError(

@@ -1,4 +1,6 @@
+import { allocFloat64, checkElementCount } from "../allocate.js";
 import { RopekitError, describeValue } from "../errors.js";
+import { checkOptions } from "../options.js";
 import { checkPositiveFinite, checkPositiveInteger } from "../rope/spec.js";
 import { type ResolvedPositions, positionAt, resolvePositions } from "../rope/positions.js";
 import type { TablePositions } from "../rope/table.js";
@@ -44,6 +46,7 @@ export function planSinusoidal(positions: TablePositions, dim: number, base = 10
   ) {
     const { start, length } = positions as { start: number; length: number };
     checkPositiveInteger(length, "positions.length");
+    checkElementCount(length * dim, "positions.length");
     const r = resolvePositions(start, 1, length, "positions.start");
     list = Float64Array.from({ length }, (_, i) => r.offset + i);
   } else {
@@ -59,6 +62,7 @@ export function planSinusoidal(positions: TablePositions, dim: number, base = 10
         "positions",
       );
     }
+    checkElementCount(positions.length * dim, "positions.length");
     const r = resolvePositions(positions, 1, positions.length);
     list = Float64Array.from(r.ids as Int32Array);
   }
@@ -73,7 +77,7 @@ export function sinusoidalReference(
 ): Tensor<Float64Array> {
   const plan = planSinusoidal(positions, dim, base);
   const n = plan.positions.length;
-  const out = new Float64Array(n * dim);
+  const out = allocFloat64(n * dim, "sinusoidal table");
   for (let r = 0; r < n; r++) {
     const p = plan.positions[r] as number;
     for (let c = 0; c < dim; c++) {
@@ -95,6 +99,7 @@ export interface AddSinusoidalPlan {
 /** Validates addSinusoidal's arguments; shared by the reference and every backend. */
 export function planAddSinusoidal(x: EmbeddingTensor, options: AddSinusoidalOptions = {}): AddSinusoidalPlan {
   const dims = embeddingDims(x);
+  checkOptions(options, ["positions", "base", "inPlace"]);
   const base = checkPositiveFinite(options.base ?? 10000, "base");
   if (options.inPlace !== undefined && typeof options.inPlace !== "boolean") {
     throw new RopekitError(

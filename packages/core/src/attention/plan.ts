@@ -1,4 +1,5 @@
 import { RopekitError, describeValue } from "../errors.js";
+import { checkOptions } from "../options.js";
 import type { RopeInput } from "../rope/apply.js";
 import { type HeadsDims, checkFloatData, headsDims } from "../tensor.js";
 import type { HeadsTensor, Positions } from "../types.js";
@@ -110,6 +111,18 @@ function invalid(
   throw new RopekitError(code, `${argument} must be ${expected}, got ${describeValue(got)}`, argument);
 }
 
+const ATTENTION_OPTIONS = [
+  "scale",
+  "causal",
+  "mask",
+  "window",
+  "softcap",
+  "alibiSlopes",
+  "rope",
+  "kvLength",
+  "returnLse",
+] as const satisfies readonly (keyof AttentionOptions)[];
+
 /** The kv head that query head h reads under GQA/MQA: ⌊h·kvHeads/qHeads⌋. */
 export function kvHeadOf(h: number, qHeads: number, kvHeads: number): number {
   return Math.floor((h * kvHeads) / qHeads);
@@ -125,7 +138,7 @@ export function planAttention(
   const qd = headsDims(q, "q");
   const kd = headsDims(k, "k");
   const vd = headsDims(v, "v");
-  if (options === null || typeof options !== "object") invalid("options", "an object", options);
+  checkOptions(options, ATTENTION_OPTIONS);
   if (kd.batch !== qd.batch || vd.batch !== qd.batch) {
     invalid(
       "k.shape",
@@ -225,6 +238,7 @@ export function planAttention(
   ) {
     invalid("rope", "{ rope: RopeSpec | RopeTable, qPositions?, kPositions? }", options.rope);
   }
+  if (options.rope !== undefined) checkOptions(options.rope, ["rope", "qPositions", "kPositions"], "rope");
   if (options.returnLse !== undefined && typeof options.returnLse !== "boolean")
     invalid("returnLse", "a boolean", options.returnLse);
 
@@ -258,9 +272,11 @@ export function planAttention(
 export function visibleKeys(plan: AttentionPlan, i: number): { lo: number; hi: number } {
   if (!plan.causal) return { lo: 0, hi: plan.kvLen };
   const p = plan.qOffset + i;
-  const hi = Math.min(plan.kvLen, p + 1);
-  const lo = plan.window > 0 ? Math.max(0, p - plan.window + 1) : 0;
-  return { lo, hi: Math.max(lo, hi) };
+  // Both ends clamped to [0, kvLen]: a query past the last key (top-left with qLen > kvLen) or before
+  // the first (bottom-right with qLen > kvLen) gets an empty range inside the keys, never past them.
+  const hi = Math.max(0, Math.min(plan.kvLen, p + 1));
+  const lo = plan.window > 0 ? Math.min(hi, Math.max(0, p - plan.window + 1)) : 0;
+  return { lo, hi };
 }
 
 /** Default positions for fused RoPE: keys at 0…kvLen−1, queries bottom-right aligned (qOffset + i). */

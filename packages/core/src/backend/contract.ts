@@ -1,3 +1,4 @@
+import { RopekitError } from "../errors.js";
 import type { AddLearnedOptions } from "../absolute/learned.js";
 import type { AddSinusoidalOptions } from "../absolute/sinusoidal.js";
 import type { AttentionOptions, AttentionResult } from "../attention/plan.js";
@@ -144,20 +145,38 @@ export function backendFromSync(
   describe: () => BackendDescription,
   dispose: () => void,
 ): Backend {
+  let disposed = false;
+  const alive = () => {
+    if (disposed) throw new RopekitError("DISPOSED", `backend ${name} was disposed`, "backend");
+  };
+  // Every sync op refuses to run once the backend is disposed, like the async ones.
+  const guarded = Object.fromEntries(
+    Object.entries(sync).map(([op, f]) => [
+      op,
+      (...args: unknown[]) => {
+        alive();
+        return (f as (...a: unknown[]) => unknown)(...args);
+      },
+    ]),
+  ) as unknown as SyncOps;
   // Promise.resolve().then defers the work, so a thrown RopekitError becomes a rejection, as for every backend.
   const later = <T>(f: () => T): Promise<T> => Promise.resolve().then(f);
   return {
     name,
     describe,
-    sync,
-    dispose,
-    ropeTable: (spec, positions, options) => later(() => sync.ropeTable(spec, positions, options)),
-    applyRope: (x, rope, options) => later(() => sync.applyRope(x, rope, options)),
-    applyRopeQK: (q, k, rope, options) => later(() => sync.applyRopeQK(q, k, rope, options)),
-    sinusoidal: (positions, dim, base) => later(() => sync.sinusoidal(positions, dim, base)),
-    addSinusoidal: (x, options) => later(() => sync.addSinusoidal(x, options)),
-    addLearned: (x, table, options) => later(() => sync.addLearned(x, table, options)),
-    attention: (q, k, v, options) => later(() => sync.attention(q, k, v, options)),
-    linear: (x, weight, bias) => later(() => sync.linear(x, weight, bias)),
+    sync: guarded,
+    dispose() {
+      if (disposed) return;
+      disposed = true;
+      dispose();
+    },
+    ropeTable: (spec, positions, options) => later(() => guarded.ropeTable(spec, positions, options)),
+    applyRope: (x, rope, options) => later(() => guarded.applyRope(x, rope, options)),
+    applyRopeQK: (q, k, rope, options) => later(() => guarded.applyRopeQK(q, k, rope, options)),
+    sinusoidal: (positions, dim, base) => later(() => guarded.sinusoidal(positions, dim, base)),
+    addSinusoidal: (x, options) => later(() => guarded.addSinusoidal(x, options)),
+    addLearned: (x, table, options) => later(() => guarded.addLearned(x, table, options)),
+    attention: (q, k, v, options) => later(() => guarded.attention(q, k, v, options)),
+    linear: (x, weight, bias) => later(() => guarded.linear(x, weight, bias)),
   };
 }

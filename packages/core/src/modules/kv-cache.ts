@@ -1,4 +1,6 @@
+import { allocFloat32 } from "../allocate.js";
 import { RopekitError } from "../errors.js";
+import { checkOptions } from "../options.js";
 import { checkPositiveInteger } from "../rope/spec.js";
 import { headsDims } from "../tensor.js";
 import type { HeadsTensor } from "../types.js";
@@ -29,13 +31,15 @@ export class KVCache {
   private filled = 0;
 
   constructor(options: KVCacheOptions) {
+    if (options === undefined) checkOptions(null, [], "options");
+    checkOptions(options, ["batch", "kvHeads", "headDim", "vHeadDim", "capacity"]);
     this.batch = checkPositiveInteger(options.batch, "batch");
     this.kvHeads = checkPositiveInteger(options.kvHeads, "kvHeads");
     this.headDim = checkPositiveInteger(options.headDim, "headDim");
     this.vHeadDim = checkPositiveInteger(options.vHeadDim ?? options.headDim, "vHeadDim");
     this.capacity = checkPositiveInteger(options.capacity ?? 256, "capacity");
-    this.k = new Float32Array(this.batch * this.kvHeads * this.capacity * this.headDim);
-    this.v = new Float32Array(this.batch * this.kvHeads * this.capacity * this.vHeadDim);
+    this.k = allocFloat32(this.batch * this.kvHeads * this.capacity * this.headDim, "KVCache keys");
+    this.v = allocFloat32(this.batch * this.kvHeads * this.capacity * this.vHeadDim, "KVCache values");
   }
 
   /** Positions stored so far: the position of the next token. */
@@ -101,7 +105,7 @@ export class KVCache {
 
   private grow(capacity: number): void {
     const move = (old: Float32Array, d: number) => {
-      const next = new Float32Array(this.batch * this.kvHeads * capacity * d);
+      const next = allocFloat32(this.batch * this.kvHeads * capacity * d, "KVCache growth");
       for (let bh = 0; bh < this.batch * this.kvHeads; bh++) {
         next.set(
           old.subarray(bh * this.capacity * d, (bh * this.capacity + this.filled) * d),

@@ -1,4 +1,5 @@
 import { RopekitError, describeValue } from "../errors.js";
+import { checkOptions } from "../options.js";
 import { type HeadsDims, headsDims } from "../tensor.js";
 import type { FloatArray, HeadsTensor, Positions, RopeSpec, RopeTable } from "../types.js";
 import { ropeFrequencies } from "./frequencies.js";
@@ -72,13 +73,7 @@ export function planApplyRope(
       `${name}.shape`,
     );
   }
-  if (options === null || typeof options !== "object") {
-    throw new RopekitError(
-      "INVALID_OPTION",
-      `options must be an object, got ${describeValue(options)}`,
-      "options",
-    );
-  }
+  checkOptions(options, ["positions", "inPlace", "inverse", "seqLen"]);
   const positions = resolvePositions(options.positions, dims.batch, dims.seq);
   let seqLen = positions.max + 1;
   if (options.seqLen !== undefined) {

@@ -1,4 +1,5 @@
 import type { RopeFrequencies, RopeSpec } from "../types.js";
+import { checkOptions } from "../options.js";
 import { checkPositiveInteger, validateRopeSpec } from "./spec.js";
 
 /** Options of `ropeFrequencies`. */
@@ -47,6 +48,7 @@ export function frequencyKey(spec: RopeSpec, seqLen: number | undefined): string
  */
 export function ropeFrequencies(spec: RopeSpec, options: FrequencyOptions = {}): RopeFrequencies {
   validateRopeSpec(spec);
+  checkOptions(options, ["seqLen"]);
   const seqLen = options.seqLen === undefined ? undefined : checkPositiveInteger(options.seqLen, "seqLen");
   const r = spec.rotaryDim;
   const half = r / 2;

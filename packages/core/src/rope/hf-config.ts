@@ -1,4 +1,5 @@
 import { RopekitError, describeValue } from "../errors.js";
+import { checkOptions } from "../options.js";
 import type { Pairing, RopeScaling, RopeSpec } from "../types.js";
 import { validateRopeSpec } from "./spec.js";
 
@@ -91,7 +92,8 @@ function ropeBlock(config: Json, layerType: string | undefined): { block: Json; 
           `this config has one block per layer type (${names.join(", ")}); pass options.layerType`,
         );
       }
-      const block = params[layerType];
+      // Own properties only: a layer type named "__proto__" or "toString" must not reach Object.prototype.
+      const block = Object.hasOwn(params, layerType) ? params[layerType] : undefined;
       if (!isObject(block)) invalid(`rope_parameters.${layerType}`, `one of ${names.join(", ")}`, block);
       return { block, name: `rope_parameters.${layerType}` };
     }
@@ -115,6 +117,14 @@ function ropeBlock(config: Json, layerType: string | undefined): { block: Json; 
  */
 export function ropeSpecFromHF(config: unknown, options: HFConfigOptions = {}): RopeSpec {
   if (!isObject(config)) invalid("config", "a parsed config.json object", config);
+  checkOptions(options, ["pairing", "layerType"]);
+  if (options.layerType !== undefined && typeof options.layerType !== "string") {
+    throw new RopekitError(
+      "INVALID_OPTION",
+      `layerType must be a string, got ${describeValue(options.layerType)}`,
+      "options.layerType",
+    );
+  }
   const { block, name } = ropeBlock(config, options.layerType);
   const field = (key: string) => `${name}.${key}`;
 

@@ -1,4 +1,6 @@
+import { checkElementCount } from "../allocate.js";
 import { RopekitError, describeValue } from "../errors.js";
+import { checkOptions } from "../options.js";
 import type { Pairing, RopeScaling, RopeSpec } from "../types.js";
 
 /** What `ropeSpec()` takes: only headDim is required. */
@@ -106,6 +108,7 @@ function validateScaling(scaling: RopeScaling, rotaryDim: number): void {
 export function validateRopeSpec(spec: RopeSpec): RopeSpec {
   if (spec === null || typeof spec !== "object") fail("spec", "a RopeSpec object", spec);
   const headDim = checkPositiveInteger(spec.headDim, "headDim");
+  checkElementCount(headDim, "headDim");
   const rotaryDim = spec.rotaryDim;
   if (!Number.isSafeInteger(rotaryDim) || rotaryDim < 2 || rotaryDim % 2 !== 0 || rotaryDim > headDim) {
     throw new RopekitError(
@@ -129,6 +132,7 @@ export function validateRopeSpec(spec: RopeSpec): RopeSpec {
 /** Builds and validates a RopeSpec; unset fields take the LLaMA defaults (base 10 000, half pairing, full rotary). */
 export function ropeSpec(init: RopeSpecInit): RopeSpec {
   if (init === null || typeof init !== "object") fail("init", "an object with at least headDim", init);
+  checkOptions(init, ["headDim", "rotaryDim", "base", "pairing", "scaling"], "init");
   const spec: RopeSpec = {
     headDim: init.headDim,
     rotaryDim: init.rotaryDim ?? init.headDim,

@@ -3,6 +3,37 @@ import { frequencyKey } from "./frequencies.js";
 import type { ApplyRopePlan } from "./apply.js";
 import { ropeTable, tableRows } from "./table.js";
 
+/** Every field a RopeSpec defines; anything else a caller hung on the object is not part of its identity. */
+const SPEC_FIELDS = [
+  "headDim",
+  "rotaryDim",
+  "base",
+  "pairing",
+  "scaling",
+  "type",
+  "factor",
+  "maxPositionEmbeddings",
+  "originalMaxPositionEmbeddings",
+  "betaFast",
+  "betaSlow",
+  "mscale",
+  "mscaleAllDim",
+  "attentionFactor",
+  "truncate",
+  "lowFreqFactor",
+  "highFreqFactor",
+  "shortFactor",
+  "longFactor",
+];
+
+/**
+ * A string that is equal for specs that give equal frequencies: built from the fields a spec defines
+ * only, so an extra field (cyclic, a BigInt) can neither crash it nor split the cache.
+ */
+export function ropeSpecKey(spec: RopeSpec): string {
+  return JSON.stringify(spec, SPEC_FIELDS);
+}
+
 /** Explicit ids are served from a contiguous table when they span at most this many extra rows. */
 const MAX_RANGE_SLACK = 4096;
 
@@ -19,7 +50,7 @@ export class RopeTableCache {
   private specKey(spec: RopeSpec): string {
     let key = this.specKeys.get(spec);
     if (key === undefined) {
-      key = JSON.stringify(spec);
+      key = ropeSpecKey(spec);
       this.specKeys.set(spec, key);
     }
     return key;

@@ -1,8 +1,10 @@
+import { allocFloat32, checkElementCount } from "../allocate.js";
 import { RopekitError, describeValue } from "../errors.js";
+import { checkOptions } from "../options.js";
 import type { RopeSpec, RopeTable } from "../types.js";
 import { ropeFrequencies } from "./frequencies.js";
 import { MAX_POSITION, type ResolvedPositions, positionAt } from "./positions.js";
-import { checkPositiveInteger } from "./spec.js";
+import { checkPositiveInteger, validateRopeSpec } from "./spec.js";
 
 /** Which positions a table covers: a contiguous range, or an explicit list of ids. */
 export type TablePositions = { readonly start: number; readonly length: number } | ArrayLike<number>;
@@ -29,6 +31,8 @@ export function ropeTable(
   positions: TablePositions,
   options: RopeTableOptions = {},
 ): RopeTable {
+  checkOptions(options, ["seqLen"]);
+  const halfDim = validateRopeSpec(spec).rotaryDim / 2;
   let start: number | undefined;
   let ids: Int32Array | undefined;
   let length: number;
@@ -44,6 +48,7 @@ export function ropeTable(
       );
     }
     maxPosition = start + length - 1;
+    checkElementCount(length * halfDim, "positions.length");
   } else {
     if (
       positions === null ||
@@ -59,6 +64,7 @@ export function ropeTable(
     }
     const list = positions as ArrayLike<number>;
     length = list.length;
+    checkElementCount(length * halfDim, "positions.length");
     ids = new Int32Array(length);
     maxPosition = 0;
     for (let i = 0; i < length; i++) {
@@ -76,9 +82,8 @@ export function ropeTable(
   }
   const seqLen = options.seqLen ?? maxPosition + 1;
   const { invFreq, attentionScale } = ropeFrequencies(spec, { seqLen });
-  const halfDim = spec.rotaryDim / 2;
-  const cos = new Float32Array(length * halfDim);
-  const sin = new Float32Array(length * halfDim);
+  const cos = allocFloat32(length * halfDim, "ropeTable cos");
+  const sin = allocFloat32(length * halfDim, "ropeTable sin");
   for (let row = 0; row < length; row++) {
     const p = ids === undefined ? (start as number) + row : (ids[row] as number);
     for (let i = 0; i < halfDim; i++) {
