@@ -1,6 +1,7 @@
 import { RopekitError, describeValue } from "../errors.js";
 import { checkOptions } from "../options.js";
-import type { RopeInput } from "../rope/apply.js";
+import { type RopeInput, planApplyRope } from "../rope/apply.js";
+import { resolvePositions } from "../rope/positions.js";
 import { type HeadsDims, checkFloatData, headsDims } from "../tensor.js";
 import type { HeadsTensor, Positions } from "../types.js";
 
@@ -238,7 +239,15 @@ export function planAttention(
   ) {
     invalid("rope", "{ rope: RopeSpec | RopeTable, qPositions?, kPositions? }", options.rope);
   }
-  if (options.rope !== undefined) checkOptions(options.rope, ["rope", "qPositions", "kPositions"], "rope");
+  if (options.rope !== undefined) {
+    // Fused RoPE is planned here with the rest, so a bad position is reported under its own name.
+    checkOptions(options.rope, ["rope", "qPositions", "kPositions"], "rope");
+    const { qPositions, kPositions } = options.rope;
+    if (qPositions !== undefined) resolvePositions(qPositions, qd.batch, qd.seq, "rope.qPositions");
+    if (kPositions !== undefined) resolvePositions(kPositions, kd.batch, kd.seq, "rope.kPositions");
+    planApplyRope(q, options.rope.rope, { positions: qPositions ?? Math.max(0, qOffset) }, "q");
+    planApplyRope(k, options.rope.rope, { positions: kPositions ?? 0 }, "k");
+  }
   if (options.returnLse !== undefined && typeof options.returnLse !== "boolean")
     invalid("returnLse", "a boolean", options.returnLse);
 

@@ -1,0 +1,392 @@
+import type { AttentionOptions } from "../../attention/plan.js";
+import type { Backend } from "../../backend/contract.js";
+import type { RopekitErrorCode } from "../../errors.js";
+import { ropeTable } from "../../rope/table.js";
+import type { HeadsTensor, Layout, RopeSpec, Tensor } from "../../types.js";
+
+/** One bad input: the call, the error it must raise, and the arguments that must come back untouched. */
+export interface HostileCase {
+  readonly name: string;
+  readonly code: RopekitErrorCode;
+  /** The `argument` the error must name. */
+  readonly argument: string;
+  /** Builds fresh inputs and the call that uses them. */
+  readonly make: () => { args: readonly unknown[]; call: (backend: Backend) => Promise<unknown> };
+}
+
+const spec: RopeSpec = {
+  headDim: 8,
+  rotaryDim: 8,
+  base: 10000,
+  pairing: "half",
+  scaling: { type: "none" },
+};
+
+function heads(shape: [number, number, number, number], layout: Layout = "bhsd"): HeadsTensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  return { data: Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.7) + 0.1), shape, layout };
+}
+
+function embedding(batch: number, seq: number, dim: number): Tensor & { shape: [number, number, number] } {
+  const data = Float32Array.from({ length: batch * seq * dim }, (_, i) => Math.cos(i * 0.3));
+  return { data, shape: [batch, seq, dim] };
+}
+
+/** A tensor whose buffer was transferred away (what postMessage with a transfer list leaves behind). */
+function detached(shape: [number, number, number, number]): HeadsTensor {
+  const x = heads(shape);
+  structuredClone(x.data.buffer, { transfer: [x.data.buffer as ArrayBuffer] });
+  return x;
+}
+
+const rope = (
+  name: string,
+  code: RopekitErrorCode,
+  argument: string,
+  x: () => HeadsTensor,
+  r: () => unknown,
+  options: () => unknown,
+): HostileCase => ({
+  name,
+  code,
+  argument,
+  make: () => {
+    const args = [x(), r(), options()] as const;
+    return {
+      args,
+      call: (b) => b.applyRope(args[0], args[1] as RopeSpec, args[2] as Record<string, never>),
+    };
+  },
+});
+
+const attn = (
+  name: string,
+  code: RopekitErrorCode,
+  argument: string,
+  shapes: {
+    q: [number, number, number, number];
+    k: [number, number, number, number];
+    v?: [number, number, number, number];
+  },
+  options: () => unknown,
+): HostileCase => ({
+  name,
+  code,
+  argument,
+  make: () => {
+    const args = [heads(shapes.q), heads(shapes.k), heads(shapes.v ?? shapes.k), options()] as const;
+    return { args, call: (b) => b.attention(args[0], args[1], args[2], args[3] as AttentionOptions) };
+  },
+});
+
+const x4 = () => heads([1, 2, 3, 8]);
+const none = () => ({});
+const qkv = { q: [1, 4, 3, 8], k: [1, 2, 5, 8] } as {
+  q: [number, number, number, number];
+  k: [number, number, number, number];
+};
+
+/** Every kind of bad input the README's Errors section names, each with the code and argument it gets. */
+export const HOSTILE_CASES: readonly HostileCase[] = [
+  // applyRope: tensors
+  rope(
+    "shape and data length disagree",
+    "INVALID_SHAPE",
+    "x.data",
+    () => ({ ...heads([1, 2, 3, 8]), shape: [1, 2, 4, 8] }),
+    () => spec,
+    none,
+  ),
+  rope(
+    "a dimension is 0",
+    "INVALID_SHAPE",
+    "x.shape",
+    () => ({ ...heads([1, 2, 3, 8]), shape: [1, 0, 3, 8] }),
+    () => spec,
+    none,
+  ),
+  rope(
+    "shape is not rank 4",
+    "INVALID_SHAPE",
+    "x.shape",
+    () => ({ ...heads([1, 2, 3, 8]), shape: [6, 8] as unknown as [number, number, number, number] }),
+    () => spec,
+    none,
+  ),
+  rope(
+    "zero-length live array",
+    "INVALID_SHAPE",
+    "x.data",
+    () => ({ ...heads([1, 1, 1, 8]), data: new Float32Array(0) }),
+    () => spec,
+    none,
+  ),
+  rope(
+    "unknown layout",
+    "INVALID_LAYOUT",
+    "x.layout",
+    () => ({ ...heads([1, 2, 3, 8]), layout: "bsdh" as Layout }),
+    () => spec,
+    none,
+  ),
+  rope(
+    "integer data",
+    "INVALID_DTYPE",
+    "x.data",
+    () => ({ ...heads([1, 2, 3, 8]), data: new Int32Array(48) as unknown as Float32Array }),
+    () => spec,
+    none,
+  ),
+  rope(
+    "plain array data",
+    "INVALID_DTYPE",
+    "x.data",
+    () => ({ ...heads([1, 2, 3, 8]), data: Array.from({ length: 48 }, () => 0) as unknown as Float32Array }),
+    () => spec,
+    none,
+  ),
+  rope(
+    "detached buffer",
+    "DETACHED_BUFFER",
+    "x.data",
+    () => detached([1, 2, 3, 8]),
+    () => spec,
+    none,
+  ),
+  rope(
+    "head size differs from the spec",
+    "INVALID_SHAPE",
+    "x.shape",
+    () => heads([1, 2, 3, 4]),
+    () => spec,
+    none,
+  ),
+  // applyRope: spec and table
+  rope("odd rotaryDim", "INVALID_ROTARY_DIM", "rotaryDim", x4, () => ({ ...spec, rotaryDim: 7 }), none),
+  rope(
+    "rotaryDim past headDim",
+    "INVALID_ROTARY_DIM",
+    "rotaryDim",
+    x4,
+    () => ({ ...spec, rotaryDim: 10 }),
+    none,
+  ),
+  rope("NaN base", "INVALID_OPTION", "base", x4, () => ({ ...spec, base: Number.NaN }), none),
+  rope(
+    "unknown rope type",
+    "UNKNOWN_ROPE_TYPE",
+    "scaling.type",
+    x4,
+    () => ({ ...spec, scaling: { type: "ntk-by-parts" } }),
+    none,
+  ),
+  rope(
+    "table that does not cover the positions",
+    "POSITION_OUT_OF_RANGE",
+    "positions",
+    x4,
+    () => ropeTable(spec, { start: 0, length: 2 }),
+    none,
+  ),
+  rope(
+    "forged table",
+    "INVALID_OPTION",
+    "rope",
+    x4,
+    () => ({ ...ropeTable(spec, { start: 0, length: 3 }), length: 99 }),
+    none,
+  ),
+  rope("rope is null", "INVALID_OPTION", "rope", x4, () => null, none),
+  // applyRope: positions and options
+  rope(
+    "negative offset",
+    "INVALID_POSITIONS",
+    "positions",
+    x4,
+    () => spec,
+    () => ({ positions: -1 }),
+  ),
+  rope(
+    "fractional offset",
+    "INVALID_POSITIONS",
+    "positions",
+    x4,
+    () => spec,
+    () => ({ positions: 1.5 }),
+  ),
+  rope(
+    "NaN offset",
+    "INVALID_POSITIONS",
+    "positions",
+    x4,
+    () => spec,
+    () => ({ positions: Number.NaN }),
+  ),
+  rope(
+    "offset past int32",
+    "INVALID_POSITIONS",
+    "positions",
+    x4,
+    () => spec,
+    () => ({ positions: 2 ** 31 - 2 }),
+  ),
+  rope(
+    "ids of the wrong length",
+    "INVALID_POSITIONS",
+    "positions",
+    x4,
+    () => spec,
+    () => ({ positions: [0, 1] }),
+  ),
+  rope(
+    "a NaN id",
+    "INVALID_POSITIONS",
+    "positions[1]",
+    x4,
+    () => spec,
+    () => ({ positions: [0, Number.NaN, 2] }),
+  ),
+  rope(
+    "misspelled option",
+    "INVALID_OPTION",
+    "options.inplace",
+    x4,
+    () => spec,
+    () => ({ inplace: true }),
+  ),
+  rope(
+    "null option",
+    "INVALID_OPTION",
+    "options.positions",
+    x4,
+    () => spec,
+    () => ({ positions: null }),
+  ),
+  rope(
+    "non-boolean inPlace",
+    "INVALID_OPTION",
+    "inPlace",
+    x4,
+    () => spec,
+    () => ({ inPlace: "yes" }),
+  ),
+  rope(
+    "options is a number",
+    "INVALID_OPTION",
+    "options",
+    x4,
+    () => spec,
+    () => 3,
+  ),
+  rope(
+    "bad seqLen",
+    "INVALID_OPTION",
+    "seqLen",
+    x4,
+    () => spec,
+    () => ({ seqLen: 0 }),
+  ),
+  {
+    name: "applyRopeQK with different sequence lengths",
+    code: "INVALID_SHAPE",
+    argument: "k.shape",
+    make: () => {
+      const args = [heads([1, 2, 3, 8]), heads([1, 2, 4, 8]), spec] as const;
+      return { args, call: (b) => b.applyRopeQK(args[0], args[1], args[2], { inPlace: true }) };
+    },
+  },
+  // attention
+  attn(
+    "kv heads do not divide q heads",
+    "INVALID_SHAPE",
+    "k.shape",
+    { q: [1, 3, 3, 8], k: [1, 2, 5, 8] },
+    none,
+  ),
+  attn("k head size differs", "INVALID_SHAPE", "k.shape", { q: [1, 4, 3, 8], k: [1, 2, 5, 4] }, none),
+  attn(
+    "v length differs",
+    "INVALID_SHAPE",
+    "v.shape",
+    { q: [1, 4, 3, 8], k: [1, 2, 5, 8], v: [1, 2, 4, 8] },
+    none,
+  ),
+  attn("scale is null", "INVALID_OPTION", "options.scale", qkv, () => ({ scale: null })),
+  attn("scale is 0", "INVALID_OPTION", "scale", qkv, () => ({ scale: 0 })),
+  attn("scale is NaN", "INVALID_OPTION", "scale", qkv, () => ({ scale: Number.NaN })),
+  attn("window 0", "INVALID_OPTION", "window", qkv, () => ({ window: 0 })),
+  attn("causal is a string", "INVALID_OPTION", "causal", qkv, () => ({ causal: "yes" })),
+  attn("softcap is negative", "INVALID_OPTION", "softcap", qkv, () => ({ softcap: -1 })),
+  attn("kvLength past k", "INVALID_OPTION", "kvLength", qkv, () => ({ kvLength: 6 })),
+  attn("ALiBi slopes of the wrong count", "INVALID_OPTION", "alibiSlopes", qkv, () => ({
+    alibiSlopes: [1, 2],
+  })),
+  attn("mask that does not broadcast", "INVALID_SHAPE", "mask.shape", qkv, () => ({
+    mask: { data: new Uint8Array(8), shape: [1, 1, 2, 4] },
+  })),
+  attn("mask data of the wrong length", "INVALID_SHAPE", "mask.data", qkv, () => ({
+    mask: { data: new Uint8Array(4), shape: [1, 1, 1, 5] },
+  })),
+  attn("misspelled option", "INVALID_OPTION", "options.casual", qkv, () => ({ casual: true })),
+  attn("fused RoPE with bad query positions", "INVALID_POSITIONS", "rope.qPositions", qkv, () => ({
+    rope: { rope: spec, qPositions: -3 },
+  })),
+  attn("fused RoPE misspelled", "INVALID_OPTION", "rope.qPosition", qkv, () => ({
+    rope: { rope: spec, qPosition: 2 },
+  })),
+  // tables and absolute encodings
+  {
+    name: "a RoPE table of 2^30 rows",
+    code: "TOO_LARGE",
+    argument: "positions.length",
+    make: () => ({ args: [], call: (b) => b.ropeTable(spec, { start: 0, length: 2 ** 30 }) }),
+  },
+  {
+    name: "a sinusoidal table of 2^26 × 4096",
+    code: "TOO_LARGE",
+    argument: "positions.length",
+    make: () => ({ args: [], call: (b) => b.sinusoidal({ start: 0, length: 2 ** 26 }, 4096) }),
+  },
+  {
+    name: "a sinusoidal table of 2^31 − 1 rows",
+    code: "TOO_LARGE",
+    argument: "positions.length",
+    make: () => ({ args: [], call: (b) => b.sinusoidal({ start: 0, length: 2 ** 31 - 1 }, 64) }),
+  },
+  {
+    name: "sinusoidal with dim 0",
+    code: "INVALID_OPTION",
+    argument: "dim",
+    make: () => ({ args: [], call: (b) => b.sinusoidal({ start: 0, length: 4 }, 0) }),
+  },
+  {
+    name: "addSinusoidal with a misspelled option",
+    code: "INVALID_OPTION",
+    argument: "options.offset",
+    make: () => {
+      const args = [embedding(1, 3, 8), { offset: 2 }] as const;
+      return { args, call: (b) => b.addSinusoidal(args[0], args[1] as unknown as Record<string, never>) };
+    },
+  },
+  {
+    name: "addLearned past the table",
+    code: "POSITION_OUT_OF_RANGE",
+    argument: "positions",
+    make: () => {
+      const args = [embedding(1, 3, 8), { data: new Float32Array(16), shape: [2, 8] }] as const;
+      return { args, call: (b) => b.addLearned(args[0], args[1], { inPlace: true }) };
+    },
+  },
+  {
+    name: "linear with mismatched features",
+    code: "INVALID_SHAPE",
+    argument: "weight.shape",
+    make: () => {
+      const args = [
+        { data: new Float32Array(6), shape: [2, 3] },
+        { data: new Float32Array(8), shape: [2, 4] },
+      ] as const;
+      return { args, call: (b) => b.linear(args[0], args[1]) };
+    },
+  },
+];
