@@ -74,7 +74,8 @@ const specArb = fc
   })
   .map(({ headDim, partial, pairing, base, scaling }) => ({
     headDim,
-    rotaryDim: partial ? headDim / 2 : headDim,
+    // Partial rotary only where the rotary part stays > 2 (dynamic NTK needs r > 2).
+    rotaryDim: partial && headDim >= 8 ? headDim / 2 : headDim,
     base,
     pairing,
     scaling,
