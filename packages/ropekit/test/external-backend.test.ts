@@ -23,7 +23,19 @@ it("runs the exported conformance suite and the registry checks in a fresh proje
     join(app, "package.json"),
     JSON.stringify({ name: "external-backend", private: true, type: "module" }),
   );
-  run("npm", ["install", "--no-audit", "--no-fund", "--loglevel=error", ...tarballs, "vitest@4.1.12"], app);
+  run(
+    "npm",
+    [
+      "install",
+      "--no-audit",
+      "--no-fund",
+      "--loglevel=error",
+      ...tarballs,
+      "vitest@4.1.12",
+      "fast-check@4.11.0",
+    ],
+    app,
+  );
   for (const f of ["backend.mjs", "external.test.mjs"]) {
     copyFileSync(fileURLToPath(new URL(`./fixtures/external-backend/${f}`, import.meta.url)), join(app, f));
   }
@@ -41,5 +53,5 @@ it("runs the exported conformance suite and the registry checks in a fresh proje
   const plain = stripVTControlCharacters(output);
   const passed = Number(/Tests\s+(\d+) passed/.exec(plain)?.[1] ?? 0);
   expect(plain).not.toMatch(/failed/);
-  expect(passed).toBeGreaterThan(200); // the whole conformance suite plus the two registry checks
+  expect(passed).toBeGreaterThan(200); // the conformance and reliability suites plus the two registry checks
 });
