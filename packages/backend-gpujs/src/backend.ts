@@ -104,6 +104,8 @@ export async function createGpujsBackend(options: GpujsBackendOptions = {}): Pro
     requireFloat32(q.data, "q.data", NAME);
     requireFloat32(k.data, "k.data", NAME);
     requireFloat32(v.data, "v.data", NAME);
+    // What the caller passed: rows the kernels cannot compute exactly are recomputed from it in f64.
+    const call = { q, k, v, options: opts };
     if (plan.rope) {
       // Fused RoPE rotates copies of q and k on the GPU; the caller's tensors are untouched.
       const positions = fusedRopePositions(plan);
@@ -111,7 +113,7 @@ export async function createGpujsBackend(options: GpujsBackendOptions = {}): Pro
       k = await applyRope(k, plan.rope.rope, { positions: positions.k }, "k");
       plan = { ...plan, q: headsDims(q, "q"), k: headsDims(k, "k") };
     }
-    return attentionOnGpu(ctx, plan, q, k, v);
+    return attentionOnGpu(ctx, plan, q, k, v, call);
   }
 
   function describe(): BackendDescription {
