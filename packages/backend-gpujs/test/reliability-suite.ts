@@ -119,10 +119,12 @@ export interface ReliabilityOptions {
   create: () => Promise<Backend>;
   /** The tolerance the conformance suite holds this mode to. */
   tolerance: number;
+  /** How many seeded random softcap calls to draw. */
+  softcapCalls: number;
 }
 
 /** Attention on hard inputs (overflow, finite mask minima, NaN) against the f64 reference. */
-export function describeReliability({ name, create, tolerance }: ReliabilityOptions): void {
+export function describeReliability({ name, create, tolerance, softcapCalls }: ReliabilityOptions): void {
   describe(`${name}: attention on hard inputs matches the f64 reference (issue 12)`, () => {
     let backend: Backend;
     beforeAll(async () => {
@@ -402,6 +404,44 @@ export function describeReliability({ name, create, tolerance }: ReliabilityOpti
         });
         await check("GQA fused rope softcap", q, k, v, { rope, softcap: 30 });
       });
+    });
+
+    it("softcap: a few hundred seeded random calls stay within the declared tolerance", async () => {
+      const r = rng(12);
+      let worst = 0;
+      const calls = softcapCalls;
+      for (let call = 0; call < calls; call++) {
+        const layout: Layout = r() < 0.5 ? "bshd" : "bhsd";
+        const kvHeads = 1 + Math.floor(r() * 2);
+        const qHeads = kvHeads * (1 + Math.floor(r() * 2));
+        const headDim = 4 * (1 + Math.floor(r() * 4));
+        const kvLen = 1 + Math.floor(r() * 24);
+        const qLen = 1 + Math.floor(r() * Math.min(kvLen, 6));
+        const amplitude = 0.5 + 4 * r();
+        const q = tensor(r, layout, 1, qLen, qHeads, headDim, amplitude);
+        const k = tensor(r, layout, 1, kvLen, kvHeads, headDim, amplitude);
+        const v = tensor(r, layout, 1, kvLen, kvHeads, headDim);
+        const softcap = [5, 20, 30, 50, 100, 500][Math.floor(r() * 6)] as number;
+        const options: AttentionOptions = { softcap, causal: r() < 0.5, returnLse: true };
+        const got = await backend.attention(q, k, v, options);
+        const want = await reference.attention(q, k, v, options);
+        let maxRef = 0;
+        for (const x of want.output.data) maxRef = Math.max(maxRef, Math.abs(x));
+        for (let i = 0; i < want.output.data.length; i++) {
+          const error =
+            Math.abs((got.output.data[i] as number) - (want.output.data[i] as number)) / (maxRef || 1);
+          worst = Number.isNaN(error) ? Number.POSITIVE_INFINITY : Math.max(worst, error);
+        }
+        for (let i = 0; i < (want.lse?.length ?? 0); i++) {
+          const e = want.lse?.[i] as number;
+          const error = Math.abs((got.lse?.[i] as number) - e) / Math.max(1, Math.abs(e));
+          worst = Number.isNaN(error) ? Number.POSITIVE_INFINITY : Math.max(worst, error);
+        }
+      }
+      console.info(
+        `[backend-gpujs] ${name}: softcap, worst relative error over ${calls} calls ${worst.toExponential(2)}`,
+      );
+      expect(worst).toBeLessThanOrEqual(tolerance);
     });
   });
 }

@@ -20,18 +20,19 @@ interface ModeCase {
   mode: GpujsMode;
   tolerance: number;
   chunkElements?: number;
+  softcapCalls: number;
 }
 
 const modes: ModeCase[] = [
-  { mode: "webasm", tolerance: 1e-5 },
-  { mode: "webasm", tolerance: 1e-5, chunkElements: 256 },
-  { mode: "cpu", tolerance: 1e-5 },
+  { mode: "webasm", tolerance: 1e-5, softcapCalls: 300 },
+  { mode: "webasm", tolerance: 1e-5, chunkElements: 256, softcapCalls: 60 },
+  { mode: "cpu", tolerance: 1e-5, softcapCalls: 60 },
 ];
 const glUnavailable = await headlessGlUnavailable();
 if (glUnavailable === undefined) {
   modes.push(
-    { mode: "headlessgl", tolerance: 1e-4 },
-    { mode: "headlessgl", tolerance: 1e-4, chunkElements: 256 },
+    { mode: "headlessgl", tolerance: 1e-4, softcapCalls: 300 },
+    { mode: "headlessgl", tolerance: 1e-4, chunkElements: 256, softcapCalls: 60 },
   );
 } else if (process.env["CI"]) {
   it("reliability in headless-gl mode", () => {
@@ -41,10 +42,11 @@ if (glUnavailable === undefined) {
   console.warn(`backend-gpujs: headless-gl reliability NOT RUN: ${glUnavailable}`);
 }
 
-for (const { mode, tolerance, chunkElements } of modes) {
+for (const { mode, tolerance, chunkElements, softcapCalls } of modes) {
   describeReliability({
     name: `backend-gpujs ${mode}${chunkElements ? `, ${chunkElements}-element kernel calls` : ""}`,
     create: () => createGpujsBackend({ mode, ...(chunkElements ? { chunkElements } : {}) }),
     tolerance,
+    softcapCalls,
   });
 }

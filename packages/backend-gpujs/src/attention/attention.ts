@@ -97,8 +97,27 @@ function scoresKernel(
   }
   let s = dot * scale;
   if (softcap > 0) {
-    // c·tanh(s/c), with tanh(y) = 1 − 2/(e^{2y} + 1): exact limits at ±∞, no tanh needed in GLSL ES 1.
-    s = softcap * (1 - 2 / (Math.exp((2 * s) / softcap) + 1));
+    // c·tanh(s/c). GLSL ES 1 has no tanh (gpu.js's e^{2x} form is NaN past x ≈ 44), and 1 − 2/(e^{2x} + 1)
+    // loses relative precision near 0: the odd Taylor series below |x| = 1/4 (truncation under 1e-8),
+    // (1 − e)/(1 + e) with e = e^{−2|x|} above, |x| clamped at 20 where tanh is 1 in f32.
+    const x = s / softcap;
+    let ax = Math.abs(x);
+    let t = 0;
+    if (ax < 0.25) {
+      const x2 = ax * ax;
+      t =
+        ax *
+        (1 +
+          x2 *
+            (-0.3333333333333333 +
+              x2 * (0.13333333333333333 + x2 * (-0.05396825396825397 + x2 * 0.021869488536155203))));
+    } else {
+      if (ax > 20) ax = 20;
+      const e = Math.exp(-2 * ax);
+      t = (1 - e) / (1 + e);
+    }
+    if (x < 0) t = -t;
+    s = softcap * t;
   }
   if (hasAlibi > 0.5) s += (slopes[headBase + hh] as number) * (j - p);
   return s + m;

@@ -7,10 +7,12 @@ describeReliability({
   name: "backend-gpujs, Chromium, WebGL2",
   create: () => createGpujsBackend({ mode: "webgl2" }),
   tolerance: 1e-4,
+  softcapCalls: 200,
 });
 
 describeReliability({
   name: "backend-gpujs, Chromium, WebGPU",
   create: () => createGpujsBackend({ mode: "webgpu" }),
   tolerance: 1e-4,
+  softcapCalls: 200,
 });
