@@ -133,7 +133,7 @@ export async function createGpujsBackend(options: GpujsBackendOptions = {}): Pro
       pairings: ["half", "interleaved"],
       layouts: ["bshd", "bhsd"],
       threads: 1,
-      notes: `${where}; cos/sin and sinusoidal tables computed on the CPU in f64 and uploaded (GPU trig is not accurate enough); attention in blocks of query rows`,
+      notes: `${where}; cos/sin and sinusoidal tables computed on the CPU in f64 and uploaded (GPU trig is not accurate enough); attention in blocks of query rows, and the rows f32 cannot compute exactly (scores that could overflow, NaN/∞ in what a row sees, |mask| > 1e8, rows left with no key) recomputed in f64 on the CPU`,
     };
   }
 
