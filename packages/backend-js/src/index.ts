@@ -1,27 +1,19 @@
 /**
  * `@ropekit/backend-js`: fast f32 kernels in plain TypeScript. Runs everywhere; the baseline every
- * other backend is measured against.
+ * other backend is measured against. Core plans and validates each call; the kernels here only compute.
  */
 import {
-  type ApplyRopeOptions,
   type Backend,
   type BackendRegistration,
-  type HeadsTensor,
   OP_NAMES,
-  type RopeInput,
-  RopeTableCache,
-  type SyncOps,
-  backendFromSync,
-  checkQKPair,
-  planApplyRope,
-  ropeTable,
+  type SyncKernels,
+  defineBackend,
 } from "@ropekit/core";
-import { addLearned } from "./absolute/learned.js";
+import { addRows } from "./absolute/add-rows.js";
 import { attention } from "./attention/attention.js";
-import { addSinusoidal, sinusoidal } from "./absolute/sinusoidal.js";
-import { requireFloat32 } from "./dtype.js";
 import { linear } from "./linear/linear.js";
-import { rotateInPlace } from "./rope/apply.js";
+import { rmsNorm } from "./norm/rms-norm.js";
+import { applyRope } from "./rope/apply.js";
 
 /** Options of `createJsBackend`. */
 export interface JsBackendOptions {
@@ -29,48 +21,16 @@ export interface JsBackendOptions {
   tableCacheSize?: number;
 }
 
+const kernels: SyncKernels = { applyRope, addRows, attention, linear, rmsNorm };
+
 /** Makes a backend-js instance (each has its own table cache). */
 export function createJsBackend(options: JsBackendOptions = {}): Backend {
-  const cache = new RopeTableCache(options.tableCacheSize ?? 32);
-
-  function applyRope(
-    x: HeadsTensor,
-    rope: RopeInput,
-    opts: ApplyRopeOptions = {},
-  ): HeadsTensor<Float32Array> {
-    const plan = planApplyRope(x, rope, opts);
-    const src = requireFloat32(x.data, "x.data");
-    const { table, rows } = cache.forPlan(plan);
-    // Out of place: copy once (keeps pass-through channels), then rotate the copy. The typed-array
-    // constructor copies several times faster than slice() in V8.
-    const out = plan.inPlace ? src : new Float32Array(src);
-    rotateInPlace(out, plan, table, rows);
-    return { data: out, shape: [...x.shape] as [number, number, number, number], layout: x.layout };
-  }
-
-  const sync: SyncOps = {
-    ropeTable,
-    applyRope,
-    applyRopeQK(q, k, rope, opts = {}) {
-      checkQKPair(q, k);
-      // Validate both before writing either, so a bad k never leaves q half-done in place.
-      planApplyRope(q, rope, opts, "q");
-      planApplyRope(k, rope, opts, "k");
-      requireFloat32(q.data, "q.data");
-      requireFloat32(k.data, "k.data");
-      return { q: applyRope(q, rope, opts), k: applyRope(k, rope, opts) };
-    },
-    sinusoidal,
-    addSinusoidal,
-    addLearned,
-    attention: (q, k, v, opts) => attention(q, k, v, opts, applyRope),
-    linear,
-  };
-
-  return backendFromSync(
-    "js",
-    sync,
-    () => ({
+  return defineBackend({
+    name: "js",
+    kernels,
+    syncKernels: kernels,
+    ...(options.tableCacheSize !== undefined ? { tableCacheSize: options.tableCacheSize } : {}),
+    describe: () => ({
       name: "js",
       mode: "js-f32",
       precision: "f32",
@@ -82,8 +42,7 @@ export function createJsBackend(options: JsBackendOptions = {}): Backend {
       notes:
         "plain TypeScript on the calling thread; cos/sin tables in f32 from f64 trig, cached across calls",
     }),
-    () => cache.clear(),
-  );
+  });
 }
 
 /** Registration for the registry: runs in every JavaScript runtime. */

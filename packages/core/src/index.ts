@@ -41,6 +41,7 @@ export {
   type AddSinusoidalPlan,
   type SinusoidalPlan,
   addSinusoidalReference,
+  addSinusoidalRows,
   planAddSinusoidal,
   planSinusoidal,
   sinusoidalInvFreq,
@@ -56,18 +57,25 @@ export {
   type Backend,
   type BackendDescription,
   type BackendRegistration,
+  type Dtype,
   OP_NAMES,
   type OpName,
   type RopeQK,
   type SyncOps,
-  backendFromSync,
 } from "./backend/contract.js";
-export {
-  checkQKPair,
-  createReferenceBackend,
-  referenceOps,
-  referenceRegistration,
-} from "./backend/reference.js";
+export { type BackendDefinition, checkQKPair, defineBackend, dtypeOf } from "./backend/define.js";
+export type {
+  AddRowsKernelPlan,
+  AttentionKernelPlan,
+  AttentionKernelResult,
+  Kernels,
+  LinearKernelPlan,
+  RmsNormKernelPlan,
+  RopeKernelPlan,
+  SyncKernels,
+} from "./backend/kernels.js";
+export { createReferenceBackend, referenceKernels, referenceRegistration } from "./backend/reference.js";
+export { type RmsNormOptions, type RmsNormPlan, planRmsNorm, rmsNormReference } from "./norm/rms-norm.js";
 export {
   type PickOptions,
   type PickedBackend,
@@ -90,7 +98,12 @@ export {
   planAttention,
   visibleKeys,
 } from "./attention/plan.js";
-export { attentionReference, attentionScore, repairAttentionRows } from "./attention/attention.js";
+export {
+  attentionReference,
+  attentionReferenceKernel,
+  attentionScore,
+  repairAttentionRows,
+} from "./attention/attention.js";
 export { type LinearPlan, linearReference, planLinear } from "./linear/linear.js";
 export { KVCache, type KVCacheOptions } from "./modules/kv-cache.js";
 export {

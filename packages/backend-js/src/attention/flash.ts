@@ -1,4 +1,4 @@
-import { type AttentionPlan, kvHeadOf, visibleKeys } from "@ropekit/core";
+import { type AttentionKernelPlan, kvHeadOf, visibleKeys } from "@ropekit/core";
 
 /** Query rows per tile: each key row loaded from memory serves this many queries. */
 const BLOCK_Q = 32;
@@ -29,7 +29,7 @@ function scratchFor(vHeadDim: number): Scratch {
  * weighted value sum per row. Memory: the output plus one `Scratch`; no qLen×kvLen buffer.
  */
 export function flashAttention(
-  plan: AttentionPlan,
+  plan: AttentionKernelPlan,
   q: Float32Array,
   k: Float32Array,
   v: Float32Array,
@@ -176,9 +176,9 @@ export function flashAttention(
                 if (alibi) s += slope * (c0 + c - p);
                 if (mask) {
                   const m = mask.data[maskRow + c] as number;
-                  if (mask.boolean) {
-                    if (m === 0) s = Number.NEGATIVE_INFINITY;
-                  } else s += m;
+                  // A removed key (false, or −∞) is removed whatever its score is, even NaN.
+                  if (mask.boolean ? m === 0 : m === Number.NEGATIVE_INFINITY) s = Number.NEGATIVE_INFINITY;
+                  else if (!mask.boolean) s += m;
                 }
                 scores[row + c] = s;
                 if (s > tileMax) tileMax = s;

@@ -1,12 +1,11 @@
-import { type Tensor, planLinear } from "@ropekit/core";
-import { requireFloat32 } from "../dtype.js";
+import type { LinearKernelPlan, Tensor } from "@ropekit/core";
 
 /** y = x·Wᵀ + b in f32 storage, f64 accumulation; four output features per pass over an input row. */
-export function linear(x: Tensor, weight: Tensor, bias?: Tensor): Tensor<Float32Array> {
-  const { rows, inFeatures: n, outFeatures, outShape } = planLinear(x, weight, bias);
-  const xs = requireFloat32(x.data, "x.data");
-  const w = weight.data;
-  const b = bias?.data;
+export function linear(plan: LinearKernelPlan): Tensor<Float32Array> {
+  const { rows, inFeatures: n, outFeatures, outShape } = plan;
+  const xs = plan.x.data;
+  const w = plan.weight.data;
+  const b = plan.bias?.data;
   const out = new Float32Array(rows * outFeatures);
   for (let r = 0; r < rows; r++) {
     const xo = r * n;

@@ -1,16 +1,21 @@
-import type { ApplyRopePlan, RopeTable } from "@ropekit/core";
+import type { HeadsTensor, RopeKernelPlan } from "@ropekit/core";
+
+/** applyRope: rotates a copy of x (or x itself in place). */
+export function applyRope(plan: RopeKernelPlan): HeadsTensor<Float32Array> {
+  const src = plan.x.data as Float32Array;
+  // Out of place: copy once (keeps pass-through channels), then rotate the copy. The typed-array
+  // constructor copies several times faster than slice() in V8.
+  const out = plan.inPlace ? src : new Float32Array(src);
+  rotateInPlace(out, plan);
+  return { data: out, shape: [...plan.x.shape] as [number, number, number, number], layout: plan.x.layout };
+}
 
 /**
  * Rotates `x` in place with f32 tables: one pass over the data, the cos/sin row of a token loaded once
  * and reused for all its heads. No allocation inside the loops.
  */
-export function rotateInPlace(
-  x: Float32Array,
-  plan: ApplyRopePlan,
-  table: RopeTable,
-  rows: Int32Array,
-): void {
-  const { dims, spec } = plan;
+function rotateInPlace(x: Float32Array, plan: RopeKernelPlan): void {
+  const { dims, spec, table, rows } = plan;
   const { batch, seq, heads, strideBatch, strideSeq, strideHead } = dims;
   const half = spec.rotaryDim / 2;
   const cos = table.cos;

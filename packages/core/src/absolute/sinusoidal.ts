@@ -116,6 +116,37 @@ export function planAddSinusoidal(x: EmbeddingTensor, options: AddSinusoidalOpti
   };
 }
 
+/**
+ * The encoding rows addSinusoidal needs: one row per distinct position (in f64), and the row of every
+ * token — so the cost follows the number of tokens, never the span of the ids.
+ */
+export function addSinusoidalRows(plan: AddSinusoidalPlan): { table: Float64Array; rows: Int32Array } {
+  const [batch, seq, dim] = plan.dims;
+  const rows = new Int32Array(batch * seq);
+  const rowOf = new Map<number, number>();
+  const positions: number[] = [];
+  for (let b = 0; b < batch; b++) {
+    for (let s = 0; s < seq; s++) {
+      const p = positionAt(plan.positions, b, s, seq);
+      let r = rowOf.get(p);
+      if (r === undefined) {
+        r = positions.length;
+        rowOf.set(p, r);
+        positions.push(p);
+      }
+      rows[b * seq + s] = r;
+    }
+  }
+  const table = new Float64Array(positions.length * dim);
+  for (const [r, p] of positions.entries()) {
+    for (let c = 0; c < dim; c++) {
+      const angle = p * (plan.invFreq[c >> 1] as number);
+      table[r * dim + c] = c % 2 === 0 ? Math.sin(angle) : Math.cos(angle);
+    }
+  }
+  return { table, rows };
+}
+
 /** f64 reference: x + PE, the encoding of each token's position added to its embedding. */
 export function addSinusoidalReference(
   x: EmbeddingTensor,

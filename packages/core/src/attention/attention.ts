@@ -1,5 +1,6 @@
 import { applyRopeReference } from "../rope/apply.js";
 import { headsDims, headsShape, layoutDims } from "../tensor.js";
+import type { AttentionKernelPlan, AttentionKernelResult } from "../backend/kernels.js";
 import type { HeadsTensor } from "../types.js";
 import {
   type AttentionOptions,
@@ -16,7 +17,7 @@ import {
  * `dot` is q·k. Order: scale, soft-cap, ALiBi and additive mask, then boolean / causal / window masks.
  */
 export function attentionScore(
-  plan: AttentionPlan,
+  plan: Omit<AttentionPlan, "rope">,
   dot: number,
   b: number,
   h: number,
@@ -29,16 +30,16 @@ export function attentionScore(
   const m = plan.mask;
   if (m) {
     const value = m.data[b * m.strideBatch + h * m.strideHead + i * m.strideQuery + j] as number;
-    if (m.boolean) {
-      if (value === 0) return Number.NEGATIVE_INFINITY;
-    } else s += value;
+    // A removed key — boolean false or additive −∞ — is removed whatever q·k is (even NaN).
+    if (m.boolean ? value === 0 : value === Number.NEGATIVE_INFINITY) return Number.NEGATIVE_INFINITY;
+    if (!m.boolean) s += value;
   }
   return s;
 }
 
 /** The reference's view of one call: the plan, with q and k already rotated when RoPE is fused. */
 interface ReferenceCall {
-  readonly plan: AttentionPlan;
+  readonly plan: Omit<AttentionPlan, "rope">;
   readonly q: HeadsTensor;
   readonly k: HeadsTensor;
   readonly v: HeadsTensor;
@@ -128,23 +129,33 @@ export function attentionReference(
   options: AttentionOptions = {},
 ): AttentionResult {
   const call = referenceCall(q, k, v, options);
+  const { output, lse } = attentionRows(call);
+  return { output, lse: call.plan.returnLse ? lse : undefined };
+}
+
+/** The reference's attention kernel: the same rows, from a plan core made (q and k already rotated). */
+export function attentionReferenceKernel(plan: AttentionKernelPlan): AttentionKernelResult {
+  return attentionRows({ plan, q: plan.qTensor, k: plan.kTensor, v: plan.vTensor });
+}
+
+function attentionRows(call: ReferenceCall): { output: HeadsTensor; lse: Float64Array } {
   const { plan } = call;
   const { batch, qHeads, qLen, vHeadDim } = plan;
-  const shape = headsShape(q.layout, batch, qLen, qHeads, vHeadDim);
+  const layout = call.q.layout;
+  const shape = headsShape(layout, batch, qLen, qHeads, vHeadDim);
   const outData = new Float64Array(batch * qHeads * qLen * vHeadDim);
-  const out = headsDims({ data: outData, shape, layout: q.layout }, "output");
-  const lse = plan.returnLse ? new Float64Array(batch * qHeads * qLen) : undefined;
+  const out = layoutDims(layout, batch, qLen, qHeads, vHeadDim);
+  const lse = new Float64Array(batch * qHeads * qLen);
   const scores = new Float64Array(plan.kvLen);
   for (let b = 0; b < batch; b++) {
     for (let h = 0; h < qHeads; h++) {
       for (let i = 0; i < qLen; i++) {
         const oo = b * out.strideBatch + i * out.strideSeq + h * out.strideHead;
-        const rowLse = attentionRow(call, b, h, i, scores, outData, oo);
-        if (lse) lse[(b * qHeads + h) * qLen + i] = rowLse;
+        lse[(b * qHeads + h) * qLen + i] = attentionRow(call, b, h, i, scores, outData, oo);
       }
     }
   }
-  return { output: { data: outData, shape, layout: q.layout }, lse };
+  return { output: { data: outData, shape, layout }, lse };
 }
 
 /**

@@ -278,7 +278,10 @@ export function planAttention(
  * The keys [lo, hi) that causal and window bounds leave to query row i (other masks still apply).
  * An empty range (lo ≥ hi) means the row sees nothing.
  */
-export function visibleKeys(plan: AttentionPlan, i: number): { lo: number; hi: number } {
+export function visibleKeys(
+  plan: Pick<AttentionPlan, "causal" | "qOffset" | "kvLen" | "window">,
+  i: number,
+): { lo: number; hi: number } {
   if (!plan.causal) return { lo: 0, hi: plan.kvLen };
   const p = plan.qOffset + i;
   // Both ends clamped to [0, kvLen]: a query past the last key (top-left with qLen > kvLen) or before

@@ -1,7 +1,7 @@
-import { RopekitError } from "../errors.js";
 import type { AddLearnedOptions } from "../absolute/learned.js";
 import type { AddSinusoidalOptions } from "../absolute/sinusoidal.js";
 import type { AttentionOptions, AttentionResult } from "../attention/plan.js";
+import type { RmsNormOptions } from "../norm/rms-norm.js";
 import type { ApplyRopeOptions, RopeInput } from "../rope/apply.js";
 import type { RopeTableOptions, TablePositions } from "../rope/table.js";
 import type {
@@ -24,7 +24,8 @@ export type OpName =
   | "addSinusoidal"
   | "addLearned"
   | "attention"
-  | "linear";
+  | "linear"
+  | "rmsNorm";
 
 /** Every op, in contract order. */
 export const OP_NAMES: readonly OpName[] = [
@@ -36,7 +37,11 @@ export const OP_NAMES: readonly OpName[] = [
   "addLearned",
   "attention",
   "linear",
+  "rmsNorm",
 ];
+
+/** How a tensor's numbers are stored: Float32Array data is "float32", Float64Array "float64". */
+export type Dtype = "float32" | "float64";
 
 /** What a backend can do and how it really runs — what `pickBackend()` reports to the user. */
 export interface BackendDescription {
@@ -46,7 +51,7 @@ export interface BackendDescription {
   /** Precision of the arithmetic. */
   readonly precision: "f32" | "f64";
   /** The element types it accepts for q/k/x data. */
-  readonly dtypes: readonly ("float32" | "float64")[];
+  readonly dtypes: readonly Dtype[];
   readonly ops: readonly OpName[];
   readonly pairings: readonly Pairing[];
   readonly layouts: readonly Layout[];
@@ -80,6 +85,8 @@ export interface SyncOps {
   attention(q: HeadsTensor, k: HeadsTensor, v: HeadsTensor, options?: AttentionOptions): AttentionResult;
   /** See `Backend.linear`. */
   linear(x: Tensor, weight: Tensor, bias?: Tensor): Tensor;
+  /** See `Backend.rmsNorm`. */
+  rmsNorm(x: Tensor, weight?: Tensor, options?: RmsNormOptions): Tensor;
 }
 
 /**
@@ -115,9 +122,17 @@ export interface Backend {
   ): Promise<AttentionResult>;
   /** y = x·Wᵀ + b for x [..., in], weight [out, in], bias [out]. */
   linear(x: Tensor, weight: Tensor, bias?: Tensor): Promise<Tensor>;
+  /**
+   * RMSNorm over the last dimension: x / √(mean(x²) + eps) · (weightOffset + w). Per head on a head
+   * tensor (Qwen3, Gemma-3 q/k norms), over the full width on a [batch, seq, hidden] tensor (OLMo-2).
+   */
+  rmsNorm(x: Tensor, weight?: Tensor, options?: RmsNormOptions): Promise<Tensor>;
   /** Synchronous variants, when the backend computes on the calling thread. */
   readonly sync?: SyncOps;
-  /** Releases caches, memory, workers. The backend must not be used afterwards. */
+  /**
+   * Releases caches, memory, workers. Calls made afterwards raise DISPOSED; calls already in flight finish
+   * first.
+   */
   dispose(): void;
 }
 
@@ -136,47 +151,4 @@ export interface BackendRegistration {
    * accept. The backend stays created, so an explicit choice later reuses it.
    */
   declineAutoPick?(backend: Backend): string | undefined;
-}
-
-/** Wraps a set of synchronous ops as the async `Backend` interface. */
-export function backendFromSync(
-  name: string,
-  sync: SyncOps,
-  describe: () => BackendDescription,
-  dispose: () => void,
-): Backend {
-  let disposed = false;
-  const alive = () => {
-    if (disposed) throw new RopekitError("DISPOSED", `backend ${name} was disposed`, "backend");
-  };
-  // Every sync op refuses to run once the backend is disposed, like the async ones.
-  const guarded = Object.fromEntries(
-    Object.entries(sync).map(([op, f]) => [
-      op,
-      (...args: unknown[]) => {
-        alive();
-        return (f as (...a: unknown[]) => unknown)(...args);
-      },
-    ]),
-  ) as unknown as SyncOps;
-  // Promise.resolve().then defers the work, so a thrown RopekitError becomes a rejection, as for every backend.
-  const later = <T>(f: () => T): Promise<T> => Promise.resolve().then(f);
-  return {
-    name,
-    describe,
-    sync: guarded,
-    dispose() {
-      if (disposed) return;
-      disposed = true;
-      dispose();
-    },
-    ropeTable: (spec, positions, options) => later(() => guarded.ropeTable(spec, positions, options)),
-    applyRope: (x, rope, options) => later(() => guarded.applyRope(x, rope, options)),
-    applyRopeQK: (q, k, rope, options) => later(() => guarded.applyRopeQK(q, k, rope, options)),
-    sinusoidal: (positions, dim, base) => later(() => guarded.sinusoidal(positions, dim, base)),
-    addSinusoidal: (x, options) => later(() => guarded.addSinusoidal(x, options)),
-    addLearned: (x, table, options) => later(() => guarded.addLearned(x, table, options)),
-    attention: (q, k, v, options) => later(() => guarded.attention(q, k, v, options)),
-    linear: (x, weight, bias) => later(() => guarded.linear(x, weight, bias)),
-  };
 }

@@ -1,62 +1,60 @@
-import { addLearnedReference } from "../absolute/learned.js";
-import { addSinusoidalReference, sinusoidalReference } from "../absolute/sinusoidal.js";
-import { attentionReference } from "../attention/attention.js";
-import { RopekitError } from "../errors.js";
+import { attentionReferenceKernel } from "../attention/attention.js";
 import { linearReference } from "../linear/linear.js";
-import { applyRopeReference, planApplyRope } from "../rope/apply.js";
-import { ropeTable } from "../rope/table.js";
-import { headsDims } from "../tensor.js";
-import {
-  type Backend,
-  type BackendRegistration,
-  OP_NAMES,
-  type SyncOps,
-  backendFromSync,
-} from "./contract.js";
+import { rmsNormReference } from "../norm/rms-norm.js";
+import { applyRopeReference } from "../rope/apply.js";
+import type { FloatArray } from "../types.js";
+import type { BackendRegistration, Backend } from "./contract.js";
+import { OP_NAMES } from "./contract.js";
+import { defineBackend } from "./define.js";
+import type { SyncKernels } from "./kernels.js";
 
 /**
- * The f64 reference of every op as synchronous ops: what the reference backend runs, and a starting
- * point for a new backend (spread it, then replace ops with your kernels one by one).
+ * The f64 reference of every op as kernels: what the reference backend runs, and the starting point of
+ * a new backend (spread it, then replace kernels with yours one by one). RoPE from a spec is evaluated
+ * in f64 per token, not from the f32 table core resolved.
  */
-export const referenceOps: SyncOps = {
-  ropeTable,
-  applyRope: applyRopeReference,
-  applyRopeQK(q, k, rope, options = {}) {
-    checkQKPair(q, k);
-    // Validate both before touching either, so an in-place call never half-applies.
-    planApplyRope(q, rope, options, "q");
-    planApplyRope(k, rope, options, "k");
-    return { q: applyRopeReference(q, rope, options), k: applyRopeReference(k, rope, options) };
+export const referenceKernels: SyncKernels = {
+  applyRope(plan) {
+    const positions = plan.positions.ids ?? plan.positions.offset;
+    const rope = plan.tableFromCaller ? plan.table : plan.spec;
+    const options = {
+      positions,
+      inverse: plan.inverse,
+      inPlace: plan.inPlace,
+      ...(plan.tableFromCaller ? {} : { seqLen: plan.seqLen }),
+    };
+    return applyRopeReference(plan.x, rope, options);
   },
-  sinusoidal: sinusoidalReference,
-  addSinusoidal: addSinusoidalReference,
-  addLearned: addLearnedReference,
-  attention: attentionReference,
-  linear: linearReference,
+  addRows(plan) {
+    const [batch, seq, dim] = plan.dims;
+    const out: FloatArray = plan.inPlace ? plan.x.data : Float64Array.from(plan.x.data);
+    for (let t = 0; t < batch * seq; t++) {
+      const row = plan.rows[t] as number;
+      for (let c = 0; c < dim; c++)
+        out[t * dim + c] = (out[t * dim + c] as number) + (plan.table[row * dim + c] as number);
+    }
+    return { data: out, shape: [batch, seq, dim] };
+  },
+  attention: attentionReferenceKernel,
+  linear: (plan) => linearReference(plan.x, plan.weight, plan.bias),
+  rmsNorm: (plan) =>
+    rmsNormReference(plan.x, plan.weight, {
+      eps: plan.eps,
+      weightOffset: plan.weightOffset,
+      inPlace: plan.inPlace,
+    }),
 };
-
-/** q and k rotated together must agree on batch and sequence length (they share positions). */
-export function checkQKPair(q: Parameters<typeof headsDims>[0], k: Parameters<typeof headsDims>[0]): void {
-  const qd = headsDims(q, "q");
-  const kd = headsDims(k, "k");
-  if (qd.batch !== kd.batch || qd.seq !== kd.seq) {
-    throw new RopekitError(
-      "INVALID_SHAPE",
-      `q and k share positions, so batch and seq must match: q has [${qd.batch}, ${qd.seq}], k has [${kd.batch}, ${kd.seq}]`,
-      "k.shape",
-    );
-  }
-}
 
 /**
  * The f64 reference as a backend: slow, plain, the definition of every op. Useful to check a new
  * backend against and as an explicit choice (`ROPEKIT_BACKEND=reference`); never picked by default.
  */
 export function createReferenceBackend(): Backend {
-  return backendFromSync(
-    "reference",
-    referenceOps,
-    () => ({
+  return defineBackend({
+    name: "reference",
+    kernels: referenceKernels,
+    syncKernels: referenceKernels,
+    describe: () => ({
       name: "reference",
       mode: "reference-f64",
       precision: "f64",
@@ -67,8 +65,7 @@ export function createReferenceBackend(): Backend {
       threads: 1,
       notes: "plain f64 loops; the definition other backends are checked against",
     }),
-    () => {},
-  );
+  });
 }
 
 /** Registration of the reference backend, at the lowest priority. */

@@ -1,0 +1,299 @@
+import { planAddLearned } from "../absolute/learned.js";
+import { addSinusoidalRows, planAddSinusoidal, sinusoidalReference } from "../absolute/sinusoidal.js";
+import { repairAttentionRows } from "../attention/attention.js";
+import { fusedRopePositions, planAttention } from "../attention/plan.js";
+import { RopekitError, describeValue } from "../errors.js";
+import { planLinear } from "../linear/linear.js";
+import { planRmsNorm } from "../norm/rms-norm.js";
+import { planApplyRope } from "../rope/apply.js";
+import { ropeTable } from "../rope/table.js";
+import { RopeTableCache } from "../rope/table-cache.js";
+import { headsDims } from "../tensor.js";
+import type { FloatArray, HeadsTensor } from "../types.js";
+import type { Backend, BackendDescription, Dtype, SyncOps } from "./contract.js";
+import type { Kernels, MaybePromise, RopeKernelPlan, SyncKernels } from "./kernels.js";
+
+/** Runs `f` on a value now, or on a promise's value later: composition that stays sync for sync kernels. */
+function then<T, U>(value: MaybePromise<T>, f: (v: T) => MaybePromise<U>): MaybePromise<U> {
+  return value instanceof Promise ? value.then(f) : f(value);
+}
+
+/** What a backend package supplies to `defineBackend`. */
+export interface BackendDefinition {
+  readonly name: string;
+  /** What it can do and the mode it really runs in; read once, at the first call. */
+  describe(): BackendDescription;
+  /** The kernels behind the async ops (may use workers or a GPU). */
+  readonly kernels: Kernels;
+  /** Kernels that compute on the calling thread; when given, the backend offers `sync` ops. */
+  readonly syncKernels?: SyncKernels;
+  /** Releases the backend's memory, workers, devices: called once, after every call in flight ended. */
+  dispose?(): void;
+  /** RoPE tables kept for reuse across calls. Default 32. */
+  readonly tableCacheSize?: number;
+  /**
+   * Rows an f32 attention kernel reports fully masked (lse −∞) are recomputed in f64 too: for kernels
+   * without a reliable −∞ (GLSL), so a finfo.min mask is never mistaken for a removed key.
+   */
+  readonly recheckMaskedRows?: boolean;
+}
+
+/** The element type of a data array, as `describe().dtypes` names them. */
+export function dtypeOf(data: unknown): Dtype | undefined {
+  if (data instanceof Float32Array) return "float32";
+  if (data instanceof Float64Array) return "float64";
+  return undefined;
+}
+
+/**
+ * Makes a `Backend` from kernels (contract v2). Every call is validated and planned here, once — shapes,
+ * layouts, dtypes against `describe().dtypes`, positions, tables, options — so errors are raised before
+ * any kernel runs and are the same on every backend. Composition lives here too: applyRopeQK is two
+ * applyRope kernels planned together; fused RoPE rotates q and k with the applyRope kernel before the
+ * attention kernel; an f32 attention kernel's non-finite rows are recomputed in f64. `dispose()` takes
+ * effect at once for new calls (DISPOSED) and releases the backend after the calls in flight end.
+ */
+export function defineBackend(def: BackendDefinition): Backend {
+  const tables = new RopeTableCache(def.tableCacheSize ?? 32);
+  let description: BackendDescription | undefined;
+  const describe = () => {
+    description ??= def.describe();
+    return description;
+  };
+  let disposed = false;
+  let inFlight = 0;
+  let released = false;
+  const release = () => {
+    if (released) return;
+    released = true;
+    tables.clear();
+    def.dispose?.();
+  };
+  const alive = () => {
+    if (disposed) throw new RopekitError("DISPOSED", `backend ${def.name} was disposed`, "backend");
+  };
+
+  const checkDtype = (data: unknown, argument: string): void => {
+    const supported = describe().dtypes;
+    const dtype = dtypeOf(data);
+    if (dtype === undefined || !supported.includes(dtype)) {
+      throw new RopekitError(
+        "INVALID_DTYPE",
+        `${argument} must be ${supported.join(" or ")} data for backend ${def.name}, got ${describeValue(data)}`,
+        argument,
+      );
+    }
+  };
+  const f32 = () => describe().precision === "f32";
+
+  // ---- planning: everything a kernel needs, validated ----
+  const planRope = (
+    x: HeadsTensor,
+    rope: Parameters<Backend["applyRope"]>[1],
+    options: Parameters<Backend["applyRope"]>[2],
+    name = "x",
+  ): RopeKernelPlan => {
+    const plan = planApplyRope(x, rope, options, name);
+    checkDtype(x.data, `${name}.data`);
+    const { table, rows } = tables.forPlan(plan);
+    return { ...plan, x, table, rows, tableFromCaller: plan.table !== undefined };
+  };
+
+  /** The ops, each planning then running `k` (the async or the sync kernels). */
+  function ops(k: Kernels) {
+    return {
+      ropeTable: (
+        spec: Parameters<SyncOps["ropeTable"]>[0],
+        positions: Parameters<SyncOps["ropeTable"]>[1],
+        options?: Parameters<SyncOps["ropeTable"]>[2],
+      ) => ropeTable(spec, positions, options),
+      applyRope: (
+        x: HeadsTensor,
+        rope: Parameters<SyncOps["applyRope"]>[1],
+        options?: Parameters<SyncOps["applyRope"]>[2],
+      ) => k.applyRope(planRope(x, rope, options)),
+      applyRopeQK(
+        q: HeadsTensor,
+        kt: HeadsTensor,
+        rope: Parameters<SyncOps["applyRope"]>[1],
+        options?: Parameters<SyncOps["applyRope"]>[2],
+      ) {
+        checkQKPair(q, kt);
+        // Both planned before either is written, so a bad k never leaves q half-done in place.
+        const pq = planRope(q, rope, options, "q");
+        const pk = planRope(kt, rope, options, "k");
+        const rq = k.applyRope(pq);
+        return then(rq, (qOut) => then(k.applyRope(pk), (kOut) => ({ q: qOut, k: kOut })));
+      },
+      sinusoidal(positions: Parameters<SyncOps["sinusoidal"]>[0], dim: number, base?: number) {
+        const table = sinusoidalReference(positions, dim, base);
+        return f32() ? { data: Float32Array.from(table.data), shape: table.shape } : table;
+      },
+      addSinusoidal(
+        x: Parameters<SyncOps["addSinusoidal"]>[0],
+        options?: Parameters<SyncOps["addSinusoidal"]>[1],
+      ) {
+        const plan = planAddSinusoidal(x, options);
+        checkDtype(x.data, "x.data");
+        const { table, rows } = addSinusoidalRows(plan);
+        return k.addRows({ x, dims: plan.dims, table, rows, inPlace: plan.inPlace });
+      },
+      addLearned(
+        x: Parameters<SyncOps["addLearned"]>[0],
+        table: Parameters<SyncOps["addLearned"]>[1],
+        options?: Parameters<SyncOps["addLearned"]>[2],
+      ) {
+        const plan = planAddLearned(x, table, options);
+        checkDtype(x.data, "x.data");
+        checkDtype(table.data, "table.data");
+        return k.addRows({
+          x,
+          dims: plan.dims,
+          table: table.data as FloatArray,
+          rows: plan.rows,
+          inPlace: plan.inPlace,
+        });
+      },
+      attention(
+        q: HeadsTensor,
+        kt: HeadsTensor,
+        v: HeadsTensor,
+        options: Parameters<SyncOps["attention"]>[3] = {},
+      ) {
+        const plan = planAttention(q, kt, v, options);
+        checkDtype(q.data, "q.data");
+        checkDtype(kt.data, "k.data");
+        checkDtype(v.data, "v.data");
+        const { rope, ...rest } = plan;
+        const run = (qr: HeadsTensor, kr: HeadsTensor) =>
+          then(
+            k.attention({
+              ...rest,
+              q: headsDims(qr, "q"),
+              k: headsDims(kr, "k"),
+              qTensor: qr,
+              kTensor: kr,
+              vTensor: v,
+            }),
+            (result) => {
+              const lse = result.lse;
+              if (result.output.data instanceof Float32Array && lse instanceof Float32Array) {
+                repairAttentionRows(
+                  q,
+                  kt,
+                  v,
+                  options,
+                  result.output.data,
+                  lse,
+                  def.recheckMaskedRows === true,
+                );
+              }
+              return { output: result.output, lse: plan.returnLse ? lse : undefined };
+            },
+          );
+        if (!rope) return run(q, kt);
+        // Fused RoPE: rotated copies of q and k (the caller's tensors are untouched), then attention.
+        const positions = fusedRopePositions(plan);
+        const rq = k.applyRope(planRope(q, rope.rope, { positions: positions.q }, "q"));
+        return then(rq, (qr) =>
+          then(k.applyRope(planRope(kt, rope.rope, { positions: positions.k }, "k")), (kr) => run(qr, kr)),
+        );
+      },
+      linear(
+        x: Parameters<SyncOps["linear"]>[0],
+        weight: Parameters<SyncOps["linear"]>[1],
+        bias?: Parameters<SyncOps["linear"]>[2],
+      ) {
+        const plan = planLinear(x, weight, bias);
+        checkDtype(x.data, "x.data");
+        checkDtype(weight.data, "weight.data");
+        if (bias) checkDtype(bias.data, "bias.data");
+        return k.linear({ ...plan, x, weight, bias });
+      },
+      rmsNorm(
+        x: Parameters<SyncOps["rmsNorm"]>[0],
+        weight?: Parameters<SyncOps["rmsNorm"]>[1],
+        options?: Parameters<SyncOps["rmsNorm"]>[2],
+      ) {
+        const plan = planRmsNorm(x, weight, options);
+        checkDtype(x.data, "x.data");
+        if (weight) checkDtype(weight.data, "weight.data");
+        return k.rmsNorm({ ...plan, x, weight });
+      },
+    };
+  }
+
+  const asyncOps = ops(def.kernels);
+  // Each async op: refused after dispose, counted while in flight, deferred so a throw becomes a rejection.
+  const call =
+    <A extends unknown[], T>(f: (...args: A) => MaybePromise<T>) =>
+    (...args: A): Promise<T> => {
+      try {
+        alive();
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      inFlight++;
+      return Promise.resolve()
+        .then(() => f(...args))
+        .finally(() => {
+          inFlight--;
+          if (disposed && inFlight === 0) release();
+        });
+    };
+  // Sync kernels return values, so every op composed from them does too.
+  const guardSync =
+    <A extends unknown[], T>(f: (...args: A) => MaybePromise<T>) =>
+    (...args: A): T => {
+      alive();
+      return f(...args) as T;
+    };
+  const syncOps = def.syncKernels ? ops(def.syncKernels) : undefined;
+
+  return {
+    name: def.name,
+    describe,
+    ropeTable: call(asyncOps.ropeTable),
+    applyRope: call(asyncOps.applyRope),
+    applyRopeQK: call(asyncOps.applyRopeQK),
+    sinusoidal: call(asyncOps.sinusoidal),
+    addSinusoidal: call(asyncOps.addSinusoidal),
+    addLearned: call(asyncOps.addLearned),
+    attention: call(asyncOps.attention),
+    linear: call(asyncOps.linear),
+    rmsNorm: call(asyncOps.rmsNorm),
+    ...(syncOps
+      ? {
+          sync: {
+            ropeTable: guardSync(syncOps.ropeTable),
+            applyRope: guardSync(syncOps.applyRope),
+            applyRopeQK: guardSync(syncOps.applyRopeQK),
+            sinusoidal: guardSync(syncOps.sinusoidal),
+            addSinusoidal: guardSync(syncOps.addSinusoidal),
+            addLearned: guardSync(syncOps.addLearned),
+            attention: guardSync(syncOps.attention),
+            linear: guardSync(syncOps.linear),
+            rmsNorm: guardSync(syncOps.rmsNorm),
+          } as SyncOps,
+        }
+      : {}),
+    dispose() {
+      if (disposed) return;
+      disposed = true;
+      if (inFlight === 0) release();
+    },
+  };
+}
+
+/** q and k rotated together must agree on batch and sequence length (they share positions). */
+export function checkQKPair(q: HeadsTensor, k: HeadsTensor): void {
+  const qd = headsDims(q, "q");
+  const kd = headsDims(k, "k");
+  if (qd.batch !== kd.batch || qd.seq !== kd.seq) {
+    throw new RopekitError(
+      "INVALID_SHAPE",
+      `q and k share positions, so batch and seq must match: q has [${qd.batch}, ${qd.seq}], k has [${kd.batch}, ${kd.seq}]`,
+      "k.shape",
+    );
+  }
+}

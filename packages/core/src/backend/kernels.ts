@@ -1,0 +1,86 @@
+import type { AttentionPlan } from "../attention/plan.js";
+import type { RmsNormPlan } from "../norm/rms-norm.js";
+import type { ApplyRopePlan } from "../rope/apply.js";
+import type { EmbeddingTensor, FloatArray, HeadsTensor, RopeTable, Tensor } from "../types.js";
+
+/**
+ * What the kernels of a backend receive (contract v2): core has validated the call, checked every
+ * tensor's dtype against the backend's description, resolved positions and tables and composed the op;
+ * a kernel only computes. Kernels may return a value or a promise.
+ */
+
+/** applyRope on one tensor: rotate the first rotaryDim channels of every head of `x`. */
+export interface RopeKernelPlan extends ApplyRopePlan {
+  readonly x: HeadsTensor;
+  /** cos/sin rows covering the call (from the backend's table cache or the caller's table). */
+  readonly table: RopeTable;
+  /** The table row of every token, b·seq + s. */
+  readonly rows: Int32Array;
+  /** True when the caller passed the table (a kernel computing its own trig must then use it). */
+  readonly tableFromCaller: boolean;
+}
+
+/**
+ * out[t] = x[t] + table[rows[t]] for every token t of x [batch, seq, dim]: addLearned (table = the learned
+ * table) and addSinusoidal (table = one encoding row per distinct position, computed in f64 by core).
+ */
+export interface AddRowsKernelPlan {
+  readonly x: EmbeddingTensor;
+  readonly dims: readonly [number, number, number];
+  /** Rows of `dims[2]` values. */
+  readonly table: FloatArray;
+  readonly rows: Int32Array;
+  readonly inPlace: boolean;
+}
+
+/** Attention with q and k already rotated when RoPE was fused (core rotated them). */
+export interface AttentionKernelPlan extends Omit<AttentionPlan, "rope"> {
+  readonly qTensor: HeadsTensor;
+  readonly kTensor: HeadsTensor;
+  readonly vTensor: HeadsTensor;
+}
+
+/** What an attention kernel returns: the output in q's layout and the lse of every row (always). */
+export interface AttentionKernelResult {
+  readonly output: HeadsTensor;
+  /** [batch, qHeads, qLen]; −∞ for a row that saw no key. Core drops it unless the caller asked. */
+  readonly lse: FloatArray;
+}
+
+/** y = x·Wᵀ + b. */
+export interface LinearKernelPlan {
+  readonly x: Tensor;
+  readonly weight: Tensor;
+  readonly bias: Tensor | undefined;
+  readonly rows: number;
+  readonly inFeatures: number;
+  readonly outFeatures: number;
+  readonly outShape: readonly number[];
+}
+
+/** RMSNorm over the last dimension of x. */
+export interface RmsNormKernelPlan extends RmsNormPlan {
+  readonly x: Tensor;
+  readonly weight: Tensor | undefined;
+}
+
+/** A kernel may compute right away or on a worker / GPU. */
+export type MaybePromise<T> = T | Promise<T>;
+
+/** The kernels a backend supplies; `defineBackend` turns them into the `Backend` users call. */
+export interface Kernels {
+  applyRope(plan: RopeKernelPlan): MaybePromise<HeadsTensor>;
+  addRows(plan: AddRowsKernelPlan): MaybePromise<EmbeddingTensor>;
+  attention(plan: AttentionKernelPlan): MaybePromise<AttentionKernelResult>;
+  linear(plan: LinearKernelPlan): MaybePromise<Tensor>;
+  rmsNorm(plan: RmsNormKernelPlan): MaybePromise<Tensor>;
+}
+
+/** Kernels that compute on the calling thread and return values: they also give `backend.sync`. */
+export interface SyncKernels extends Kernels {
+  applyRope(plan: RopeKernelPlan): HeadsTensor;
+  addRows(plan: AddRowsKernelPlan): EmbeddingTensor;
+  attention(plan: AttentionKernelPlan): AttentionKernelResult;
+  linear(plan: LinearKernelPlan): Tensor;
+  rmsNorm(plan: RmsNormKernelPlan): Tensor;
+}
