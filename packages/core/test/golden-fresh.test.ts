@@ -1,14 +1,26 @@
 // The committed golden vectors must be what the current reference computes: a change to the reference
 // or to a case fails here until `pnpm golden` regenerates them.
 import { describe, expect, it } from "vitest";
-import { OP_CASES, goldenVector } from "../src/cases/index.js";
+import { OP_CASES, OP_KINDS, goldenVector, kindGoldenVector } from "../src/cases/index.js";
 import { goldenVectors, maxRelativeError } from "../src/testing/index.js";
 
 describe("golden vectors", () => {
   const committed = goldenVectors();
   it("one per case, no strays", () => {
-    expect([...committed.keys()].sort()).toEqual(OP_CASES.map((c) => c.id).sort());
+    const ids = [...OP_CASES, ...OP_KINDS.flatMap((k) => k.cases)].map((c) => c.id);
+    expect([...committed.keys()].sort()).toEqual(ids.sort());
   });
+  for (const kind of OP_KINDS) {
+    for (const c of kind.cases) {
+      it(`${c.id} is fresh`, () => {
+        const now = kindGoldenVector(kind, c);
+        const stored = committed.get(c.id);
+        expect(stored?.shape).toEqual(now.shape);
+        expect(stored?.inputs).toEqual(now.inputs);
+        expect(maxRelativeError(stored?.expected ?? [], now.expected)).toBeLessThanOrEqual(1e-11);
+      });
+    }
+  }
   for (const c of OP_CASES) {
     it(`${c.id} is fresh`, () => {
       const now = goldenVector(c);

@@ -218,7 +218,10 @@ export function defineBackend(def: BackendDefinition): Backend {
         const plan = planRmsNorm(x, weight, options);
         checkDtype(x.data, "x.data");
         if (weight) checkDtype(weight.data, "weight.data");
-        return k.rmsNorm({ ...plan, x, weight });
+        // A head tensor stays a head tensor: the output keeps x's layout.
+        return then(k.rmsNorm({ ...plan, x, weight }), (out) =>
+          x.layout ? { ...out, layout: x.layout } : out,
+        );
       },
     };
   }

@@ -8,6 +8,7 @@ import type { HeadsTensor, Layout } from "../types.js";
 import { seededValues } from "./seeded.js";
 import { type AttentionCase, attentionCaseOptions } from "./attention-cases.js";
 import type { OpCase } from "./op-cases.js";
+import { type KindCase, type OpKind, caseTensors } from "./op-kind.js";
 
 /** A golden vector: a case's seeded inputs and the f64 reference's output. */
 export interface GoldenVector {
@@ -29,6 +30,8 @@ export interface GoldenVector {
   readonly expected: readonly number[];
   /** Attention log-sum-exp per query row; null stands for −Infinity (a fully masked row). */
   readonly lse?: readonly (number | null)[];
+  /** The named inputs of an `OpKind` case. */
+  readonly inputs?: Readonly<Record<string, readonly number[]>>;
 }
 
 /** Seeded q, k, v of an attention case, in its layouts. */
@@ -62,6 +65,21 @@ export function attentionCaseInputs(c: AttentionCase): {
 export interface GoldenFile {
   readonly about: string;
   readonly vectors: readonly GoldenVector[];
+}
+
+/** A golden vector of an `OpKind` case: its seeded inputs by name and the f64 reference's output. */
+export function kindGoldenVector<C extends KindCase>(kind: OpKind<C>, c: C): GoldenVector {
+  const inputs = kind.inputs(c);
+  const out = kind.reference(
+    c,
+    caseTensors(inputs, (v) => Float64Array.from(v)),
+  );
+  return {
+    id: c.id,
+    shape: out.shape,
+    inputs: Object.fromEntries(Object.entries(inputs).map(([name, t]) => [name, Array.from(t.data)])),
+    expected: round(out.data),
+  };
 }
 
 const round = (values: ArrayLike<number>) => Array.from(values, (v) => Number(v.toPrecision(12)));

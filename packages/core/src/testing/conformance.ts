@@ -3,6 +3,8 @@ import type { Backend } from "../backend/contract.js";
 import type { GoldenFile, GoldenVector } from "../cases/golden.js";
 import { seededValues } from "../cases/seeded.js";
 import { OP_CASES, type OpCase } from "../cases/op-cases.js";
+import { OP_KINDS } from "../cases/op-kinds.js";
+import { describeKindConformance } from "./kind-conformance.js";
 import type { ApplyRopeCase } from "../cases/rope-cases.js";
 import { ropeFrequencies } from "../rope/frequencies.js";
 import { headsShape, toLayout } from "../tensor.js";
@@ -102,7 +104,7 @@ export function describeConformance(options: ConformanceOptions): void {
 
     describe("golden vectors", () => {
       it("covers every op case", () => {
-        for (const c of OP_CASES)
+        for (const c of [...OP_CASES, ...OP_KINDS.flatMap((k) => k.cases)])
           expect(goldenById.has(c.id), `no golden vector for ${c.id}: run pnpm golden`).toBe(true);
       });
 
@@ -203,6 +205,13 @@ export function describeConformance(options: ConformanceOptions): void {
           }
         }
       }
+    });
+
+    describeKindConformance({
+      backend: () => backend,
+      makeArray: () => makeArray,
+      tolerance,
+      vector: (id) => goldenById.get(id),
     });
 
     describeAttentionConformance(

@@ -377,6 +377,29 @@ export const HOSTILE_CASES: readonly HostileCase[] = [
       return { args, call: (b) => b.addLearned(args[0], args[1], { inPlace: true }) };
     },
   },
+  ...(["weight of the wrong length", "eps negative", "weightOffset 2"] as const).map(
+    (what): HostileCase => ({
+      name: `rmsNorm with ${what}`,
+      code: what === "weight of the wrong length" ? "INVALID_SHAPE" : "INVALID_OPTION",
+      argument:
+        what === "weight of the wrong length"
+          ? "weight.shape"
+          : what === "eps negative"
+            ? "eps"
+            : "weightOffset",
+      make: () => {
+        const args = [
+          embedding(1, 3, 8),
+          {
+            data: new Float32Array(what === "weight of the wrong length" ? 4 : 8),
+            shape: [what === "weight of the wrong length" ? 4 : 8],
+          },
+          what === "eps negative" ? { eps: -1 } : what === "weightOffset 2" ? { weightOffset: 2 } : {},
+        ] as const;
+        return { args, call: (b) => b.rmsNorm(args[0], args[1], args[2]) };
+      },
+    }),
+  ),
   {
     name: "linear with mismatched features",
     code: "INVALID_SHAPE",
