@@ -166,6 +166,7 @@ export function describeReliability(options: ReliabilityOptions): void {
               { data: new Float32Array(8), shape: [1, 8] },
               { data: new Float32Array(8), shape: [1, 8] },
             ),
+          () => b.rmsNorm(e),
         ];
         for (const call of calls) {
           const error = await ropekitErrorOf(call);
