@@ -1,6 +1,8 @@
 /**
  * `ropekit`: the package a user installs. It registers the backends it ships with, picks the best one
- * for this runtime, and re-exports the whole core API.
+ * for this runtime, and exports the API users call: the ops, specs and configs, the layer and cache,
+ * the f64 references, errors and backend selection. Backend authors use `@ropekit/core` (defineBackend,
+ * kernel plans) and `@ropekit/core/testing` (conformance and reliability suites).
  *
  * ```ts
  * import { ropeSpecFromHF, applyRope } from "ropekit";
@@ -19,6 +21,7 @@ import {
   type PickOptions,
   type PickedBackend,
   type RopeInput,
+  type RmsNormOptions,
   type RopeQK,
   type TablePositions,
   type Tensor,
@@ -30,7 +33,79 @@ import {
 import { jsRegistration } from "@ropekit/backend-js";
 import { wasmRegistration } from "@ropekit/backend-wasm";
 
-export * from "@ropekit/core";
+export type {
+  AddLearnedOptions,
+  AddSinusoidalOptions,
+  ApplyRopeOptions,
+  AttentionMask,
+  AttentionOptions,
+  AttentionResult,
+  Backend,
+  BackendDescription,
+  BackendRegistration,
+  CausalMode,
+  Dtype,
+  EmbeddingTensor,
+  FloatArray,
+  ForwardOptions,
+  FrequencyOptions,
+  FusedRope,
+  HFConfigOptions,
+  HeadsTensor,
+  KVCacheOptions,
+  Layout,
+  MultiHeadAttentionConfig,
+  MultiHeadAttentionWeights,
+  OpName,
+  Pairing,
+  PickOptions,
+  PickedBackend,
+  Positions,
+  RmsNormOptions,
+  RopeFrequencies,
+  RopeInput,
+  RopeQK,
+  RopeScaling,
+  RopeScalingType,
+  RopeSpec,
+  RopeSpecInit,
+  RopeTable,
+  RopeTableOptions,
+  RopekitErrorCode,
+  SkippedBackend,
+  SyncOps,
+  TablePositions,
+  Tensor,
+} from "@ropekit/core";
+export {
+  KVCache,
+  MAX_POSITION,
+  MultiHeadAttention,
+  OP_NAMES,
+  RopekitError,
+  addLearnedReference,
+  addSinusoidalReference,
+  applyRopeReference,
+  attentionReference,
+  createReferenceBackend,
+  embeddingTensor,
+  headsShape,
+  headsTensor,
+  isRopekitError,
+  linearReference,
+  listBackends,
+  maxRelativeError,
+  pickBackend,
+  registerBackend,
+  rmsNormReference,
+  ropeFrequencies,
+  ropeSpec,
+  ropeSpecFromHF,
+  ropeTable,
+  sinusoidalReference,
+  toLayout,
+  unregisterBackend,
+} from "@ropekit/core";
 export { createJsBackend, type JsBackendOptions } from "@ropekit/backend-js";
 export { WasmBackend, type WasmBackendOptions, WasmTensor, createWasmBackend } from "@ropekit/backend-wasm";
 
@@ -116,4 +191,9 @@ export async function attention(
 /** y = x·Wᵀ + b on the picked backend. */
 export async function linear(x: Tensor, weight: Tensor, bias?: Tensor): Promise<Tensor> {
   return (await getBackend()).backend.linear(x, weight, bias);
+}
+
+/** RMSNorm over the last dimension (q/k norms of Qwen3, Gemma-3, OLMo-2) on the picked backend. */
+export async function rmsNorm(x: Tensor, weight?: Tensor, options?: RmsNormOptions): Promise<Tensor> {
+  return (await getBackend()).backend.rmsNorm(x, weight, options);
 }

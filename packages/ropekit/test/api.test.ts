@@ -137,3 +137,39 @@ describe("ropekit attention", () => {
     expect(maxRelativeError((await linear(x, w)).data, linearReference(x, w).data)).toBeLessThan(1e-6);
   });
 });
+
+describe("the public surface", () => {
+  it("exports what users call, not core's plumbing", async () => {
+    const names = Object.keys(await import("../src/index.js"));
+    const plumbing = names.filter((n) =>
+      /^(plan[A-Z]|check[A-Z]|require[A-Z]|validate|describeValue|frequencyKey|resolvePositions|positionAt|headsDims|tableRows|RopeTableCache|defineBackend|referenceKernels)/.test(
+        n,
+      ),
+    );
+    expect(plumbing).toEqual([]);
+    for (const op of [
+      "applyRope",
+      "applyRopeQK",
+      "attention",
+      "rmsNorm",
+      "linear",
+      "ropeSpecFromHF",
+      "getBackend",
+      "MultiHeadAttention",
+      "KVCache",
+      "RopekitError",
+    ]) {
+      expect(names).toContain(op);
+    }
+    expect(names.length).toBeLessThan(50);
+  });
+
+  it("rmsNorm runs on the picked backend and matches the f64 reference", async () => {
+    const { rmsNorm, rmsNormReference } = await import("../src/index.js");
+    const x = { data: values(2 * 3 * 8), shape: [2, 3, 8] };
+    const weight = { data: values(8), shape: [8] };
+    const out = await rmsNorm(x, weight, { eps: 1e-6, weightOffset: 1 });
+    const ref = rmsNormReference(x, weight, { eps: 1e-6, weightOffset: 1 });
+    expect(maxRelativeError(out.data, ref.data)).toBeLessThan(1e-6);
+  });
+});
