@@ -13,6 +13,7 @@ import {
   OP_NAMES,
   type RopeInput,
   type RopeQK,
+  type RmsNormOptions,
   type RopeTable,
   RopeTableCache,
   RopekitError,
@@ -28,6 +29,7 @@ import {
   planApplyRope,
   planAttention,
   planLinear,
+  planRmsNorm,
   positionAt,
   requireFloat32,
   ropeTable,
@@ -35,6 +37,7 @@ import {
 } from "@ropekit/core";
 import type { Heap } from "./heap.js";
 import type { WorkerPool } from "./pool.js";
+import { rmsNormRows } from "./rms-norm.js";
 import { WasmTensor } from "./tensor.js";
 import type { KernelExports, WasmVariant } from "./wasm-module.js";
 import type { KernelName } from "./worker-protocol.js";
@@ -150,22 +153,35 @@ export class WasmBackend implements Backend {
   /** Uploaded cos/sin tables, most recent last; evicted ones are freed. */
   private readonly uploaded = new Map<RopeTable, { cos: number; sin: number }>();
   private disposed = false;
+  /** Async calls not yet settled: dispose() releases memory and workers only once they have. */
+  private inFlight = 0;
 
   /** @internal Use `createWasmBackend()`. */
   constructor(private readonly setup: WasmSetup) {
     const runHere: Exec = (kernel, parts) => {
       for (const args of parts) (this.setup.kernels[kernel] as (...a: number[]) => void)(...args);
     };
+    // Sync ops run everything before returning: refused after dispose, nothing left in flight.
+    const now =
+      <A extends unknown[], T>(f: (...args: A) => T) =>
+      (...args: A): T => {
+        this.alive();
+        return f(...args);
+      };
     this.sync = {
-      ropeTable,
-      applyRope: (x, rope, options) => this.syncResult(this.applyRopeWith(runHere, 1, x, rope, options)),
-      applyRopeQK: (q, k, rope, options) =>
+      ropeTable: now(ropeTable),
+      applyRope: now((x, rope, options) => this.syncResult(this.applyRopeWith(runHere, 1, x, rope, options))),
+      applyRopeQK: now((q, k, rope, options) =>
         this.syncResult(this.applyRopeQKWith(runHere, 1, q, k, rope, options)),
-      sinusoidal: (positions, dim, base) => this.sinusoidalTable(positions, dim, base),
-      addSinusoidal: (x, options) => this.syncResult(this.addSinusoidalWith(runHere, 1, x, options)),
-      addLearned: (x, table, options) => this.syncResult(this.addLearnedWith(runHere, 1, x, table, options)),
-      attention: (q, k, v, options) => this.syncResult(this.attentionWith(runHere, 1, q, k, v, options)),
-      linear: (x, weight, bias) => this.syncResult(this.linearWith(runHere, 1, x, weight, bias)),
+      ),
+      sinusoidal: now((positions, dim, base) => this.sinusoidalTable(positions, dim, base)),
+      addSinusoidal: now((x, options) => this.syncResult(this.addSinusoidalWith(runHere, 1, x, options))),
+      addLearned: now((x, table, options) =>
+        this.syncResult(this.addLearnedWith(runHere, 1, x, table, options)),
+      ),
+      attention: now((q, k, v, options) => this.syncResult(this.attentionWith(runHere, 1, q, k, v, options))),
+      linear: now((x, weight, bias) => this.syncResult(this.linearWith(runHere, 1, x, weight, bias))),
+      rmsNorm: now((x, weight, options) => this.rmsNormWith(x, weight, options)),
     };
   }
 
@@ -242,7 +258,7 @@ export class WasmBackend implements Backend {
     positions: TablePositions,
     options?: Parameters<SyncOps["ropeTable"]>[2],
   ): Promise<RopeTable> {
-    return Promise.resolve().then(() => ropeTable(spec, positions, options));
+    return this.later(() => ({ result: ropeTable(spec, positions, options), done: undefined }));
   }
   applyRope(x: HeadsTensor, rope: RopeInput, options?: ApplyRopeOptions): Promise<HeadsTensor> {
     return this.later(() => this.applyRopeWith(this.exec(), this.threads, x, rope, options));
@@ -251,7 +267,7 @@ export class WasmBackend implements Backend {
     return this.later(() => this.applyRopeQKWith(this.exec(), this.threads, q, k, rope, options));
   }
   sinusoidal(positions: TablePositions, dim: number, base?: number): Promise<Tensor> {
-    return Promise.resolve().then(() => this.sinusoidalTable(positions, dim, base));
+    return this.later(() => ({ result: this.sinusoidalTable(positions, dim, base), done: undefined }));
   }
   addSinusoidal(x: EmbeddingTensor, options?: AddSinusoidalOptions): Promise<EmbeddingTensor> {
     return this.later(() => this.addSinusoidalWith(this.exec(), this.threads, x, options));
@@ -271,9 +287,18 @@ export class WasmBackend implements Backend {
     return this.later(() => this.linearWith(this.exec(), this.threads, x, weight, bias));
   }
 
+  rmsNorm(x: Tensor, weight?: Tensor, options?: RmsNormOptions): Promise<Tensor> {
+    return this.later(() => ({ result: this.rmsNormWith(x, weight, options), done: undefined }));
+  }
+
+  /** New calls raise DISPOSED at once; memory and workers are released once the calls in flight end. */
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    if (this.inFlight === 0) this.release();
+  }
+
+  private release(): void {
     this.setup.pool?.dispose();
     for (const t of this.uploaded.values()) {
       this.setup.heap.release(t.cos);
@@ -286,16 +311,27 @@ export class WasmBackend implements Backend {
   // ---- implementation ----
 
   private alive(): void {
-    if (this.disposed)
-      throw new RopekitError("DISPOSED", "this backend-wasm instance was disposed", "backend");
+    if (this.disposed) throw this.disposedError();
   }
 
+  private disposedError(): RopekitError {
+    return new RopekitError("DISPOSED", "this backend-wasm instance was disposed", "backend");
+  }
+
+  /** An async call: refused after dispose; counted until it settles; a throw becomes a rejection. */
   private later<T>(run: () => { result: T; done: Promise<void> | void }): Promise<T> {
-    return Promise.resolve().then(async () => {
-      const { result, done } = run();
-      await done;
-      return result;
-    });
+    if (this.disposed) return Promise.reject(this.disposedError());
+    this.inFlight++;
+    return Promise.resolve()
+      .then(async () => {
+        const { result, done } = run();
+        await done;
+        return result;
+      })
+      .finally(() => {
+        this.inFlight--;
+        if (this.disposed && this.inFlight === 0) this.release();
+      });
   }
 
   private syncResult<T>(r: { result: T; done: Promise<void> | void }): T {
@@ -409,7 +445,6 @@ export class WasmBackend implements Backend {
     rope: RopeInput,
     options: ApplyRopeOptions = {},
   ): { result: HeadsTensor<Float32Array>; done: Promise<void> | void } {
-    this.alive();
     const plan = planApplyRope(x, rope, options);
     const src = requireFloat32(x.data, "x.data", BACKEND);
     const heap = this.setup.heap;
@@ -539,7 +574,6 @@ export class WasmBackend implements Backend {
     x: EmbeddingTensor,
     options: AddSinusoidalOptions = {},
   ): { result: EmbeddingTensor<Float32Array>; done: Promise<void> | void } {
-    this.alive();
     const plan = planAddSinusoidal(x, options);
     requireFloat32(x.data, "x.data", BACKEND);
     const [batch, seq, dim] = plan.dims;
@@ -559,7 +593,6 @@ export class WasmBackend implements Backend {
     table: Tensor,
     options: AddLearnedOptions = {},
   ): { result: EmbeddingTensor<Float32Array>; done: Promise<void> | void } {
-    this.alive();
     const plan = planAddLearned(x, table, options);
     requireFloat32(x.data, "x.data", BACKEND);
     return this.addRowsWith(exec, threads, x, plan.inPlace, table.data, plan.rows);
@@ -573,7 +606,6 @@ export class WasmBackend implements Backend {
     v: HeadsTensor,
     options: AttentionOptions = {},
   ): { result: AttentionResult; done: Promise<void> | void } {
-    this.alive();
     const plan = planAttention(q, k, v, options);
     const qs = requireFloat32(q.data, "q.data", BACKEND);
     const ks = requireFloat32(k.data, "k.data", BACKEND);
@@ -711,6 +743,15 @@ export class WasmBackend implements Backend {
     }
   }
 
+  private rmsNormWith(x: Tensor, weight?: Tensor, options?: RmsNormOptions): Tensor<Float32Array> {
+    const plan = planRmsNorm(x, weight, options);
+    const src = requireFloat32(x.data, "x.data", BACKEND);
+    const w = weight ? requireFloat32(weight.data, "weight.data", BACKEND) : undefined;
+    const out = plan.inPlace ? src : new Float32Array(src.length);
+    rmsNormRows(src, w, out, plan);
+    return { data: out, shape: [...x.shape] };
+  }
+
   private linearWith(
     exec: Exec,
     threads: number,
@@ -718,7 +759,6 @@ export class WasmBackend implements Backend {
     weight: Tensor,
     bias?: Tensor,
   ): { result: Tensor<Float32Array>; done: Promise<void> | void } {
-    this.alive();
     const { rows, inFeatures, outFeatures, outShape } = planLinear(x, weight, bias);
     const xs = requireFloat32(x.data, "x.data", BACKEND);
     const heap = this.setup.heap;
