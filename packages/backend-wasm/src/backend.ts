@@ -215,6 +215,7 @@ export class WasmBackend implements Backend {
       notes: [
         `AssemblyScript f32x4 kernels (${relaxed ? "relaxed SIMD fused multiply-add" : "SIMD multiply + add"}); trig for RoPE and sinusoidal tables in f64 on the host`,
         this.setup.threadsNote,
+        this.setup.pool?.note,
       ]
         .filter(Boolean)
         .join("; "),
@@ -248,7 +249,15 @@ export class WasmBackend implements Backend {
       }
       // Post to the workers first, then run part 0 here while they work.
       const others = pool.run(kernel, parts.slice(1));
-      (this.setup.kernels[kernel] as (...a: number[]) => void)(...(parts[0] as number[]));
+      try {
+        (this.setup.kernels[kernel] as (...a: number[]) => void)(...(parts[0] as number[]));
+      } catch (error) {
+        // Fail only once the workers have stopped: the call's memory is freed when it fails.
+        const fail = () => {
+          throw error;
+        };
+        return others.then(fail, fail);
+      }
       return others;
     };
   }

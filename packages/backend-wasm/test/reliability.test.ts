@@ -2,7 +2,7 @@
 // memory growth, sparse sinusoidal ids, typed errors, and workers that die. Values are checked against
 // the f64 reference.
 import { type HeadsTensor, createReferenceBackend, maxRelativeError } from "@ropekit/core";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { type WasmBackend, createWasmBackend } from "../src/index.js";
 import type { WorkerPool } from "../src/pool.js";
 
@@ -13,9 +13,56 @@ function bhsd(heads: number, seq: number, seed = 0, headDim = 16): HeadsTensor<F
   return { data: values(heads * seq * headDim, seed), shape: [1, heads, seq, headDim], layout: "bhsd" };
 }
 
+const backends: WasmBackend[] = [];
+async function make(options?: Parameters<typeof createWasmBackend>[0]): Promise<WasmBackend> {
+  const backend = await createWasmBackend(options);
+  backends.push(backend);
+  return backend;
+}
+afterAll(() => {
+  for (const b of backends) b.dispose();
+});
+
 function poolOf(backend: WasmBackend): WorkerPool {
   return (backend as unknown as { setup: { pool: WorkerPool } }).setup.pool;
 }
+
+describe("workers that die", () => {
+  const q = bhsd(2, 64, 1);
+  const k = bhsd(2, 64, 2);
+  const v = bhsd(2, 64, 3);
+
+  it("a worker killed mid-call fails that call with WORKER_FAILED; the next call runs on a new worker", async () => {
+    const backend = await make({ threads: 2 });
+    const expected = await reference.attention(q, k, v, { causal: true });
+    poolOf(backend).killWorker(0, true); // dies right after this call's part is posted to it
+    await expect(backend.attention(q, k, v, { causal: true })).rejects.toMatchObject({
+      code: "WORKER_FAILED",
+    });
+    const again = await backend.attention(q, k, v, { causal: true });
+    expect(maxRelativeError(again.output.data as Float32Array, expected.output.data)).toBeLessThanOrEqual(
+      1e-5,
+    );
+    expect(backend.describe().threads).toBe(2);
+    expect(backend.describe().notes).toMatch(/restart/);
+  });
+
+  it("a worker that cannot be restarted is dropped: the backend goes on with fewer threads and says so", async () => {
+    const backend = await make({ threads: 2 });
+    const pool = poolOf(backend);
+    (pool as unknown as { spawn: () => Promise<never> }).spawn = () =>
+      Promise.reject(new Error("no more workers"));
+    pool.killWorker(0);
+    await expect(backend.attention(q, k, v)).rejects.toMatchObject({ code: "WORKER_FAILED" });
+    expect(backend.describe().threads).toBe(1);
+    expect(backend.describe().notes).toMatch(/could not be restarted/);
+    const expected = await reference.attention(q, k, v);
+    const again = await backend.attention(q, k, v);
+    expect(maxRelativeError(again.output.data as Float32Array, expected.output.data)).toBeLessThanOrEqual(
+      1e-5,
+    );
+  });
+});
 
 describe("dispose() with calls in flight", () => {
   it("dispose() while a call waits on a worker: the call finishes right, then the workers are released", async () => {
