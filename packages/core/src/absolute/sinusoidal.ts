@@ -1,8 +1,13 @@
-import { allocFloat64, checkElementCount } from "../allocate.js";
+import { allocFloat64 } from "../allocate.js";
 import { RopekitError, describeValue } from "../errors.js";
 import { checkOptions } from "../options.js";
 import { checkPositiveFinite, checkPositiveInteger } from "../rope/spec.js";
-import { type ResolvedPositions, positionAt, resolvePositions } from "../rope/positions.js";
+import {
+  type ResolvedPositions,
+  positionAt,
+  resolvePositions,
+  resolveTablePositions,
+} from "../rope/positions.js";
 import type { TablePositions } from "../rope/table.js";
 import { embeddingDims } from "../tensor.js";
 import type { EmbeddingTensor, FloatArray, Positions, Tensor } from "../types.js";
@@ -38,34 +43,10 @@ export function sinusoidalInvFreq(dim: number, base: number): Float64Array {
 export function planSinusoidal(positions: TablePositions, dim: number, base = 10000): SinusoidalPlan {
   checkPositiveInteger(dim, "dim");
   checkPositiveFinite(base, "base");
-  let list: Float64Array;
-  if (
-    positions !== null &&
-    typeof positions === "object" &&
-    typeof (positions as { start?: unknown }).start === "number"
-  ) {
-    const { start, length } = positions as { start: number; length: number };
-    checkPositiveInteger(length, "positions.length");
-    checkElementCount(length * dim, "positions.length");
-    const r = resolvePositions(start, 1, length, "positions.start");
-    list = Float64Array.from({ length }, (_, i) => r.offset + i);
-  } else {
-    if (
-      positions === null ||
-      typeof positions !== "object" ||
-      typeof positions.length !== "number" ||
-      positions.length < 1
-    ) {
-      throw new RopekitError(
-        "INVALID_POSITIONS",
-        `positions must be {start, length} or a non-empty array of ids, got ${describeValue(positions)}`,
-        "positions",
-      );
-    }
-    checkElementCount(positions.length * dim, "positions.length");
-    const r = resolvePositions(positions, 1, positions.length);
-    list = Float64Array.from(r.ids as Int32Array);
-  }
+  const rows = resolveTablePositions(positions, dim);
+  const list = rows.ids
+    ? Float64Array.from(rows.ids)
+    : Float64Array.from({ length: rows.length }, (_, i) => (rows.start as number) + i);
   return { positions: list, dim, invFreq: sinusoidalInvFreq(dim, base) };
 }
 

@@ -1,7 +1,7 @@
 import { RopekitError, describeValue } from "../errors.js";
 import { checkOptions } from "../options.js";
 import type { Pairing, RopeScaling, RopeSpec } from "../types.js";
-import { validateRopeSpec } from "./spec.js";
+import { ROPE_SCALING_TYPES, validateRopeSpec } from "./spec.js";
 
 /** Options of `ropeSpecFromHF`. */
 export interface HFConfigOptions {
@@ -19,7 +19,8 @@ export interface HFConfigOptions {
 
 type Json = Record<string, unknown>;
 
-const ROPE_TYPES = ["default", "linear", "dynamic", "yarn", "llama3", "longrope"] as const;
+/** HF's rope_type names: ropekit's scaling types, with "default" for none. */
+const ROPE_TYPES = ["default", ...ROPE_SCALING_TYPES.filter((t) => t !== "none")] as const;
 
 function isObject(value: unknown): value is Json {
   return value !== null && typeof value === "object" && !Array.isArray(value);
@@ -45,16 +46,6 @@ function readNumber(obj: Json, key: string, path: string): number | undefined {
   return v;
 }
 
-function positive(value: number | undefined, path: string): number | undefined {
-  if (value !== undefined && value <= 0) invalid(path, "> 0", value);
-  return value;
-}
-
-function atLeastOne(value: number | undefined, path: string): number | undefined {
-  if (value !== undefined && value < 1) invalid(path, "≥ 1", value);
-  return value;
-}
-
 function positiveInteger(value: number | undefined, path: string): number | undefined {
   if (value !== undefined && (!Number.isSafeInteger(value) || value < 1))
     invalid(path, "a positive integer", value);
@@ -66,16 +57,12 @@ function require<T>(value: T | undefined, path: string, why: string): T {
   return value;
 }
 
-function readFactorList(obj: Json, key: string, path: string, length: number): number[] {
+/** A list of factors: present and an array here; its length and values are the spec's to check. */
+function readFactorList(obj: Json, key: string, path: string): number[] {
   const v = obj[key];
   if (v === undefined || v === null) missing(path, "longrope needs one factor per frequency");
-  if (!Array.isArray(v) || v.length !== length)
-    invalid(path, `an array of ${length} numbers (rotary_dim/2)`, v);
-  return v.map((f, i) => {
-    if (typeof f !== "number" || !Number.isFinite(f) || f <= 0)
-      invalid(`${path}[${i}]`, "a finite number > 0", f);
-    return f;
-  });
+  if (!Array.isArray(v)) invalid(path, "an array of numbers (one per frequency)", v);
+  return v as number[];
 }
 
 /** Finds the block that holds rope_type and its parameters, with the name to use for its fields. */
@@ -167,20 +154,18 @@ export function ropeSpecFromHF(config: unknown, options: HFConfigOptions = {}): 
     if (partial <= 0 || partial > 1) invalid(rotarySource, "in (0, 1]", partial);
     rotaryDim = Math.trunc(headDim * partial); // HF: int(head_dim * partial_rotary_factor)
   }
-  if (rotaryDim % 2 !== 0 || rotaryDim < 2 || rotaryDim > headDim) {
-    throw new RopekitError(
-      "INVALID_ROTARY_DIM",
-      `${rotarySource} gives ${rotaryDim} rotary channels for head_dim ${headDim}; expected an even number in [2, head_dim]`,
-      rotarySource,
-    );
-  }
 
+  const baseSource =
+    block["rope_theta"] != null
+      ? field("rope_theta")
+      : config["rope_theta"] == null && config["rotary_emb_base"] != null
+        ? "rotary_emb_base"
+        : "rope_theta";
   const base =
     readNumber(block, "rope_theta", field("rope_theta")) ??
     readNumber(config, "rope_theta", "rope_theta") ??
     readNumber(config, "rotary_emb_base", "rotary_emb_base") ??
     10000; // the default of every HF config class that has the field
-  if (base <= 1) invalid("rope_theta", "> 1", base);
 
   const rawType = block["rope_type"] ?? block["type"] ?? "default";
   if (typeof rawType !== "string" || !(ROPE_TYPES as readonly string[]).includes(rawType)) {
@@ -211,13 +196,13 @@ export function ropeSpecFromHF(config: unknown, options: HFConfigOptions = {}): 
     case "linear":
       scaling = {
         type: "linear",
-        factor: require(atLeastOne(factor, field("factor")), field("factor"), "linear scaling needs it"),
+        factor: require(factor, field("factor"), "linear scaling needs it"),
       };
       break;
     case "dynamic":
       scaling = {
         type: "dynamic",
-        factor: require(atLeastOne(factor, field("factor")), field("factor"), "dynamic NTK scaling needs it"),
+        factor: require(factor, field("factor"), "dynamic NTK scaling needs it"),
         maxPositionEmbeddings: require(maxPos, "max_position_embeddings", "dynamic NTK scaling grows the base past it"),
       };
       break;
@@ -226,21 +211,12 @@ export function ropeSpecFromHF(config: unknown, options: HFConfigOptions = {}): 
         "original_max_position_embeddings",
       ), "yarn needs the pretrained context (or max_position_embeddings)");
       // transformers ≥ 4.56: factor as given; derived from the context ratio only when absent.
-      const yarnFactor = atLeastOne(
-        factor ?? (maxPos !== undefined && originalMax !== undefined ? maxPos / originalMax : undefined),
-        field("factor"),
-      );
-      const mscale = positive(readNumber(block, "mscale", field("mscale")), field("mscale"));
-      const mscaleAllDim = positive(
-        readNumber(block, "mscale_all_dim", field("mscale_all_dim")),
-        field("mscale_all_dim"),
-      );
-      const attentionFactor = positive(
-        readNumber(block, "attention_factor", field("attention_factor")),
-        field("attention_factor"),
-      );
-      const truncate = block["truncate"] ?? true;
-      if (typeof truncate !== "boolean") invalid(field("truncate"), "a boolean", truncate);
+      const yarnFactor =
+        factor ?? (maxPos !== undefined && originalMax !== undefined ? maxPos / originalMax : undefined);
+      const mscale = readNumber(block, "mscale", field("mscale"));
+      const mscaleAllDim = readNumber(block, "mscale_all_dim", field("mscale_all_dim"));
+      const attentionFactor = readNumber(block, "attention_factor", field("attention_factor"));
+      const truncate = (block["truncate"] ?? true) as boolean;
       scaling = {
         type: "yarn",
         factor: require(yarnFactor, field(
@@ -248,14 +224,8 @@ export function ropeSpecFromHF(config: unknown, options: HFConfigOptions = {}): 
         ), "yarn needs it (or max_position_embeddings with original_max_position_embeddings)"),
         originalMaxPositionEmbeddings: original,
         // HF reads these with `or`: 0 and null mean "use the default".
-        betaFast: positive(
-          readNumber(block, "beta_fast", field("beta_fast")) || 32,
-          field("beta_fast"),
-        ) as number,
-        betaSlow: positive(
-          readNumber(block, "beta_slow", field("beta_slow")) || 1,
-          field("beta_slow"),
-        ) as number,
+        betaFast: readNumber(block, "beta_fast", field("beta_fast")) || 32,
+        betaSlow: readNumber(block, "beta_slow", field("beta_slow")) || 1,
         truncate,
         ...(mscale !== undefined ? { mscale } : {}),
         ...(mscaleAllDim !== undefined ? { mscaleAllDim } : {}),
@@ -264,18 +234,15 @@ export function ropeSpecFromHF(config: unknown, options: HFConfigOptions = {}): 
       break;
     }
     case "llama3": {
-      const low = require(positive(
-        readNumber(block, "low_freq_factor", field("low_freq_factor")),
-        field("low_freq_factor"),
-      ), field("low_freq_factor"), "llama3 scaling needs it");
-      const high = require(positive(
-        readNumber(block, "high_freq_factor", field("high_freq_factor")),
-        field("high_freq_factor"),
-      ), field("high_freq_factor"), "llama3 scaling needs it");
-      if (!(high > low)) invalid(field("high_freq_factor"), `> low_freq_factor (${low})`, high);
+      const low = require(readNumber(block, "low_freq_factor", field("low_freq_factor")), field(
+        "low_freq_factor",
+      ), "llama3 scaling needs it");
+      const high = require(readNumber(block, "high_freq_factor", field("high_freq_factor")), field(
+        "high_freq_factor",
+      ), "llama3 scaling needs it");
       scaling = {
         type: "llama3",
-        factor: require(atLeastOne(factor, field("factor")), field("factor"), "llama3 scaling needs it"),
+        factor: require(factor, field("factor"), "llama3 scaling needs it"),
         lowFreqFactor: low,
         highFreqFactor: high,
         originalMaxPositionEmbeddings: require(originalMax, field(
@@ -287,18 +254,12 @@ export function ropeSpecFromHF(config: unknown, options: HFConfigOptions = {}): 
     case "longrope": {
       const original = require(originalMax ??
         maxPos, "original_max_position_embeddings", "longrope needs the pretrained context (or max_position_embeddings)");
-      const longFactor = positive(
-        factor ?? (maxPos !== undefined ? maxPos / original : undefined),
-        field("factor"),
-      );
-      const attentionFactor = positive(
-        readNumber(block, "attention_factor", field("attention_factor")),
-        field("attention_factor"),
-      );
+      const longFactor = factor ?? (maxPos !== undefined ? maxPos / original : undefined);
+      const attentionFactor = readNumber(block, "attention_factor", field("attention_factor"));
       scaling = {
         type: "longrope",
-        shortFactor: readFactorList(block, "short_factor", field("short_factor"), rotaryDim / 2),
-        longFactor: readFactorList(block, "long_factor", field("long_factor"), rotaryDim / 2),
+        shortFactor: readFactorList(block, "short_factor", field("short_factor")),
+        longFactor: readFactorList(block, "long_factor", field("long_factor")),
         originalMaxPositionEmbeddings: original,
         factor: require(longFactor, field("factor"), "longrope needs it (or max_position_embeddings)"),
         ...(attentionFactor !== undefined ? { attentionFactor } : {}),
@@ -308,5 +269,32 @@ export function ropeSpecFromHF(config: unknown, options: HFConfigOptions = {}): 
   }
 
   const pairing = options.pairing ?? (config["model_type"] === "gptj" ? "interleaved" : "half");
-  return validateRopeSpec({ headDim, rotaryDim, base, pairing, scaling });
+  // Every range check happens once, in validateRopeSpec; errors name the config field each value came from.
+  const originalPath =
+    originalMax !== undefined ? field("original_max_position_embeddings") : "max_position_embeddings";
+  return validateRopeSpec(
+    { headDim, rotaryDim, base, pairing, scaling },
+    {
+      code: "INVALID_CONFIG",
+      paths: {
+        headDim: "head_dim",
+        rotaryDim: rotarySource,
+        base: baseSource,
+        "scaling.type": field("rope_type"),
+        "scaling.factor": field("factor"),
+        "scaling.maxPositionEmbeddings": "max_position_embeddings",
+        "scaling.originalMaxPositionEmbeddings": originalPath,
+        "scaling.betaFast": field("beta_fast"),
+        "scaling.betaSlow": field("beta_slow"),
+        "scaling.mscale": field("mscale"),
+        "scaling.mscaleAllDim": field("mscale_all_dim"),
+        "scaling.attentionFactor": field("attention_factor"),
+        "scaling.truncate": field("truncate"),
+        "scaling.lowFreqFactor": field("low_freq_factor"),
+        "scaling.highFreqFactor": field("high_freq_factor"),
+        "scaling.shortFactor": field("short_factor"),
+        "scaling.longFactor": field("long_factor"),
+      },
+    },
+  );
 }

@@ -1,3 +1,4 @@
+import { checkElementCount } from "../allocate.js";
 import { RopekitError, describeValue } from "../errors.js";
 import type { Positions } from "../types.js";
 
@@ -77,4 +78,61 @@ export function resolvePositions(
 export function positionAt(p: ResolvedPositions, b: number, s: number, seq: number): number {
   if (p.ids === undefined) return p.offset + s;
   return p.perRow ? (p.ids[b * seq + s] as number) : (p.ids[s] as number);
+}
+
+/** Which positions a table covers: a contiguous range, or an explicit list of ids. */
+export type TablePositions = { readonly start: number; readonly length: number } | ArrayLike<number>;
+
+/** The rows of a table, checked: a range `[start, start + length)` or a list of ids. */
+export interface TableRowPositions {
+  readonly start: number | undefined;
+  readonly ids: Int32Array | undefined;
+  readonly length: number;
+  readonly max: number;
+}
+
+/**
+ * Validates the positions of a table (RoPE or sinusoidal) of `rowElements` values per row: the one parser
+ * of `{ start, length }` or ids. Sizes are checked before anything is allocated.
+ */
+export function resolveTablePositions(positions: TablePositions, rowElements: number): TableRowPositions {
+  if (
+    positions !== null &&
+    typeof positions === "object" &&
+    typeof (positions as { start?: unknown }).start === "number"
+  ) {
+    const { start, length } = positions as { start: number; length: unknown };
+    if (!Number.isSafeInteger(length) || (length as number) < 1) {
+      throw new RopekitError(
+        "INVALID_OPTION",
+        `positions.length must be a positive integer, got ${describeValue(length)}`,
+        "positions.length",
+      );
+    }
+    const n = length as number;
+    checkElementCount(n * rowElements, "positions.length");
+    if (!Number.isInteger(start) || start < 0 || start + n - 1 > MAX_POSITION) {
+      throw new RopekitError(
+        "INVALID_POSITIONS",
+        `positions.start must be an integer ≥ 0 with start + length − 1 ≤ ${MAX_POSITION}, got ${describeValue(start)}`,
+        "positions.start",
+      );
+    }
+    return { start, ids: undefined, length: n, max: start + n - 1 };
+  }
+  if (
+    positions === null ||
+    typeof positions !== "object" ||
+    typeof positions.length !== "number" ||
+    positions.length < 1
+  ) {
+    throw new RopekitError(
+      "INVALID_POSITIONS",
+      `positions must be {start, length} or a non-empty array of ids, got ${describeValue(positions)}`,
+      "positions",
+    );
+  }
+  checkElementCount(positions.length * rowElements, "positions.length");
+  const r = resolvePositions(positions, 1, positions.length);
+  return { start: undefined, ids: r.ids as Int32Array, length: positions.length, max: r.max };
 }

@@ -32,100 +32,144 @@ export function checkPositiveFinite(value: unknown, field: string): number {
   return value;
 }
 
-function checkFactor(value: unknown, field: string): number {
-  if (typeof value !== "number" || !Number.isFinite(value) || value < 1)
-    fail(field, "a finite number ≥ 1", value);
-  return value;
+/** Every kind of frequency scaling: the one list ropekit keeps. */
+export const ROPE_SCALING_TYPES = ["none", "linear", "dynamic", "yarn", "llama3", "longrope"] as const;
+
+/**
+ * Where a spec came from, so errors name what the user wrote: for a spec read from a HuggingFace config,
+ * the config path of each spec field (`base` → `rope_theta`, `scaling.betaFast` →
+ * `rope_scaling.beta_fast`) and the code INVALID_CONFIG.
+ */
+export interface SpecSource {
+  readonly code: "INVALID_OPTION" | "INVALID_CONFIG";
+  /** Config path of a spec field; fields not listed keep their own name. */
+  readonly paths: Readonly<Record<string, string>>;
 }
 
-function checkFactorList(value: unknown, length: number, field: string): void {
-  if (!Array.isArray(value) || value.length !== length) {
-    fail(field, `an array of ${length} numbers (rotaryDim/2)`, value);
-  }
-  for (const [i, f] of value.entries()) {
-    if (typeof f !== "number" || !Number.isFinite(f) || f <= 0)
-      fail(`${field}[${i}]`, "a finite number > 0", f);
-  }
+const FROM_CODE: SpecSource = { code: "INVALID_OPTION", paths: {} };
+
+/** The range checks of a spec, raising errors that name fields as `source` says. */
+function checks(source: SpecSource) {
+  const name = (field: string) => source.paths[field] ?? field;
+  const bad = (field: string, expected: string, got: unknown): never => {
+    throw new RopekitError(
+      source.code,
+      `${name(field)} must be ${expected}, got ${describeValue(got)}`,
+      name(field),
+    );
+  };
+  return {
+    name,
+    bad,
+    positiveInteger(value: unknown, field: string): void {
+      if (!Number.isSafeInteger(value) || (value as number) < 1) bad(field, "a positive integer", value);
+    },
+    positiveFinite(value: unknown, field: string): void {
+      if (typeof value !== "number" || !Number.isFinite(value) || value <= 0)
+        bad(field, "a finite number > 0", value);
+    },
+    factor(value: unknown, field: string): void {
+      if (typeof value !== "number" || !Number.isFinite(value) || value < 1)
+        bad(field, "a finite number ≥ 1", value);
+    },
+    factorList(value: unknown, length: number, field: string): void {
+      if (!Array.isArray(value) || value.length !== length)
+        bad(field, `an array of ${length} numbers (rotaryDim/2)`, value);
+      for (const [i, f] of (value as unknown[]).entries()) {
+        if (typeof f !== "number" || !Number.isFinite(f) || f <= 0)
+          bad(`${name(field)}[${i}]`, "a finite number > 0", f);
+      }
+    },
+  };
 }
+
+type Checks = ReturnType<typeof checks>;
 
 /** Throws a RopekitError unless the scaling block is complete and every number is in range. */
-function validateScaling(scaling: RopeScaling, rotaryDim: number): void {
+function validateScaling(scaling: RopeScaling, rotaryDim: number, c: Checks): void {
   switch (scaling.type) {
     case "none":
       return;
     case "linear":
-      checkFactor(scaling.factor, "scaling.factor");
+      c.factor(scaling.factor, "scaling.factor");
       return;
     case "dynamic":
-      checkFactor(scaling.factor, "scaling.factor");
-      checkPositiveInteger(scaling.maxPositionEmbeddings, "scaling.maxPositionEmbeddings");
+      c.factor(scaling.factor, "scaling.factor");
+      c.positiveInteger(scaling.maxPositionEmbeddings, "scaling.maxPositionEmbeddings");
       if (rotaryDim <= 2)
-        fail("rotaryDim", "> 2 for dynamic NTK scaling (the exponent is r/(r−2))", rotaryDim);
+        c.bad("rotaryDim", "> 2 for dynamic NTK scaling (the exponent is r/(r−2))", rotaryDim);
       return;
     case "yarn":
-      checkFactor(scaling.factor, "scaling.factor");
-      checkPositiveInteger(scaling.originalMaxPositionEmbeddings, "scaling.originalMaxPositionEmbeddings");
-      checkPositiveFinite(scaling.betaFast, "scaling.betaFast");
-      checkPositiveFinite(scaling.betaSlow, "scaling.betaSlow");
-      if (scaling.mscale !== undefined) checkPositiveFinite(scaling.mscale, "scaling.mscale");
-      if (scaling.mscaleAllDim !== undefined)
-        checkPositiveFinite(scaling.mscaleAllDim, "scaling.mscaleAllDim");
-      if (scaling.attentionFactor !== undefined) {
-        checkPositiveFinite(scaling.attentionFactor, "scaling.attentionFactor");
-      }
-      if (typeof scaling.truncate !== "boolean") fail("scaling.truncate", "a boolean", scaling.truncate);
+      c.factor(scaling.factor, "scaling.factor");
+      c.positiveInteger(scaling.originalMaxPositionEmbeddings, "scaling.originalMaxPositionEmbeddings");
+      c.positiveFinite(scaling.betaFast, "scaling.betaFast");
+      c.positiveFinite(scaling.betaSlow, "scaling.betaSlow");
+      if (scaling.mscale !== undefined) c.positiveFinite(scaling.mscale, "scaling.mscale");
+      if (scaling.mscaleAllDim !== undefined) c.positiveFinite(scaling.mscaleAllDim, "scaling.mscaleAllDim");
+      if (scaling.attentionFactor !== undefined)
+        c.positiveFinite(scaling.attentionFactor, "scaling.attentionFactor");
+      if (typeof scaling.truncate !== "boolean") c.bad("scaling.truncate", "a boolean", scaling.truncate);
       return;
     case "llama3":
-      checkFactor(scaling.factor, "scaling.factor");
-      checkPositiveFinite(scaling.lowFreqFactor, "scaling.lowFreqFactor");
-      checkPositiveFinite(scaling.highFreqFactor, "scaling.highFreqFactor");
-      checkPositiveInteger(scaling.originalMaxPositionEmbeddings, "scaling.originalMaxPositionEmbeddings");
+      c.factor(scaling.factor, "scaling.factor");
+      c.positiveFinite(scaling.lowFreqFactor, "scaling.lowFreqFactor");
+      c.positiveFinite(scaling.highFreqFactor, "scaling.highFreqFactor");
+      c.positiveInteger(scaling.originalMaxPositionEmbeddings, "scaling.originalMaxPositionEmbeddings");
       if (!(scaling.highFreqFactor > scaling.lowFreqFactor)) {
-        fail("scaling.highFreqFactor", `> lowFreqFactor (${scaling.lowFreqFactor})`, scaling.highFreqFactor);
+        c.bad("scaling.highFreqFactor", `> lowFreqFactor (${scaling.lowFreqFactor})`, scaling.highFreqFactor);
       }
       return;
     case "longrope":
-      checkFactorList(scaling.shortFactor, rotaryDim / 2, "scaling.shortFactor");
-      checkFactorList(scaling.longFactor, rotaryDim / 2, "scaling.longFactor");
-      checkPositiveInteger(scaling.originalMaxPositionEmbeddings, "scaling.originalMaxPositionEmbeddings");
-      checkPositiveFinite(scaling.factor, "scaling.factor");
-      if (scaling.attentionFactor !== undefined) {
-        checkPositiveFinite(scaling.attentionFactor, "scaling.attentionFactor");
-      }
+      c.factorList(scaling.shortFactor, rotaryDim / 2, "scaling.shortFactor");
+      c.factorList(scaling.longFactor, rotaryDim / 2, "scaling.longFactor");
+      c.positiveInteger(scaling.originalMaxPositionEmbeddings, "scaling.originalMaxPositionEmbeddings");
+      c.positiveFinite(scaling.factor, "scaling.factor");
+      if (scaling.attentionFactor !== undefined)
+        c.positiveFinite(scaling.attentionFactor, "scaling.attentionFactor");
       return;
     default: {
       const type = (scaling as { type?: unknown } | null)?.type;
       throw new RopekitError(
         "UNKNOWN_ROPE_TYPE",
-        `scaling.type must be one of none, linear, dynamic, yarn, llama3, longrope; got ${describeValue(type)}`,
-        "scaling.type",
+        `${c.name("scaling.type")} must be one of ${ROPE_SCALING_TYPES.join(", ")}; got ${describeValue(type)}`,
+        c.name("scaling.type"),
       );
     }
   }
 }
 
-/** Throws a RopekitError naming the first bad field of `spec`; returns the spec unchanged otherwise. */
-export function validateRopeSpec(spec: RopeSpec): RopeSpec {
-  if (spec === null || typeof spec !== "object") fail("spec", "a RopeSpec object", spec);
-  const headDim = checkPositiveInteger(spec.headDim, "headDim");
-  checkElementCount(headDim, "headDim");
+/**
+ * Throws a RopekitError naming the first bad field of `spec`; returns the spec unchanged otherwise. This
+ * is the one place spec ranges are checked: `ropeSpecFromHF` reads and maps a config, then passes its
+ * `source` so that an error names the config field the value came from.
+ */
+export function validateRopeSpec(spec: RopeSpec, source: SpecSource = FROM_CODE): RopeSpec {
+  const c = checks(source);
+  if (spec === null || typeof spec !== "object") c.bad("spec", "a RopeSpec object", spec);
+  c.positiveInteger(spec.headDim, "headDim");
+  const headDim = spec.headDim;
+  checkElementCount(headDim, c.name("headDim"));
   const rotaryDim = spec.rotaryDim;
   if (!Number.isSafeInteger(rotaryDim) || rotaryDim < 2 || rotaryDim % 2 !== 0 || rotaryDim > headDim) {
+    const name = c.name("rotaryDim");
+    const expected = `an even integer in [2, headDim=${headDim}]`;
     throw new RopekitError(
       "INVALID_ROTARY_DIM",
-      `rotaryDim must be an even integer in [2, headDim=${headDim}], got ${describeValue(rotaryDim)}`,
-      "rotaryDim",
+      name === "rotaryDim"
+        ? `rotaryDim must be ${expected}, got ${describeValue(rotaryDim)}`
+        : `${name} gives ${describeValue(rotaryDim)} rotary channels for head size ${headDim}; rotaryDim must be ${expected}`,
+      name,
     );
   }
   if (typeof spec.base !== "number" || !Number.isFinite(spec.base) || spec.base <= 1) {
-    fail("base", "a finite number > 1", spec.base);
+    c.bad("base", "a finite number > 1", spec.base);
   }
   if (spec.pairing !== "half" && spec.pairing !== "interleaved") {
-    fail("pairing", '"half" or "interleaved"', spec.pairing);
+    c.bad("pairing", '"half" or "interleaved"', spec.pairing);
   }
   if (spec.scaling === null || typeof spec.scaling !== "object")
-    fail("scaling", "a scaling object", spec.scaling);
-  validateScaling(spec.scaling, rotaryDim);
+    c.bad("scaling", "a scaling object", spec.scaling);
+  validateScaling(spec.scaling, rotaryDim, c);
   return spec;
 }
 

@@ -1,13 +1,17 @@
-import { allocFloat32, checkElementCount } from "../allocate.js";
-import { RopekitError, describeValue } from "../errors.js";
+import { allocFloat32 } from "../allocate.js";
+import { RopekitError } from "../errors.js";
 import { checkOptions } from "../options.js";
 import type { RopeSpec, RopeTable } from "../types.js";
 import { ropeFrequencies } from "./frequencies.js";
-import { MAX_POSITION, type ResolvedPositions, positionAt } from "./positions.js";
-import { checkPositiveInteger, validateRopeSpec } from "./spec.js";
+import {
+  type ResolvedPositions,
+  type TablePositions,
+  positionAt,
+  resolveTablePositions,
+} from "./positions.js";
 
-/** Which positions a table covers: a contiguous range, or an explicit list of ids. */
-export type TablePositions = { readonly start: number; readonly length: number } | ArrayLike<number>;
+export type { TablePositions } from "./positions.js";
+import { validateRopeSpec } from "./spec.js";
 
 /** Options of `ropeTable`. */
 export interface RopeTableOptions {
@@ -16,10 +20,6 @@ export interface RopeTableOptions {
    * from `position_ids`.
    */
   seqLen?: number;
-}
-
-function isRange(p: TablePositions): p is { start: number; length: number } {
-  return typeof (p as { start?: unknown }).start === "number";
 }
 
 /**
@@ -33,53 +33,7 @@ export function ropeTable(
 ): RopeTable {
   checkOptions(options, ["seqLen"]);
   const halfDim = validateRopeSpec(spec).rotaryDim / 2;
-  let start: number | undefined;
-  let ids: Int32Array | undefined;
-  let length: number;
-  let maxPosition: number;
-  if (positions !== null && typeof positions === "object" && isRange(positions)) {
-    start = positions.start;
-    length = checkPositiveInteger(positions.length, "positions.length");
-    if (!Number.isInteger(start) || start < 0 || start + length - 1 > MAX_POSITION) {
-      throw new RopekitError(
-        "INVALID_POSITIONS",
-        `positions.start must be an integer ≥ 0 with start + length − 1 ≤ ${MAX_POSITION}, got ${describeValue(start)}`,
-        "positions.start",
-      );
-    }
-    maxPosition = start + length - 1;
-    checkElementCount(length * halfDim, "positions.length");
-  } else {
-    if (
-      positions === null ||
-      typeof positions !== "object" ||
-      typeof positions.length !== "number" ||
-      positions.length < 1
-    ) {
-      throw new RopekitError(
-        "INVALID_POSITIONS",
-        `positions must be {start, length} or a non-empty array of ids, got ${describeValue(positions)}`,
-        "positions",
-      );
-    }
-    const list = positions as ArrayLike<number>;
-    length = list.length;
-    checkElementCount(length * halfDim, "positions.length");
-    ids = new Int32Array(length);
-    maxPosition = 0;
-    for (let i = 0; i < length; i++) {
-      const p = list[i];
-      if (typeof p !== "number" || !Number.isInteger(p) || p < 0 || p > MAX_POSITION) {
-        throw new RopekitError(
-          "INVALID_POSITIONS",
-          `positions[${i}] must be an integer in [0, ${MAX_POSITION}], got ${describeValue(p)}`,
-          `positions[${i}]`,
-        );
-      }
-      ids[i] = p;
-      if (p > maxPosition) maxPosition = p;
-    }
-  }
+  const { start, ids, length, max: maxPosition } = resolveTablePositions(positions, halfDim);
   const seqLen = options.seqLen ?? maxPosition + 1;
   const { invFreq, attentionScale } = ropeFrequencies(spec, { seqLen });
   const cos = allocFloat32(length * halfDim, "ropeTable cos");
