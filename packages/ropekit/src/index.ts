@@ -137,7 +137,17 @@ export function getBackend(options?: PickOptions): Promise<PickedBackend> {
   return current;
 }
 
-/** Rotates q or k (see `Backend.applyRope`) on the picked backend. */
+/**
+ * Rotates q or k (see `Backend.applyRope`) on the picked backend.
+ *
+ * @example
+ * ```ts
+ * const spec = ropeSpecFromHF(config); // any HF config.json
+ * const q = { data: new Float32Array(16 * 32 * 128), shape: [1, 16, 32, 128], layout: "bshd" } as const;
+ * const rotated = await applyRope(q, spec); // positions 0…15
+ * await applyRope(q, spec, { positions: 4096, inPlace: true }); // KV-cache decode at 4096…
+ * ```
+ */
 export async function applyRope(
   x: HeadsTensor,
   rope: RopeInput,
@@ -178,7 +188,20 @@ export async function addLearned(
   return (await getBackend()).backend.addLearned(x, table, options);
 }
 
-/** Scaled dot-product attention on the picked backend (see `Backend.attention`). */
+/**
+ * Scaled dot-product attention on the picked backend (see `Backend.attention`).
+ *
+ * @example
+ * ```ts
+ * // q [1, 32, 1, 128] decoding against a cache of 4096 keys, GQA with 8 kv heads, fused RoPE.
+ * const { output, lse } = await attention(q, cache.keys, cache.values, {
+ *   causal: true,
+ *   kvLength: cache.length,
+ *   rope: { rope: spec },
+ *   returnLse: true,
+ * });
+ * ```
+ */
 export async function attention(
   q: HeadsTensor,
   k: HeadsTensor,
@@ -193,7 +216,15 @@ export async function linear(x: Tensor, weight: Tensor, bias?: Tensor): Promise<
   return (await getBackend()).backend.linear(x, weight, bias);
 }
 
-/** RMSNorm over the last dimension (q/k norms of Qwen3, Gemma-3, OLMo-2) on the picked backend. */
+/**
+ * RMSNorm over the last dimension (q/k norms of Qwen3, Gemma-3, OLMo-2) on the picked backend.
+ *
+ * @example
+ * ```ts
+ * const qNormed = await rmsNorm(q, qNormWeight, { eps: config.rms_norm_eps }); // per head (Qwen3)
+ * const gemma = await rmsNorm(q, qNormWeight, { eps: 1e-6, weightOffset: 1 }); // 1 + w (Gemma-3)
+ * ```
+ */
 export async function rmsNorm(x: Tensor, weight?: Tensor, options?: RmsNormOptions): Promise<Tensor> {
   return (await getBackend()).backend.rmsNorm(x, weight, options);
 }

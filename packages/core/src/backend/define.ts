@@ -52,6 +52,18 @@ export function dtypeOf(data: unknown): Dtype | undefined {
  * applyRope kernels planned together; fused RoPE rotates q and k with the applyRope kernel before the
  * attention kernel; an f32 attention kernel's non-finite rows are recomputed in f64. `dispose()` takes
  * effect at once for new calls (DISPOSED) and releases the backend after the calls in flight end.
+ *
+ * @example
+ * ```ts
+ * export function createMyBackend(): Backend {
+ *   return defineBackend({
+ *     name: "my",
+ *     kernels: { ...referenceKernels, applyRope: myApplyRope }, // myApplyRope(plan: RopeKernelPlan)
+ *     describe: () => ({ name: "my", mode: "my-f32", precision: "f32", dtypes: ["float32"], ops: OP_NAMES,
+ *       pairings: ["half", "interleaved"], layouts: ["bshd", "bhsd"], threads: 1 }),
+ *   });
+ * }
+ * ```
  */
 export function defineBackend(def: BackendDefinition): Backend {
   const tables = new RopeTableCache(def.tableCacheSize ?? 32);

@@ -101,6 +101,13 @@ function ropeBlock(config: Json, layerType: string | undefined): { block: Json; 
  *
  * A missing field that the rope type needs raises `MISSING_CONFIG_FIELD`; a field of the wrong type or
  * out of range raises `INVALID_CONFIG`; an unknown rope type raises `UNKNOWN_ROPE_TYPE`.
+ *
+ * @example
+ * ```ts
+ * const config = JSON.parse(await readFile("Llama-3.1-8B/config.json", "utf8"));
+ * const spec = ropeSpecFromHF(config); // llama3 scaling, base 500000, headDim 128
+ * const gemmaLocal = ropeSpecFromHF(gemma3Config, { layerType: "sliding_attention" });
+ * ```
  */
 export function ropeSpecFromHF(config: unknown, options: HFConfigOptions = {}): RopeSpec {
   if (!isObject(config)) invalid("config", "a parsed config.json object", config);
