@@ -21,6 +21,7 @@ import {
   type TablePositions,
   type Tensor,
   checkQKPair,
+  describeValue,
   fusedRopePositions,
   headsDims,
   headsShape,
@@ -59,12 +60,12 @@ class CallScope {
   }
   f32(values: ArrayLike<number>): number {
     const ptr = this.alloc(values.length * 4);
-    this.heap.view().f32.set(values, ptr >> 2);
+    this.heap.view().f32.set(values, ptr >>> 2);
     return ptr;
   }
   i32(values: ArrayLike<number>): number {
     const ptr = this.alloc(values.length * 4);
-    this.heap.view().i32.set(values, ptr >> 2);
+    this.heap.view().i32.set(values, ptr >>> 2);
     return ptr;
   }
   /**
@@ -82,7 +83,7 @@ class CallScope {
     const n = d.batch * d.heads * d.seq * d.headDim;
     const ptr = this.alloc(n * 4);
     const f32 = this.heap.view().f32;
-    const base = ptr >> 2;
+    const base = ptr >>> 2;
     if (d.layout === "bhsd") f32.set(x.data, base);
     else {
       for (let b = 0; b < d.batch; b++) {
@@ -222,19 +223,30 @@ export class WasmBackend implements Backend {
     };
   }
 
-  /** A tensor in the backend's memory: ops on it are zero-copy (in place for applyRope). */
+  /** A zeroed tensor in the backend's memory: ops on it are zero-copy (in place for applyRope). */
   tensor(shape: readonly number[], layout?: Layout): WasmTensor {
     this.alive();
-    const n = shape.reduce((a, b) => a * b, 1);
-    if (!shape.every((d) => Number.isSafeInteger(d) && d > 0)) {
+    if (
+      !Array.isArray(shape) ||
+      shape.length === 0 ||
+      !shape.every((d) => Number.isSafeInteger(d) && d > 0)
+    ) {
       throw new RopekitError(
         "INVALID_SHAPE",
-        `shape must be positive integers, got [${shape.join(", ")}]`,
+        `shape must be a non-empty array of positive integers, got ${describeValue(shape)}`,
         "shape",
       );
     }
-    const ptr = this.setup.heap.alloc(n * 4);
-    this.setup.heap.view().f32.fill(0, ptr >> 2, (ptr >> 2) + n);
+    if (layout !== undefined && layout !== "bshd" && layout !== "bhsd") {
+      throw new RopekitError(
+        "INVALID_LAYOUT",
+        `layout must be "bshd" or "bhsd", got ${describeValue(layout)}`,
+        "layout",
+      );
+    }
+    const n = shape.reduce((a, b) => a * b, 1);
+    const ptr = this.setup.heap.alloc(n * 4); // TOO_LARGE past 4 GiB, OUT_OF_MEMORY past the limit
+    this.setup.heap.view().f32.fill(0, ptr >>> 2, (ptr >>> 2) + n);
     return new WasmTensor(this.setup.heap, ptr, [...shape], layout);
   }
 
@@ -362,8 +374,8 @@ export class WasmBackend implements Backend {
     const heap = this.setup.heap;
     const cos = heap.alloc(table.cos.length * 4);
     const sin = heap.alloc(table.sin.length * 4);
-    heap.view().f32.set(table.cos, cos >> 2);
-    heap.view().f32.set(table.sin, sin >> 2);
+    heap.view().f32.set(table.cos, cos >>> 2);
+    heap.view().f32.set(table.sin, sin >>> 2);
     const entry = { cos, sin };
     this.uploaded.set(table, entry);
     if (this.uploaded.size > 8) {
@@ -439,11 +451,11 @@ export class WasmBackend implements Backend {
     const kernel = this.setup.kernels.ropeApply as (...a: number[]) => void;
     for (let t0 = 0; t0 < tokens; t0 += chunkTokens) {
       const t1 = Math.min(tokens, t0 + chunkTokens);
-      f32.set(src.subarray(t0 * perToken, t1 * perToken), chunk >> 2);
+      f32.set(src.subarray(t0 * perToken, t1 * perToken), chunk >>> 2);
       // Token t sits at base + t·perToken; shift the base so the chunk's first token lands on `chunk`
       // (wasm addresses wrap modulo 2³², so the shifted base may be "negative").
       kernel(...args((chunk - t0 * perToken * 4) >>> 0, t0, t1));
-      out.set(f32.subarray(chunk >> 2, (chunk >> 2) + (t1 - t0) * perToken), t0 * perToken);
+      out.set(f32.subarray(chunk >>> 2, (chunk >>> 2) + (t1 - t0) * perToken), t0 * perToken);
     }
   }
 
@@ -476,7 +488,7 @@ export class WasmBackend implements Backend {
       }
       const ptr = scope.f32(src);
       const done = this.rotate(exec, threads, ptr, plan, scope);
-      const copyOut = () => out.set(heap.view().f32.subarray(ptr >> 2, (ptr >> 2) + src.length));
+      const copyOut = () => out.set(heap.view().f32.subarray(ptr >>> 2, (ptr >>> 2) + src.length));
       return { result: { data: out, shape, layout: x.layout }, done: this.finish(done, scope, copyOut) };
     } catch (error) {
       scope.release();
@@ -569,7 +581,7 @@ export class WasmBackend implements Backend {
       const done = exec("addRows", parts);
       const copyOut = inWasm
         ? undefined
-        : () => out.set(heap.view().f32.subarray(ptr >> 2, (ptr >> 2) + src.length));
+        : () => out.set(heap.view().f32.subarray(ptr >>> 2, (ptr >>> 2) + src.length));
       return { result: { data: out, shape: [batch, seq, dim] }, done: this.finish(done, scope, copyOut) };
     } catch (error) {
       scope.release();
@@ -682,13 +694,13 @@ export class WasmBackend implements Backend {
       const scratchBytes = kernels.attentionScratchBytes(plan.headDim, plan.vHeadDim);
       // With several threads, units are claimed from a shared counter, so a faster thread takes more.
       const counter = workers > 1 ? scope.alloc(4) : 0;
-      if (counter) heap.view().i32[counter >> 2] = 0;
+      if (counter) heap.view().i32[counter >>> 2] = 0;
       const parts: number[][] = [];
       for (let w = 0; w < workers; w++) {
         const params = scope.alloc(PARAM_WORDS * 4);
         const scratch = scope.alloc(scratchBytes);
         const { i32, f32 } = heap.view();
-        const p = params >> 2;
+        const p = params >>> 2;
         const words = [
           plan.batch,
           plan.qHeads,
@@ -738,8 +750,8 @@ export class WasmBackend implements Backend {
       const lse = plan.returnLse ? new Float32Array(plan.batch * plan.qHeads * plan.qLen) : undefined;
       const copyOut = () => {
         const view = heap.view().f32;
-        output.set(view.subarray(outPtr >> 2, (outPtr >> 2) + n));
-        lse?.set(view.subarray(lsePtr >> 2, (lsePtr >> 2) + lse.length));
+        output.set(view.subarray(outPtr >>> 2, (outPtr >>> 2) + n));
+        lse?.set(view.subarray(lsePtr >>> 2, (lsePtr >>> 2) + lse.length));
       };
 
       return {
@@ -792,7 +804,7 @@ export class WasmBackend implements Backend {
       ]);
       const done = exec("linear", parts);
       const out = new Float32Array(rows * outFeatures);
-      const copyOut = () => out.set(heap.view().f32.subarray(yPtr >> 2, (yPtr >> 2) + out.length));
+      const copyOut = () => out.set(heap.view().f32.subarray(yPtr >>> 2, (yPtr >>> 2) + out.length));
       return { result: { data: out, shape: outShape }, done: this.finish(done, scope, copyOut) };
     } catch (error) {
       scope.release();

@@ -52,6 +52,13 @@ export class Heap {
 
   /** A 16-byte aligned block of at least `bytes`. */
   alloc(bytes: number): number {
+    if (!(bytes <= MAX_PAGES * PAGE)) {
+      throw new RopekitError(
+        "TOO_LARGE",
+        `backend-wasm cannot hold ${bytes} bytes in one block: wasm32 memory ends at 4 GiB`,
+        "memory",
+      );
+    }
     const size = Math.max(ALIGN, Math.ceil(bytes / ALIGN) * ALIGN);
     let index = this.free.findIndex((b) => b.size >= size);
     if (index < 0) {

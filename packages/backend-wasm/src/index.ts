@@ -2,7 +2,7 @@
  * `@ropekit/backend-wasm`: AssemblyScript f32x4 SIMD kernels compiled to WebAssembly, with resident
  * tensors in the backend's memory and worker threads over shared memory.
  */
-import { type BackendRegistration, RopekitError } from "@ropekit/core";
+import { type BackendRegistration, RopekitError, describeValue } from "@ropekit/core";
 import { WasmBackend } from "./backend.js";
 import { Heap, MAX_PAGES } from "./heap.js";
 import { WorkerPool } from "./pool.js";
@@ -43,8 +43,50 @@ export function isWasmSupported(): Promise<boolean> {
   return supportsVariant("simd");
 }
 
+const OPTION_NAMES = ["threads", "relaxedSimd", "maxMemoryBytes"] as const;
+const PAGE = 65536;
+
+function invalidOption(name: string, expected: string, got: unknown): RopekitError {
+  return new RopekitError("INVALID_OPTION", `${name} must be ${expected}, got ${describeValue(got)}`, name);
+}
+
+/** Checks the options before anything is started: a typo or a bad value is an error, never ignored. */
+function checkOptions(options: unknown): {
+  threads: number;
+  relaxedSimd: boolean;
+  maxPages: number;
+} {
+  if (options === null || typeof options !== "object" || Array.isArray(options))
+    throw invalidOption("options", "an object", options);
+  for (const key of Object.keys(options)) {
+    if (!(OPTION_NAMES as readonly string[]).includes(key)) {
+      throw new RopekitError(
+        "INVALID_OPTION",
+        `unknown option ${JSON.stringify(key)} for createWasmBackend; known options: ${OPTION_NAMES.join(", ")}`,
+        `options.${key}`,
+      );
+    }
+  }
+  const o = options as WasmBackendOptions;
+  const threads = o.threads === "auto" ? hardwareThreads() : (o.threads ?? 1);
+  if (!Number.isSafeInteger(threads) || threads < 1)
+    throw invalidOption("threads", 'a positive integer or "auto"', o.threads);
+  if (o.relaxedSimd !== undefined && typeof o.relaxedSimd !== "boolean")
+    throw invalidOption("relaxedSimd", "a boolean", o.relaxedSimd);
+  const maxBytes = o.maxMemoryBytes ?? MAX_PAGES * PAGE;
+  if (typeof maxBytes !== "number" || !Number.isFinite(maxBytes) || maxBytes < PAGE)
+    throw invalidOption("maxMemoryBytes", `a number of bytes >= ${PAGE} (one wasm page)`, o.maxMemoryBytes);
+  // Past 4 GiB, wasm32 cannot address more: the limit is capped there.
+  return {
+    threads,
+    relaxedSimd: o.relaxedSimd !== false,
+    maxPages: Math.min(MAX_PAGES, Math.floor(maxBytes / PAGE)),
+  };
+}
+
 /** Compiles (once) and instantiates the kernels, and starts the worker pool if threads > 1. */
 export async function createWasmBackend(options: WasmBackendOptions = {}): Promise<WasmBackend> {
+  const checked = checkOptions(options);
   if (!(await supportsVariant("simd"))) {
     throw new RopekitError(
       "BACKEND_UNAVAILABLE",
@@ -52,19 +94,10 @@ export async function createWasmBackend(options: WasmBackendOptions = {}): Promi
       "backend",
     );
   }
-  const asked = options.threads === "auto" ? hardwareThreads() : (options.threads ?? 1);
-  if (!Number.isSafeInteger(asked) || asked < 1) {
-    throw new RopekitError(
-      "INVALID_OPTION",
-      `threads must be a positive integer or "auto", got ${String(options.threads)}`,
-      "threads",
-    );
-  }
-  const maxBytes = options.maxMemoryBytes ?? MAX_PAGES * 65536;
-  const maxPages = Math.max(1, Math.min(MAX_PAGES, Math.floor(maxBytes / 65536)));
-  const relaxed = options.relaxedSimd !== false;
+  const { maxPages } = checked;
+  const relaxed = checked.relaxedSimd;
 
-  let threads = asked;
+  let threads = checked.threads;
   let threadsNote: string | undefined;
   if (threads > 1) {
     const why = sharedMemoryAllowed();
@@ -83,8 +116,8 @@ export async function createWasmBackend(options: WasmBackendOptions = {}): Promi
   const module = await wasmModule(variant);
 
   const memory = shared
-    ? new WebAssembly.Memory({ initial: 16, maximum: maxPages, shared: true })
-    : new WebAssembly.Memory({ initial: 16, maximum: maxPages });
+    ? new WebAssembly.Memory({ initial: Math.min(16, maxPages), maximum: maxPages, shared: true })
+    : new WebAssembly.Memory({ initial: Math.min(16, maxPages), maximum: maxPages });
   const kernels = instantiate(module, memory);
   const heap = new Heap(memory, kernels.heapBase(), maxPages);
   let pool: WorkerPool | undefined;

@@ -1,7 +1,7 @@
 // Silent wrong answers of backend-wasm (issue 12): concurrent calls, resident tensors after dispose or
 // memory growth, sparse sinusoidal ids, typed errors, and workers that die. Values are checked against
 // the f64 reference.
-import { type HeadsTensor, createReferenceBackend, maxRelativeError } from "@ropekit/core";
+import { type HeadsTensor, type RopekitError, createReferenceBackend, maxRelativeError } from "@ropekit/core";
 import { afterAll, describe, expect, it } from "vitest";
 import { type WasmBackend, createWasmBackend } from "../src/index.js";
 import type { WorkerPool } from "../src/pool.js";
@@ -26,6 +26,43 @@ afterAll(() => {
 function poolOf(backend: WasmBackend): WorkerPool {
   return (backend as unknown as { setup: { pool: WorkerPool } }).setup.pool;
 }
+
+describe("typed errors", () => {
+  const code = (c: string) => expect.objectContaining({ code: c });
+
+  it("bad maxMemoryBytes and unknown options raise INVALID_OPTION", async () => {
+    for (const maxMemoryBytes of [0, -1, Number.NaN, "64MB"]) {
+      await expect(createWasmBackend({ maxMemoryBytes } as never)).rejects.toMatchObject({
+        code: "INVALID_OPTION",
+        argument: "maxMemoryBytes",
+      });
+    }
+    const error = (await createWasmBackend({ thread: 2 } as never).catch((e) => e)) as RopekitError;
+    expect(error.code).toBe("INVALID_OPTION");
+    expect(error.message).toMatch(/"thread".*threads, relaxedSimd, maxMemoryBytes/);
+    await expect(createWasmBackend({ relaxedSimd: "yes" } as never)).rejects.toMatchObject({
+      code: "INVALID_OPTION",
+    });
+  });
+
+  it("bad shapes raise INVALID_SHAPE; tensors past wasm32 raise TOO_LARGE or OUT_OF_MEMORY", async () => {
+    const backend = await make();
+    for (const shape of ["abc", null, [], [2, 0], [1.5], [-1]]) {
+      expect(() => backend.tensor(shape as never)).toThrow(code("INVALID_SHAPE"));
+    }
+    expect(() => backend.tensor([4], "hsbd" as never)).toThrow(code("INVALID_LAYOUT"));
+    for (const shape of [[2 ** 31], [2 ** 20, 2 ** 20], [2 ** 29, 2]]) {
+      let error: unknown;
+      try {
+        backend.tensor(shape);
+      } catch (e) {
+        error = e;
+      }
+      expect(["TOO_LARGE", "OUT_OF_MEMORY"]).toContain((error as RopekitError).code);
+    }
+    expect(backend.tensor([4]).length).toBe(4); // and it still works
+  });
+});
 
 describe("workers that die", () => {
   const q = bhsd(2, 64, 1);
