@@ -16,6 +16,7 @@ import {
   headsDims,
   planApplyRope,
   planAttention,
+  planRmsNorm,
   requireFloat32,
   ropeTable,
 } from "@ropekit/core";
@@ -23,6 +24,7 @@ import { addLearnedOnGpu, addSinusoidalOnGpu, sinusoidalTable } from "./absolute
 import { attentionOnGpu } from "./attention/attention.js";
 import { CHUNK_ELEMENTS, type DeviceInfo, GpuContext, type GpujsMode } from "./gpu.js";
 import { linearOnGpu } from "./linear/linear.js";
+import { rmsNorm } from "./norm/rms-norm.js";
 import { rotate } from "./rope/apply.js";
 
 /** Options of `createGpujsBackend`. */
@@ -160,6 +162,14 @@ export async function createGpujsBackend(options: GpujsBackendOptions = {}): Pro
       serial(() => addLearnedOnGpu(ctx, x, requireFloat32(x?.data, "x.data", NAME), table, opts)),
     attention: (q, k, v, opts) => serial(() => attention(q, k, v, opts)),
     linear: (x, weight, bias) => serial(() => linearOnGpu(ctx, x, weight, bias)),
+    rmsNorm: (x, weight, opts) =>
+      serial(async () => {
+        const plan = planRmsNorm(x, weight, opts);
+        requireFloat32(x.data, "x.data", NAME);
+        if (weight) requireFloat32(weight.data, "weight.data", NAME);
+        const out = await rmsNorm(ctx, { ...plan, x, weight });
+        return "layout" in x ? { ...out, layout: x.layout } : out;
+      }),
     dispose() {
       cache.clear();
       ctx.dispose();

@@ -28,6 +28,7 @@ export async function expectEveryOpRunsIn(backend: GpujsBackend, mode: string): 
     { data: new Float32Array(16).fill(1), shape: [2, 8] },
     { data: new Float32Array(24).fill(1), shape: [3, 8] },
   );
+  await backend.rmsNorm(x, { data: new Float32Array(8).fill(0.5), shape: [8] }, { weightOffset: 1 });
   expect(backend.device.mode).toBe(mode);
   expect(backend.describe().mode).toMatch(new RegExp(`^gpujs-${mode}( \\(software\\))?$`));
 }

@@ -444,4 +444,63 @@ export function describeReliability({ name, create, tolerance, softcapCalls }: R
       expect(worst).toBeLessThanOrEqual(tolerance);
     });
   });
+
+  describe(`${name}: rmsNorm on hard rows matches the f64 reference`, () => {
+    let backend: Backend;
+    beforeAll(async () => {
+      backend = await create();
+    });
+    afterAll(() => backend?.dispose());
+
+    const dim = 16;
+    // One row per case: GL has no reliable NaN or ∞ and flushes subnormals, f32 squares overflow past 1.8e19.
+    // (Outputs below the normal f32 range, 1.2e-38, may be flushed to 0 on a GPU: no case makes them.)
+    const rows: [string, (c: number) => number][] = [
+      ["ordinary", (c) => Math.sin(c + 1)],
+      ["NaN", (c) => (c === 3 ? Number.NaN : 1)],
+      ["+∞", (c) => (c === 5 ? Number.POSITIVE_INFINITY : 0.5)],
+      ["−∞ and NaN", (c) => (c === 0 ? Number.NEGATIVE_INFINITY : c === 9 ? Number.NaN : 2)],
+      ["zeros", () => 0],
+      ["subnormal", (c) => (c % 2 ? 1e-40 : -3e-42)],
+      ["1e-30", (c) => 1e-30 * Math.cos(c)],
+      ["1e30", (c) => 1e30 * Math.cos(c)],
+      ["3e38", (c) => (c % 3 ? 3e38 : -3.4e38)],
+      ["mixed 1e20 and 1e-20", (c) => (c === 7 ? 1e20 : 1e-20)],
+    ];
+    const x = () => ({
+      data: Float32Array.from(rows.flatMap(([, f]) => Array.from({ length: dim }, (_, c) => f(c)))),
+      shape: [1, rows.length, dim],
+    });
+    const weight = { data: Float32Array.from({ length: dim }, (_, c) => 0.5 + c / dim), shape: [dim] };
+
+    for (const eps of [0, 1e-6, 1e4]) {
+      for (const weightOffset of [0, 1] as const) {
+        it(`eps ${eps}, weightOffset ${weightOffset}: every row, in place or not`, async () => {
+          const input = x();
+          const before = input.data.slice();
+          const want = await reference.rmsNorm(input, weight, { eps, weightOffset });
+          const got = await backend.rmsNorm(input, weight, { eps, weightOffset });
+          expect(Array.from(input.data).every((v, i) => same(v, before[i] as number))).toBe(true);
+          expect(got.shape).toEqual(want.shape);
+          for (const [r, [label]] of rows.entries()) {
+            const at = (t: ArrayLike<number>) => Array.from(t).slice(r * dim, (r + 1) * dim);
+            expectOutput(at(got.data), at(want.data), tolerance, `row ${label}`);
+          }
+          const inPlace = x();
+          const same2 = await backend.rmsNorm(inPlace, weight, { eps, weightOffset, inPlace: true });
+          expect(same2.data).toBe(inPlace.data);
+          for (const [r, [label]] of rows.entries()) {
+            const at = (t: ArrayLike<number>) => Array.from(t).slice(r * dim, (r + 1) * dim);
+            expectOutput(at(inPlace.data), at(want.data), tolerance, `row ${label}, in place`);
+          }
+          const plain = await backend.rmsNorm(x(), undefined, { eps });
+          const plainWant = await reference.rmsNorm(x(), undefined, { eps });
+          for (const [r, [label]] of rows.entries()) {
+            const at = (t: ArrayLike<number>) => Array.from(t).slice(r * dim, (r + 1) * dim);
+            expectOutput(at(plain.data), at(plainWant.data), tolerance, `row ${label}, no weight`);
+          }
+        });
+      }
+    }
+  });
 }
