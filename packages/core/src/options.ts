@@ -31,3 +31,12 @@ export function checkOptions(options: unknown, known: readonly string[], argumen
     }
   }
 }
+
+/** A boolean option: false when absent, INVALID_OPTION when it is not a boolean. */
+export function booleanOption(value: unknown, name: string): boolean {
+  if (value === undefined) return false;
+  if (typeof value !== "boolean") {
+    throw new RopekitError("INVALID_OPTION", `${name} must be a boolean, got ${describeValue(value)}`, name);
+  }
+  return value;
+}

@@ -78,6 +78,25 @@ function product(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
 
+/**
+ * Validates a tensor of any rank ≥ 1 whose last dimension is the one an op works along (linear, rmsNorm):
+ * returns the number of rows (every other dimension) and the length of the last.
+ */
+export function rowsOfLastDim(x: Tensor, name = "x"): { rows: number; dim: number } {
+  if (x === null || typeof x !== "object" || !Array.isArray(x.shape) || x.shape.length < 1) {
+    throw new RopekitError(
+      "INVALID_SHAPE",
+      `${name} must be a tensor with at least one dimension`,
+      `${name}.shape`,
+    );
+  }
+  const shape = checkShape(x.shape, x.shape.length, `${name}.shape`);
+  const dim = shape[shape.length - 1] as number;
+  const rows = product(shape) / dim;
+  checkFloatData(x.data, rows * dim, `${name}.data`);
+  return { rows, dim };
+}
+
 /** Validates a rank-4 head tensor and returns its dims and strides. */
 export function headsDims(x: HeadsTensor, name = "x"): HeadsDims {
   if (x === null || typeof x !== "object") {

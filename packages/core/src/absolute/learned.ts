@@ -1,5 +1,5 @@
-import { RopekitError, describeValue } from "../errors.js";
-import { checkOptions } from "../options.js";
+import { RopekitError } from "../errors.js";
+import { booleanOption, checkOptions } from "../options.js";
 import { positionAt, resolvePositions } from "../rope/positions.js";
 import { embeddingDims, tableDims } from "../tensor.js";
 import type { EmbeddingTensor, FloatArray, Positions, Tensor } from "../types.js";
@@ -36,13 +36,6 @@ export function planAddLearned(
       "table.shape",
     );
   }
-  if (options.inPlace !== undefined && typeof options.inPlace !== "boolean") {
-    throw new RopekitError(
-      "INVALID_OPTION",
-      `inPlace must be a boolean, got ${describeValue(options.inPlace)}`,
-      "inPlace",
-    );
-  }
   const [batch, seq] = dims;
   const positions = resolvePositions(options.positions, batch, seq);
   if (positions.max >= tableRows) {
@@ -55,7 +48,7 @@ export function planAddLearned(
   const rows = new Int32Array(batch * seq);
   for (let b = 0; b < batch; b++)
     for (let s = 0; s < seq; s++) rows[b * seq + s] = positionAt(positions, b, s, seq);
-  return { dims, rows, inPlace: options.inPlace === true };
+  return { dims, rows, inPlace: booleanOption(options.inPlace, "inPlace") };
 }
 
 /** f64 reference: x[b, s, :] + table[position(b, s), :]. */

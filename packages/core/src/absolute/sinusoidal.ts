@@ -1,6 +1,5 @@
 import { allocFloat64 } from "../allocate.js";
-import { RopekitError, describeValue } from "../errors.js";
-import { checkOptions } from "../options.js";
+import { booleanOption, checkOptions } from "../options.js";
 import { checkPositiveFinite, checkPositiveInteger } from "../rope/spec.js";
 import {
   type ResolvedPositions,
@@ -82,18 +81,11 @@ export function planAddSinusoidal(x: EmbeddingTensor, options: AddSinusoidalOpti
   const dims = embeddingDims(x);
   checkOptions(options, ["positions", "base", "inPlace"]);
   const base = checkPositiveFinite(options.base ?? 10000, "base");
-  if (options.inPlace !== undefined && typeof options.inPlace !== "boolean") {
-    throw new RopekitError(
-      "INVALID_OPTION",
-      `inPlace must be a boolean, got ${describeValue(options.inPlace)}`,
-      "inPlace",
-    );
-  }
   return {
     dims,
     positions: resolvePositions(options.positions, dims[0], dims[1]),
     invFreq: sinusoidalInvFreq(dims[2], base),
-    inPlace: options.inPlace === true,
+    inPlace: booleanOption(options.inPlace, "inPlace"),
   };
 }
 

@@ -238,11 +238,10 @@ export function defineBackend(def: BackendDefinition): Backend {
     };
   }
 
-  const asyncOps = ops(def.kernels);
   // Each async op: refused after dispose, counted while in flight, deferred so a throw becomes a rejection.
   const call =
-    <A extends unknown[], T>(f: (...args: A) => MaybePromise<T>) =>
-    (...args: A): Promise<T> => {
+    (f: (...args: never[]) => unknown) =>
+    (...args: never[]): Promise<unknown> => {
       try {
         alive();
       } catch (error) {
@@ -258,40 +257,24 @@ export function defineBackend(def: BackendDefinition): Backend {
     };
   // Sync kernels return values, so every op composed from them does too.
   const guardSync =
-    <A extends unknown[], T>(f: (...args: A) => MaybePromise<T>) =>
-    (...args: A): T => {
+    (f: (...args: never[]) => unknown) =>
+    (...args: never[]): unknown => {
       alive();
-      return f(...args) as T;
+      return f(...args);
     };
-  const syncOps = def.syncKernels ? ops(def.syncKernels) : undefined;
+  const wrapEach = (o: ReturnType<typeof ops>, wrap: typeof call | typeof guardSync) =>
+    Object.fromEntries(Object.entries(o).map(([op, f]) => [op, wrap(f)]));
+  // The op signatures come from `ops()`, whose parameters are the contract's; the wrappers keep them.
+  type AsyncOps = Omit<Backend, "name" | "describe" | "sync" | "dispose">;
+  const syncOps = def.syncKernels
+    ? (wrapEach(ops(def.syncKernels), guardSync) as unknown as SyncOps)
+    : undefined;
 
   return {
     name: def.name,
     describe,
-    ropeTable: call(asyncOps.ropeTable),
-    applyRope: call(asyncOps.applyRope),
-    applyRopeQK: call(asyncOps.applyRopeQK),
-    sinusoidal: call(asyncOps.sinusoidal),
-    addSinusoidal: call(asyncOps.addSinusoidal),
-    addLearned: call(asyncOps.addLearned),
-    attention: call(asyncOps.attention),
-    linear: call(asyncOps.linear),
-    rmsNorm: call(asyncOps.rmsNorm),
-    ...(syncOps
-      ? {
-          sync: {
-            ropeTable: guardSync(syncOps.ropeTable),
-            applyRope: guardSync(syncOps.applyRope),
-            applyRopeQK: guardSync(syncOps.applyRopeQK),
-            sinusoidal: guardSync(syncOps.sinusoidal),
-            addSinusoidal: guardSync(syncOps.addSinusoidal),
-            addLearned: guardSync(syncOps.addLearned),
-            attention: guardSync(syncOps.attention),
-            linear: guardSync(syncOps.linear),
-            rmsNorm: guardSync(syncOps.rmsNorm),
-          } as SyncOps,
-        }
-      : {}),
+    ...(wrapEach(ops(def.kernels), call) as unknown as AsyncOps),
+    ...(syncOps ? { sync: syncOps } : {}),
     dispose() {
       if (disposed) return;
       disposed = true;

@@ -1,5 +1,5 @@
 import { RopekitError } from "../errors.js";
-import { checkFloatData } from "../tensor.js";
+import { checkFloatData, rowsOfLastDim } from "../tensor.js";
 import type { FloatArray, Tensor } from "../types.js";
 
 /** Validated arguments of `linear`. */
@@ -14,21 +14,7 @@ export interface LinearPlan {
 
 /** Validates `linear(x, weight, bias)`: x [..., in], weight [out, in] (PyTorch nn.Linear layout), bias [out]. */
 export function planLinear(x: Tensor, weight: Tensor, bias?: Tensor): LinearPlan {
-  if (x === null || typeof x !== "object" || !Array.isArray(x.shape) || x.shape.length < 1) {
-    throw new RopekitError("INVALID_SHAPE", "x must be a tensor with at least one dimension", "x.shape");
-  }
-  for (const [i, n] of x.shape.entries()) {
-    if (!Number.isSafeInteger(n) || n < 1) {
-      throw new RopekitError(
-        "INVALID_SHAPE",
-        `x.shape[${i}] must be a positive integer, got ${String(n)}`,
-        "x.shape",
-      );
-    }
-  }
-  const inFeatures = x.shape[x.shape.length - 1] as number;
-  const rows = x.shape.reduce((a, b) => a * b, 1) / inFeatures;
-  checkFloatData(x.data, rows * inFeatures, "x.data");
+  const { rows, dim: inFeatures } = rowsOfLastDim(x);
   if (
     weight === null ||
     typeof weight !== "object" ||

@@ -1,6 +1,6 @@
-import { checkOptions } from "../options.js";
+import { booleanOption, checkOptions } from "../options.js";
 import { RopekitError, describeValue } from "../errors.js";
-import { checkFloatData } from "../tensor.js";
+import { checkFloatData, rowsOfLastDim } from "../tensor.js";
 import type { FloatArray, Tensor } from "../types.js";
 
 /** Options of `rmsNorm`. */
@@ -37,21 +37,7 @@ export function planRmsNorm(
   weight: Tensor | undefined,
   options: RmsNormOptions = {},
 ): RmsNormPlan {
-  if (x === null || typeof x !== "object" || !Array.isArray(x.shape) || x.shape.length < 1) {
-    throw new RopekitError("INVALID_SHAPE", "x must be a tensor with at least one dimension", "x.shape");
-  }
-  for (const [i, n] of x.shape.entries()) {
-    if (!Number.isSafeInteger(n) || n < 1) {
-      throw new RopekitError(
-        "INVALID_SHAPE",
-        `x.shape[${i}] must be a positive integer, got ${describeValue(n)}`,
-        "x.shape",
-      );
-    }
-  }
-  const dim = x.shape[x.shape.length - 1] as number;
-  const rows = x.shape.reduce((a, b) => a * b, 1) / dim;
-  checkFloatData(x.data, rows * dim, "x.data");
+  const { rows, dim } = rowsOfLastDim(x);
   if (weight !== undefined) {
     if (
       weight === null ||
@@ -85,14 +71,7 @@ export function planRmsNorm(
       "weightOffset",
     );
   }
-  if (options.inPlace !== undefined && typeof options.inPlace !== "boolean") {
-    throw new RopekitError(
-      "INVALID_OPTION",
-      `inPlace must be a boolean, got ${describeValue(options.inPlace)}`,
-      "inPlace",
-    );
-  }
-  return { rows, dim, eps, weightOffset, inPlace: options.inPlace === true };
+  return { rows, dim, eps, weightOffset, inPlace: booleanOption(options.inPlace, "inPlace") };
 }
 
 /** f64 reference: y = x / √(mean(x²) + eps) · (weightOffset + w), row by row over the last dimension. */

@@ -1,5 +1,5 @@
 import { RopekitError, describeValue } from "../errors.js";
-import { checkOptions } from "../options.js";
+import { booleanOption, checkOptions } from "../options.js";
 import { type HeadsDims, headsDims } from "../tensor.js";
 import type { FloatArray, HeadsTensor, Positions, RopeSpec, RopeTable } from "../types.js";
 import { ropeFrequencies } from "./frequencies.js";
@@ -39,14 +39,6 @@ export interface ApplyRopePlan {
   readonly seqLen: number;
   readonly inPlace: boolean;
   readonly inverse: boolean;
-}
-
-function checkBooleanOption(value: unknown, name: string): boolean {
-  if (value === undefined) return false;
-  if (typeof value !== "boolean") {
-    throw new RopekitError("INVALID_OPTION", `${name} must be a boolean, got ${describeValue(value)}`, name);
-  }
-  return value;
 }
 
 /** Validates every argument of applyRope; shared by the reference and every backend. */
@@ -93,8 +85,8 @@ export function planApplyRope(
     rows: table ? tableRows(table, positions, dims.batch, dims.seq) : undefined,
     positions,
     seqLen: table ? table.seqLen : seqLen,
-    inPlace: checkBooleanOption(options.inPlace, "inPlace"),
-    inverse: checkBooleanOption(options.inverse, "inverse"),
+    inPlace: booleanOption(options.inPlace, "inPlace"),
+    inverse: booleanOption(options.inverse, "inverse"),
   };
 }
 
