@@ -17,7 +17,7 @@ import {
  * `dot` is q·k. Order: scale, soft-cap, ALiBi and additive mask, then boolean / causal / window masks.
  */
 export function attentionScore(
-  plan: Omit<AttentionPlan, "rope">,
+  plan: Omit<AttentionPlan, "rope" | "sinks">,
   dot: number,
   b: number,
   h: number,
@@ -39,7 +39,8 @@ export function attentionScore(
 
 /** The reference's view of one call: the plan, with q and k already rotated when RoPE is fused. */
 interface ReferenceCall {
-  readonly plan: Omit<AttentionPlan, "rope">;
+  /** Sinks are absent in a kernel's plan: core applies them to the kernel's result. */
+  readonly plan: Omit<AttentionPlan, "rope" | "sinks"> & { readonly sinks?: Float64Array | undefined };
   readonly q: HeadsTensor;
   readonly k: HeadsTensor;
   readonly v: HeadsTensor;
@@ -101,9 +102,12 @@ function attentionRow(
     out.fill(Number.NaN, outOffset, outOffset + vHeadDim);
     return Number.NaN;
   }
-  // Every key removed: the row is defined as zeros, lse −∞.
+  // A sink joins the denominator (and the max that keeps it finite) but has no value.
+  const sink = plan.sinks ? (plan.sinks[h] as number) : Number.NEGATIVE_INFINITY;
+  if (sink > max) max = sink;
+  // Every key removed and no sink: the row is defined as zeros, lse −∞.
   if (max === Number.NEGATIVE_INFINITY) return Number.NEGATIVE_INFINITY;
-  let sum = 0;
+  let sum = Math.exp(sink - max);
   for (let j = lo; j < hi; j++) sum += Math.exp((scores[j] as number) - max);
   for (let j = lo; j < hi; j++) {
     const s = scores[j] as number;

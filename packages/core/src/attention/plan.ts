@@ -51,6 +51,11 @@ export interface AttentionOptions {
   softcap?: number;
   /** ALiBi slopes, one per query head: adds slope_h · (j − p) to the score of key j for a query at p. */
   alibiSlopes?: ArrayLike<number>;
+  /**
+   * Attention sinks (GPT-OSS): one learned logit per query head that joins the softmax denominator only —
+   * softmax over [scores, sink], the sink's share dropped — so the key weights sum to less than 1.
+   */
+  sinks?: ArrayLike<number>;
   /** Rotate q and k inside the op. */
   rope?: FusedRope;
   /** Only the first kvLength keys of k and v are valid (a KV cache with spare capacity). Default all. */
@@ -90,6 +95,8 @@ export interface AttentionPlan {
   /** 0 = no soft-cap. */
   readonly softcap: number;
   readonly alibiSlopes: Float64Array | undefined;
+  /** One sink logit per query head, or undefined. */
+  readonly sinks: Float64Array | undefined;
   readonly mask:
     | {
         readonly data: Uint8Array | Float32Array | Float64Array;
@@ -119,10 +126,27 @@ const ATTENTION_OPTIONS = [
   "window",
   "softcap",
   "alibiSlopes",
+  "sinks",
   "rope",
   "kvLength",
   "returnLse",
 ] as const satisfies readonly (keyof AttentionOptions)[];
+
+/** One finite number per query head (ALiBi slopes, sink logits), as f64; undefined when absent. */
+function perHead(
+  values: ArrayLike<number> | undefined,
+  heads: number,
+  name: string,
+  what: string,
+): Float64Array | undefined {
+  if (values === undefined) return undefined;
+  if (values === null || typeof values !== "object" || values.length !== heads) {
+    invalid(name, `${heads} ${what} (one per query head)`, values);
+  }
+  const out = Float64Array.from(values);
+  for (const [i, x] of out.entries()) if (!Number.isFinite(x)) invalid(`${name}[${i}]`, "finite", x);
+  return out;
+}
 
 /** The kv head that query head h reads under GQA/MQA: ⌊h·kvHeads/qHeads⌋. */
 export function kvHeadOf(h: number, qHeads: number, kvHeads: number): number {
@@ -193,16 +217,8 @@ export function planAttention(
     softcap = options.softcap;
   }
 
-  let alibiSlopes: Float64Array | undefined;
-  if (options.alibiSlopes !== undefined) {
-    const s = options.alibiSlopes;
-    if (s === null || typeof s !== "object" || s.length !== qd.heads) {
-      invalid("alibiSlopes", `${qd.heads} slopes (one per query head)`, s);
-    }
-    alibiSlopes = Float64Array.from(s);
-    for (const [i, x] of alibiSlopes.entries())
-      if (!Number.isFinite(x)) invalid(`alibiSlopes[${i}]`, "finite", x);
-  }
+  const alibiSlopes = perHead(options.alibiSlopes, qd.heads, "alibiSlopes", "slopes");
+  const sinks = perHead(options.sinks, qd.heads, "sinks", "sink logits");
 
   let mask: AttentionPlan["mask"];
   if (options.mask !== undefined) {
@@ -268,6 +284,7 @@ export function planAttention(
     window,
     softcap,
     alibiSlopes,
+    sinks,
     mask,
     rope: options.rope,
     returnLse: options.returnLse === true,

@@ -8,7 +8,7 @@ import { planRmsNorm } from "../norm/rms-norm.js";
 import { planApplyRope } from "../rope/apply.js";
 import { ropeTable } from "../rope/table.js";
 import { RopeTableCache } from "../rope/table-cache.js";
-import { headsDims } from "../tensor.js";
+import { headsDims, layoutDims } from "../tensor.js";
 import type { FloatArray, HeadsTensor } from "../types.js";
 import type { Backend, BackendDescription, Dtype, SyncOps } from "./contract.js";
 import type { Kernels, MaybePromise, RopeKernelPlan, SyncKernels } from "./kernels.js";
@@ -176,7 +176,7 @@ export function defineBackend(def: BackendDefinition): Backend {
         checkDtype(q.data, "q.data");
         checkDtype(kt.data, "k.data");
         checkDtype(v.data, "v.data");
-        const { rope, ...rest } = plan;
+        const { rope, sinks, ...rest } = plan;
         const run = (qr: HeadsTensor, kr: HeadsTensor) =>
           then(
             k.attention({
@@ -190,16 +190,19 @@ export function defineBackend(def: BackendDefinition): Backend {
             (result) => {
               const lse = result.lse;
               if (result.output.data instanceof Float32Array && lse instanceof Float32Array) {
+                // The kernel computed without sinks; its rows are repaired as such, then sinks applied.
+                const { sinks: _, ...withoutSinks } = options;
                 repairAttentionRows(
                   q,
                   kt,
                   v,
-                  options,
+                  withoutSinks,
                   result.output.data,
                   lse,
                   def.recheckMaskedRows === true,
                 );
               }
+              if (sinks) applySinks(plan, sinks, result.output, lse);
               return { output: result.output, lse: plan.returnLse ? lse : undefined };
             },
           );
@@ -281,6 +284,38 @@ export function defineBackend(def: BackendDefinition): Backend {
       if (inFlight === 0) release();
     },
   };
+}
+
+/**
+ * Attention sinks from the kernel's sink-free result: with a sink logit σ for the row's head, the softmax
+ * over [scores, σ] is the sink-free one times 1 / (1 + e^(σ − lse)); the new lse is logaddexp(lse, σ).
+ * Exact, per row, so no kernel needs to know about sinks.
+ */
+function applySinks(
+  plan: { batch: number; qHeads: number; qLen: number; vHeadDim: number },
+  sinks: Float64Array,
+  output: HeadsTensor,
+  lse: FloatArray,
+): void {
+  const { batch, qHeads, qLen, vHeadDim } = plan;
+  const out = layoutDims(output.layout, batch, qLen, qHeads, vHeadDim);
+  for (let b = 0; b < batch; b++) {
+    for (let h = 0; h < qHeads; h++) {
+      const sink = sinks[h] as number;
+      for (let i = 0; i < qLen; i++) {
+        const r = (b * qHeads + h) * qLen + i;
+        const l = lse[r] as number;
+        if (Number.isNaN(l)) continue; // a NaN row stays NaN
+        const m = Math.max(l, sink);
+        const total = m + Math.log(Math.exp(l - m) + Math.exp(sink - m));
+        lse[r] = total;
+        if (l === Number.NEGATIVE_INFINITY) continue; // no key: zeros stay zeros
+        const f = Math.exp(l - total);
+        const o = b * out.strideBatch + i * out.strideSeq + h * out.strideHead;
+        for (let d = 0; d < vHeadDim; d++) output.data[o + d] = (output.data[o + d] as number) * f;
+      }
+    }
+  }
 }
 
 /** q and k rotated together must agree on batch and sequence length (they share positions). */

@@ -33,8 +33,11 @@ export interface AddRowsKernelPlan {
   readonly inPlace: boolean;
 }
 
-/** Attention with q and k already rotated when RoPE was fused (core rotated them). */
-export interface AttentionKernelPlan extends Omit<AttentionPlan, "rope"> {
+/**
+ * Attention with q and k already rotated when RoPE was fused, and without sinks: core applies those to
+ * the kernel's output from its lse (a per-row rescale), so kernels never see them.
+ */
+export interface AttentionKernelPlan extends Omit<AttentionPlan, "rope" | "sinks"> {
   readonly qTensor: HeadsTensor;
   readonly kTensor: HeadsTensor;
   readonly vTensor: HeadsTensor;

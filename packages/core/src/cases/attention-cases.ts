@@ -30,6 +30,8 @@ export interface AttentionCase {
   readonly mask?: "padding" | "additive" | "masked-row";
   readonly rope?: RopeSpec;
   readonly returnLse?: boolean;
+  /** GPT-OSS attention sinks: one seeded logit per query head. */
+  readonly sinks?: boolean;
 }
 
 /** A linear case: x [...rows, inFeatures] · Wᵀ + b. */
@@ -57,6 +59,7 @@ export function attentionCaseOptions(c: AttentionCase): AttentionOptions {
     ...(c.rope ? { rope: { rope: c.rope } } : {}),
     ...(c.kvCapacity !== undefined ? { kvLength: c.kvLen } : {}),
     ...(c.returnLse ? { returnLse: true } : {}),
+    ...(c.sinks ? { sinks: seededValues(`${c.id}/sinks`, c.qHeads) } : {}),
   };
   const kvSeq = c.kvCapacity ?? c.kvLen;
   if (c.mask === "padding") {
@@ -213,6 +216,30 @@ export const ATTENTION_CASES: readonly (AttentionCase | LinearCase)[] = [
     headDim: 8,
     mask: "additive",
     softcap: 8,
+  },
+  // GPT-OSS: sinks in the denominator, sliding window, GQA; and a fully masked row, which a sink keeps at 0.
+  {
+    ...base,
+    id: "attention/sinks-gpt-oss-window",
+    qHeads: 4,
+    kvHeads: 2,
+    qLen: 9,
+    kvLen: 9,
+    headDim: 8,
+    causal: true,
+    window: 4,
+    sinks: true,
+    returnLse: true,
+  },
+  {
+    ...base,
+    id: "attention/sinks-masked-row",
+    qLen: 4,
+    kvLen: 12,
+    headDim: 8,
+    mask: "masked-row",
+    sinks: true,
+    returnLse: true,
   },
   { id: "linear/bias", op: "linear", shape: [2, 3, 5], outFeatures: 7, bias: true },
   { id: "linear/no-bias", op: "linear", shape: [4, 16], outFeatures: 3, bias: false },
