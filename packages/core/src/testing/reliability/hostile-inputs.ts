@@ -321,6 +321,8 @@ export const HOSTILE_CASES: readonly HostileCase[] = [
   attn("ALiBi slopes of the wrong count", "INVALID_OPTION", "alibiSlopes", qkv, () => ({
     alibiSlopes: [1, 2],
   })),
+  attn("sinks of the wrong count", "INVALID_OPTION", "sinks", qkv, () => ({ sinks: [0.5] })),
+  attn("a NaN sink", "INVALID_OPTION", "sinks[2]", qkv, () => ({ sinks: [0, 1, Number.NaN, 2] })),
   attn("mask that does not broadcast", "INVALID_SHAPE", "mask.shape", qkv, () => ({
     mask: { data: new Uint8Array(8), shape: [1, 1, 2, 4] },
   })),
