@@ -48,7 +48,7 @@ function nextUnit(counter: usize): i32 {
 
 /** Bytes of scratch one thread needs for head sizes d and dv. */
 export function attentionScratchBytes(d: i32, dv: i32): i32 {
-  return (d * BLOCK_K + BLOCK_Q * d + BLOCK_Q * BLOCK_K + BLOCK_Q * dv + 4 * BLOCK_Q) * 4 + 64;
+  return (d * BLOCK_K + BLOCK_Q * d + BLOCK_Q * BLOCK_K + BLOCK_Q * dv + 5 * BLOCK_Q) * 4 + 64;
 }
 
 // @ts-ignore: decorator
@@ -69,11 +69,26 @@ function f32At(base: usize, index: i32): usize {
   return base + (<usize>index << 2);
 }
 
+/** −0 in every lane: the weight of a removed key (masked, out of bounds, score −∞), told apart from an
+ * underflowed +0 weight, whose key still takes part (a NaN or ∞ in its v must reach the output). */
+const REMOVED: v128 = i32x4.splat(0x80000000);
+
+// @ts-ignore: decorator
+@inline
+function fillRemoved(sr: usize): void {
+  for (let c = 0; c < BLOCK_K; c += 4) v128.store(sr + (<usize>c << 2), REMOVED);
+}
+
 /**
  * Tiled attention with an online softmax over the work units this thread owns (units first,
  * first + step, …; a unit is one block of BLOCK_Q query rows of one (batch, head)). Only the key tiles
  * that causal / window bounds leave visible are visited. Scratch: K tile transposed [d][BLOCK_K],
  * scores [BLOCK_Q][BLOCK_K], accumulators [BLOCK_Q][dv], row max and row sum.
+ *
+ * f32 can go wrong where the f64 reference does not: finite q·k past the f32 range, a score overflowing to
+ * −∞ (it would pass for masked), NaN. A row that meets any of these is marked bad, skips the rest of the
+ * work and ends with NaN output and lse; the host recomputes exactly those rows in f64. The lse is
+ * the one signal: NaN or +∞ there means "recompute this row", −∞ means fully masked.
  */
 export function attention(p: usize): void {
   const batch = param(p, BATCH);
@@ -107,6 +122,7 @@ export function attention(p: usize): void {
   const rowSum = rowMax + (<usize>BLOCK_Q << 2);
   const rowI = rowSum + (<usize>BLOCK_Q << 2); // query index i of each packed row
   const rowH = rowI + (<usize>BLOCK_Q << 2); // query head h of each packed row
+  const rowBad = rowH + (<usize>BLOCK_Q << 2); // 1: the row needs the host's f64 recompute
 
   // Query heads that share a kv head are packed as rows of one block (row rr: position rr / group,
   // head kh·group + rr % group), so each K/V tile is loaded once for the whole group.
@@ -140,6 +156,7 @@ export function attention(p: usize): void {
       store<i32>(rowH + (<usize>r << 2), h);
       store<f32>(f32At(rowMax, r), negInf);
       store<f32>(f32At(rowSum, r), 0);
+      store<i32>(rowBad + (<usize>r << 2), 0);
       // q rows of the block, pre-multiplied by the scale, contiguous.
       const qr = q + (<usize>(b * param(p, QS) + h * param(p, QS + 2) + i * qStride) << 2);
       for (let x = 0; x < d; x++) store<f32>(f32At(qb, r * d + x), load<f32>(f32At(qr, x)) * scale);
@@ -271,8 +288,22 @@ export function attention(p: usize): void {
           from = max(0, rlo - c0);
           to = min(cols, min(kvLen, pos + 1) - c0);
         }
-        if (from >= to) {
-          memory.fill(sr, 0, <usize>BLOCK_K << 2);
+        const bad = rowBad + (<usize>r << 2);
+        if (from >= to || load<i32>(bad) != 0) {
+          fillRemoved(sr);
+          continue;
+        }
+        // Raw scores: their sum is finite only if each is (a finite sum that overflows only costs a
+        // needless recompute). NaN, ±∞ here come from overflow or non-finite inputs.
+        const raw = hsum(
+          f32x4.add(
+            f32x4.add(f32x4.add(v128.load(sr), v128.load(sr, 16)), f32x4.add(v128.load(sr, 32), v128.load(sr, 48))),
+            f32x4.add(f32x4.add(v128.load(sr, 64), v128.load(sr, 80)), f32x4.add(v128.load(sr, 96), v128.load(sr, 112))),
+          ),
+        );
+        if (!(Mathf.abs(raw) < <f32>Infinity)) {
+          store<i32>(bad, 1);
+          fillRemoved(sr);
           continue;
         }
         for (let c = 0; c < from; c++) store<f32>(f32At(sr, c), negInf);
@@ -280,16 +311,30 @@ export function attention(p: usize): void {
         if (!plain) {
           const pos = qOffset + i;
           const maskRow = b * param(p, MS) + h * param(p, MS + 1) + i * param(p, MS + 2) + c0;
+          let overflow = false;
           for (let c = from; c < to; c++) {
             let s = load<f32>(f32At(sr, c));
+            let removed = false;
             if (softcap != 0) s = softcap * Mathf.tanh(s / softcap);
             if (alibi) s += load<f32>(f32At(alibi, h)) * <f32>(c0 + c - pos);
             if (mask) {
               if (maskBool) {
-                if (load<u8>(mask + <usize>(maskRow + c)) == 0) s = negInf;
-              } else s += load<f32>(f32At(mask, maskRow + c));
+                removed = load<u8>(mask + <usize>(maskRow + c)) == 0;
+                if (removed) s = negInf;
+              } else {
+                const m = load<f32>(f32At(mask, maskRow + c));
+                removed = m == negInf;
+                s += m;
+              }
             }
+            // −∞ from adding finite values (a score near −f32max plus a mask): not a removed key.
+            if (s == negInf && !removed) overflow = true;
             store<f32>(f32At(sr, c), s);
+          }
+          if (overflow) {
+            store<i32>(bad, 1);
+            fillRemoved(sr);
+            continue;
           }
         }
 
@@ -305,7 +350,13 @@ export function attention(p: usize): void {
           f32x4.max(f32x4.max(f32x4.max(w0, w1), f32x4.max(w2, w3)), f32x4.max(f32x4.max(w4, w5), f32x4.max(w6, w7))),
         );
         if (tileMax == negInf) {
-          memory.fill(sr, 0, <usize>BLOCK_K << 2);
+          fillRemoved(sr);
+          continue;
+        }
+        // NaN or +∞ (a +∞ mask or ALiBi overflow): the reference's answer is NaN or needs f64.
+        if (!(tileMax < <f32>Infinity)) {
+          store<i32>(bad, 1);
+          fillRemoved(sr);
           continue;
         }
         const oldMax = load<f32>(f32At(rowMax, r));
@@ -321,14 +372,26 @@ export function attention(p: usize): void {
         }
         store<f32>(f32At(rowMax, r), newMax);
         const m = f32x4.splat(newMax);
-        const p0 = expNeg(f32x4.sub(w0, m));
-        const p1 = expNeg(f32x4.sub(w1, m));
-        const p2 = expNeg(f32x4.sub(w2, m));
-        const p3 = expNeg(f32x4.sub(w3, m));
-        const p4 = expNeg(f32x4.sub(w4, m));
-        const p5 = expNeg(f32x4.sub(w5, m));
-        const p6 = expNeg(f32x4.sub(w6, m));
-        const p7 = expNeg(f32x4.sub(w7, m));
+        let p0 = expNeg(f32x4.sub(w0, m));
+        let p1 = expNeg(f32x4.sub(w1, m));
+        let p2 = expNeg(f32x4.sub(w2, m));
+        let p3 = expNeg(f32x4.sub(w3, m));
+        let p4 = expNeg(f32x4.sub(w4, m));
+        let p5 = expNeg(f32x4.sub(w5, m));
+        let p6 = expNeg(f32x4.sub(w6, m));
+        let p7 = expNeg(f32x4.sub(w7, m));
+        if ((rows & 1) != 0 && r == rows - 1) {
+          // The odd last row takes the P·V path that skips removed keys: mark them (score −∞) with −0.
+          const ni = f32x4.splat(negInf);
+          p0 = v128.or(p0, v128.and(f32x4.eq(w0, ni), REMOVED));
+          p1 = v128.or(p1, v128.and(f32x4.eq(w1, ni), REMOVED));
+          p2 = v128.or(p2, v128.and(f32x4.eq(w2, ni), REMOVED));
+          p3 = v128.or(p3, v128.and(f32x4.eq(w3, ni), REMOVED));
+          p4 = v128.or(p4, v128.and(f32x4.eq(w4, ni), REMOVED));
+          p5 = v128.or(p5, v128.and(f32x4.eq(w5, ni), REMOVED));
+          p6 = v128.or(p6, v128.and(f32x4.eq(w6, ni), REMOVED));
+          p7 = v128.or(p7, v128.and(f32x4.eq(w7, ni), REMOVED));
+        }
         v128.store(sr, p0);
         v128.store(sr, p1, 16);
         v128.store(sr, p2, 32);
@@ -409,7 +472,7 @@ export function attention(p: usize): void {
           let a0 = v128.load(ax);
           for (let c = 0; c < cols; c++) {
             const w = load<f32>(f32At(sr, c));
-            if (w == 0) continue;
+            if (reinterpret<u32>(w) == 0x80000000) continue; // a removed key: its v is not read
             a0 = madd(f32x4.splat(w), v128.load(v + (<usize>(vBase + (c0 + c) * vStride + x) << 2)), a0);
           }
           v128.store(ax, a0);
@@ -418,7 +481,7 @@ export function attention(p: usize): void {
           let a: f32 = load<f32>(f32At(ar, x));
           for (let c = 0; c < cols; c++) {
             const w = load<f32>(f32At(sr, c));
-            if (w == 0) continue;
+            if (reinterpret<u32>(w) == 0x80000000) continue;
             a += w * load<f32>(f32At(v, vBase + (c0 + c) * vStride + x));
           }
           store<f32>(f32At(ar, x), a);
@@ -426,17 +489,26 @@ export function attention(p: usize): void {
       }
     }
 
-    // Normalise and store; a row that saw no key stays zero (lse −∞).
+    // Normalise and store; a row that saw no key stays zero (lse −∞). A bad row, or one whose output is
+    // not finite (v near the f32 limit, NaN or ∞ in v), gets lse NaN: the host looks at the lse alone.
     for (let r = 0; r < rows; r++) {
       const i = load<i32>(rowI + (<usize>r << 2));
       const h = load<i32>(rowH + (<usize>r << 2));
       const o = out + (<usize>(b * param(p, OS) + i * param(p, OS + 1) + h * param(p, OS + 2)) << 2);
       const sum = load<f32>(f32At(rowSum, r));
-      const inv: f32 = sum > 0 ? <f32>1 / sum : 0;
+      const bad = load<i32>(rowBad + (<usize>r << 2)) != 0;
+      const inv: f32 = bad ? <f32>NaN : sum > 0 ? <f32>1 / sum : 0;
       const ar = acc + (<usize>(r * dv) << 2);
-      for (let x = 0; x < dv; x++) store<f32>(f32At(o, x), load<f32>(f32At(ar, x)) * inv);
+      let check: f32 = 0; // finite only if every output is (a finite overflow only costs a recompute)
+      for (let x = 0; x < dv; x++) {
+        const y = load<f32>(f32At(ar, x)) * inv;
+        check += y;
+        store<f32>(f32At(o, x), y);
+      }
       if (lse) {
-        store<f32>(f32At(lse, (b * qHeads + h) * qLen + i), sum > 0 ? load<f32>(f32At(rowMax, r)) + Mathf.log(sum) : negInf);
+        let l: f32 = sum > 0 ? load<f32>(f32At(rowMax, r)) + Mathf.log(sum) : negInf;
+        if (!(Mathf.abs(check) < <f32>Infinity)) l = <f32>NaN;
+        store<f32>(f32At(lse, (b * qHeads + h) * qLen + i), l);
       }
     }
   }

@@ -33,9 +33,11 @@ import {
   planRmsNorm,
   positionAt,
   requireFloat32,
+  repairAttentionRows,
   ropeTable,
   sinusoidalReference,
 } from "@ropekit/core";
+import { PARAM_WORDS, type Placed, maskToF32, writeAttentionParams } from "./attention-params.js";
 import type { Heap } from "./heap.js";
 import type { WorkerPool } from "./pool.js";
 import { rmsNormRows } from "./rms-norm.js";
@@ -44,7 +46,6 @@ import type { KernelExports, WasmVariant } from "./wasm-module.js";
 import type { KernelName } from "./worker-protocol.js";
 
 const BACKEND = "backend-wasm";
-const PARAM_WORDS = 40;
 
 /** Runs a kernel split into parts: part 0 on this thread, the others on the pool's workers. */
 type Exec = (kernel: KernelName, parts: readonly (readonly number[])[]) => Promise<void> | void;
@@ -132,6 +133,15 @@ function split(n: number, parts: number): [number, number][] {
   ]);
 }
 
+/** Does the attention kernel's lse mark a row for the f64 recompute (NaN or +∞)? */
+function needsRepair(lse: Float32Array): boolean {
+  for (let i = 0; i < lse.length; i++) {
+    const l = lse[i] as number;
+    if (l !== l || l === Number.POSITIVE_INFINITY) return true;
+  }
+  return false;
+}
+
 /** What `createWasmBackend` settles on. */
 export interface WasmSetup {
   readonly variant: WasmVariant;
@@ -214,7 +224,7 @@ export class WasmBackend implements Backend {
       layouts: ["bshd", "bhsd"],
       threads: this.threads,
       notes: [
-        `AssemblyScript f32x4 kernels (${relaxed ? "relaxed SIMD fused multiply-add" : "SIMD multiply + add"}); trig for RoPE and sinusoidal tables in f64 on the host`,
+        `AssemblyScript f32x4 kernels (${relaxed ? "relaxed SIMD fused multiply-add" : "SIMD multiply + add"}); trig for RoPE and sinusoidal tables in f64 on the host; attention rows that overflow f32 are recomputed in f64`,
         this.setup.threadsNote,
         this.setup.pool?.note,
       ]
@@ -635,7 +645,6 @@ export class WasmBackend implements Backend {
     const kernels = this.setup.kernels;
     const scope = new CallScope(heap);
     try {
-      type Placed = { ptr: number; strideBatch: number; strideSeq: number; strideHead: number };
       // Resident tensors are used where they are; others are copied in as bhsd.
       const place = (
         t: HeadsTensor,
@@ -669,23 +678,21 @@ export class WasmBackend implements Backend {
           scope,
         );
       }
-      const qPtr = qIn.ptr;
-      const kPtr = kIn.ptr;
       const vIn = place(v, vs, plan.v, false);
-      const vPtr = vIn.ptr;
-      const shape = headsShape(q.layout, plan.batch, plan.qLen, plan.qHeads, plan.vHeadDim);
-      const n = plan.batch * plan.qHeads * plan.qLen * plan.vHeadDim;
+      const rowCount = plan.batch * plan.qHeads * plan.qLen;
+      const n = rowCount * plan.vHeadDim;
       const outPtr = scope.alloc(n * 4);
-      const lsePtr = plan.returnLse ? scope.alloc(plan.batch * plan.qHeads * plan.qLen * 4) : 0;
-      // Output strides (elements) for q's layout: [batch, seq, head].
-      const { qLen: S, qHeads: H, vHeadDim: D } = plan;
-      const od =
-        q.layout === "bshd"
-          ? { strideBatch: S * H * D, strideSeq: H * D, strideHead: D }
-          : { strideBatch: H * S * D, strideSeq: D, strideHead: S * D };
+      // Every row's lse, asked for or not: the repair below finds rows that went wrong by it.
+      const lsePtr = scope.alloc(rowCount * 4);
       let maskPtr = 0;
+      let maskOverflow = false;
       if (plan.mask) {
-        maskPtr = plan.mask.boolean ? scope.u8(plan.mask.data as Uint8Array) : scope.f32(plan.mask.data);
+        if (plan.mask.boolean) maskPtr = scope.u8(plan.mask.data as Uint8Array);
+        else {
+          const f32 = maskToF32(plan.mask.data as Float32Array | Float64Array);
+          maskOverflow = f32.overflow;
+          maskPtr = scope.f32(f32.values);
+        }
       }
       const alibiPtr = plan.alibiSlopes ? scope.f32(plan.alibiSlopes) : 0;
       // Work units as the kernel counts them: blocks of 32 rows, query heads of a kv group packed together.
@@ -694,68 +701,42 @@ export class WasmBackend implements Backend {
       const scratchBytes = kernels.attentionScratchBytes(plan.headDim, plan.vHeadDim);
       // With several threads, units are claimed from a shared counter, so a faster thread takes more.
       const counter = workers > 1 ? scope.alloc(4) : 0;
+      const blocks = Array.from({ length: workers }, () => ({
+        params: scope.alloc(PARAM_WORDS * 4),
+        scratch: scope.alloc(scratchBytes),
+      }));
       if (counter) heap.view().i32[counter >>> 2] = 0;
-      const parts: number[][] = [];
-      for (let w = 0; w < workers; w++) {
-        const params = scope.alloc(PARAM_WORDS * 4);
-        const scratch = scope.alloc(scratchBytes);
-        const { i32, f32 } = heap.view();
-        const p = params >>> 2;
-        const words = [
-          plan.batch,
-          plan.qHeads,
-          plan.kvHeads,
-          plan.qLen,
-          plan.kvLen,
-          plan.headDim,
-          plan.vHeadDim,
-          plan.qOffset,
-          plan.causal ? 1 : 0,
-          plan.window,
-          qPtr,
-          kPtr,
-          vPtr,
-          outPtr,
-          lsePtr,
-          qIn.strideBatch,
-          qIn.strideSeq,
-          qIn.strideHead,
-          kIn.strideBatch,
-          kIn.strideSeq,
-          kIn.strideHead,
-          vIn.strideBatch,
-          vIn.strideSeq,
-          vIn.strideHead,
-          od.strideBatch,
-          od.strideSeq,
-          od.strideHead,
-          maskPtr,
-          plan.mask?.boolean ? 1 : 0,
-          plan.mask?.strideBatch ?? 0,
-          plan.mask?.strideHead ?? 0,
-          plan.mask?.strideQuery ?? 0,
-          alibiPtr,
-          scratch,
-        ];
-        i32.set(words, p);
-        f32[p + 34] = plan.scale;
-        f32[p + 35] = plan.softcap;
-        i32[p + 36] = w;
-        i32[p + 37] = workers;
-        i32[p + 38] = counter;
-        parts.push([params]);
-      }
-      const done = exec("attention", parts);
+      const buffers = {
+        q: qIn,
+        k: kIn,
+        v: vIn,
+        out: outPtr,
+        lse: lsePtr,
+        mask: maskPtr,
+        alibi: alibiPtr,
+        counter,
+      };
+      for (const [w, b] of blocks.entries())
+        writeAttentionParams(heap.view(), b.params, plan, q.layout, buffers, b.scratch, w, workers);
+      const done = exec(
+        "attention",
+        blocks.map((b) => [b.params]),
+      );
       const output = new Float32Array(n);
-      const lse = plan.returnLse ? new Float32Array(plan.batch * plan.qHeads * plan.qLen) : undefined;
+      const lse = new Float32Array(rowCount);
       const copyOut = () => {
         const view = heap.view().f32;
         output.set(view.subarray(outPtr >>> 2, (outPtr >>> 2) + n));
-        lse?.set(view.subarray(lsePtr >>> 2, (lsePtr >>> 2) + lse.length));
+        lse.set(view.subarray(lsePtr >>> 2, (lsePtr >>> 2) + rowCount));
+        // Rows that overflowed f32 or met NaN/∞ come out non-finite (the kernel makes sure of it): they are
+        // recomputed in f64 by the reference, from the caller's own q, k, v (before any fused rotation).
+        // The kernel marks every such row in its lse, so rows are only scanned when one is marked.
+        if (maskOverflow || needsRepair(lse))
+          repairAttentionRows(q, k, v, options, output, lse, maskOverflow);
       };
-
+      const shape = headsShape(q.layout, plan.batch, plan.qLen, plan.qHeads, plan.vHeadDim);
       return {
-        result: { output: { data: output, shape, layout: q.layout }, lse },
+        result: { output: { data: output, shape, layout: q.layout }, lse: plan.returnLse ? lse : undefined },
         done: this.finish(done, scope, copyOut),
       };
     } catch (error) {
