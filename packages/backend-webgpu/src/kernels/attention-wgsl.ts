@@ -1,0 +1,382 @@
+import { type ParamFields, paramStruct } from "../context.js";
+import { REMOVED, TAKES_PART } from "./attention-guard.js";
+
+/** Uniform parameters shared by the attention kernels. Strides are in elements. */
+export const ATTENTION_FIELDS: ParamFields = {
+  qLen: "u32",
+  kvLen: "u32",
+  qHeads: "u32",
+  kvHeads: "u32",
+  group: "u32",
+  headDim: "u32",
+  vHeadDim: "u32",
+  rowsPerGroup: "u32",
+  qsb: "u32",
+  qss: "u32",
+  qsh: "u32",
+  ksb: "u32",
+  kss: "u32",
+  ksh: "u32",
+  vsb: "u32",
+  vss: "u32",
+  vsh: "u32",
+  osb: "u32",
+  oss: "u32",
+  osh: "u32",
+  msb: "u32",
+  msh: "u32",
+  msq: "u32",
+  hasMask: "u32",
+  qOffset: "i32",
+  causal: "u32",
+  window: "u32",
+  hasAlibi: "u32",
+  scale: "f32",
+  softcap: "f32",
+  splitKeys: "u32",
+  nSplits: "u32",
+};
+
+const f32 = (x: number) => x.toExponential(8);
+
+/** Bindings, constants and the score of one (row, key): scale, soft-cap, ALiBi, mask — the reference's order. */
+function common(extraBindings: string): string {
+  return /* wgsl */ `
+${paramStruct("Params", ATTENTION_FIELDS)}
+@group(0) @binding(0) var<storage, read> q: array<f32>;
+@group(0) @binding(1) var<storage, read> k: array<f32>;
+@group(0) @binding(2) var<storage, read> v: array<f32>;
+@group(0) @binding(3) var<storage, read> mask: array<f32>;
+@group(0) @binding(4) var<storage, read> slopes: array<f32>;
+${extraBindings}
+
+const REMOVED: f32 = ${f32(REMOVED)};
+const TAKES_PART: f32 = ${f32(TAKES_PART)};
+
+// tanh accurate near 0 (Cephes' tanhf polynomial) and finite for every input (no exp overflow).
+fn tanh_safe(y: f32) -> f32 {
+  let a = abs(y);
+  if (a < 0.625) {
+    let z = y * y;
+    return ((((-5.70498872745e-3 * z + 2.06390887954e-2) * z - 5.37397155531e-2) * z
+      + 1.33314422036e-1) * z - 3.33332819422e-1) * z * y + y;
+  }
+  let e = exp(2.0 * min(a, 20.0));
+  let t = 1.0 - 2.0 / (e + 1.0);
+  return select(t, -t, y < 0.0);
+}
+
+// Keys [lo, hi) that the causal and window bounds leave to query index i (core's visibleKeys).
+fn row_range(i: u32) -> vec2u {
+  if (P.causal == 0u) { return vec2u(0u, P.kvLen); }
+  let p = P.qOffset + i32(i);
+  let hi = u32(clamp(p + 1, 0, i32(P.kvLen)));
+  var lo = 0u;
+  if (P.window > 0u) { lo = u32(clamp(p - i32(P.window) + 1, 0, i32(hi))); }
+  return vec2u(lo, hi);
+}
+
+fn score(dot: f32, b: u32, h: u32, i: u32, j: u32) -> f32 {
+  var s = dot * P.scale;
+  if (P.softcap > 0.0) { s = P.softcap * tanh_safe(s / P.softcap); }
+  if (P.hasAlibi != 0u) { s += slopes[h] * f32(i32(j) - (P.qOffset + i32(i))); }
+  if (P.hasMask != 0u) {
+    let m = mask[b * P.msb + h * P.msh + i * P.msq + j];
+    if (m <= TAKES_PART) { return REMOVED; }
+    s += m;
+  }
+  return s;
+}
+`;
+}
+
+/** Shapes a flash kernel is specialised for. */
+export interface FlashShape {
+  /** Query rows per workgroup (one per invocation). */
+  readonly br: number;
+  /** Keys per tile in workgroup memory. */
+  readonly bc: number;
+  /** Private q and accumulator sizes (powers of two ≥ headDim, vHeadDim). */
+  readonly dp: number;
+  readonly dvp: number;
+}
+
+/**
+ * Prefill: a workgroup owns `br` consecutive query rows of one (batch, kv head) — the query heads of a
+ * GQA group one after another, so they share every K/V tile — and walks the keys in tiles of `bc`
+ * staged in workgroup memory, only over the band its rows can see (tiles outside the causal/window band
+ * are never loaded). Online softmax in f32 per row; the row's lse always written.
+ */
+export function flashWgsl({ br, bc, dp, dvp }: FlashShape): string {
+  return /* wgsl */ `
+${common(`@group(0) @binding(5) var<storage, read_write> out: array<f32>;
+@group(0) @binding(6) var<storage, read_write> lse: array<f32>;
+@group(0) @binding(7) var<uniform> P: Params;`)}
+
+var<workgroup> kt: array<f32, ${bc * dp}>;
+var<workgroup> vt: array<f32, ${bc * dvp}>;
+
+@compute @workgroup_size(${br})
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) lid: u32) {
+  let block = wg.z * nwg.x + wg.x;
+  let b = wg.y / P.kvHeads;
+  let kvh = wg.y - b * P.kvHeads;
+  let r0 = block * ${br}u;
+  let r = r0 + lid;
+  let valid = r < P.rowsPerGroup;
+  let rr = min(r, P.rowsPerGroup - 1u);
+  let hl = rr / P.qLen;
+  let h = kvh * P.group + hl;
+  let i = rr - hl * P.qLen;
+  let range = row_range(i);
+
+  // The band of keys any row of this workgroup sees (uniform: from workgroup_id and uniforms only).
+  let rLast = min(r0 + ${br}u, P.rowsPerGroup) - 1u;
+  var iMin = r0 % P.qLen;
+  var iMax = rLast % P.qLen;
+  if (r0 / P.qLen != rLast / P.qLen) { iMin = 0u; iMax = P.qLen - 1u; }
+  let wlo = row_range(iMin).x;
+  let whi = row_range(iMax).y;
+
+  var qv: array<f32, ${dp}>;
+  let qo = b * P.qsb + i * P.qss + h * P.qsh;
+  for (var d = 0u; d < P.headDim; d++) { qv[d] = q[qo + d]; }
+  var acc: array<f32, ${dvp}>;
+  var m = REMOVED;
+  var l = 0.0;
+  let ko = b * P.ksb + kvh * P.ksh;
+  let vo = b * P.vsb + kvh * P.vsh;
+
+  for (var t0 = wlo; t0 < whi; t0 += ${bc}u) {
+    let n = min(${bc}u, whi - t0);
+    workgroupBarrier();
+    for (var e = lid; e < n * P.headDim; e += ${br}u) {
+      let jj = e / P.headDim;
+      let d = e - jj * P.headDim;
+      kt[jj * ${dp}u + d] = k[ko + (t0 + jj) * P.kss + d];
+    }
+    for (var e = lid; e < n * P.vHeadDim; e += ${br}u) {
+      let jj = e / P.vHeadDim;
+      let d = e - jj * P.vHeadDim;
+      vt[jj * ${dvp}u + d] = v[vo + (t0 + jj) * P.vss + d];
+    }
+    workgroupBarrier();
+    if (valid) {
+      var sc: array<f32, ${bc}>;
+      var tmax = REMOVED;
+      for (var jj = 0u; jj < n; jj++) {
+        let j = t0 + jj;
+        var s = REMOVED;
+        if (j >= range.x && j < range.y) {
+          var dot = 0.0;
+          for (var d = 0u; d < P.headDim; d++) { dot += qv[d] * kt[jj * ${dp}u + d]; }
+          s = score(dot, b, h, i, j);
+        }
+        sc[jj] = s;
+        tmax = max(tmax, s);
+      }
+      if (tmax > TAKES_PART) {
+        let mNew = max(m, tmax);
+        let alpha = exp(m - mNew);
+        l = l * alpha;
+        for (var c = 0u; c < P.vHeadDim; c++) { acc[c] = acc[c] * alpha; }
+        for (var jj = 0u; jj < n; jj++) {
+          if (sc[jj] > TAKES_PART) {
+            let p = exp(sc[jj] - mNew);
+            l += p;
+            for (var c = 0u; c < P.vHeadDim; c++) { acc[c] += p * vt[jj * ${dvp}u + c]; }
+          }
+        }
+        m = mNew;
+      }
+    }
+  }
+  if (valid) {
+    let oo = b * P.osb + i * P.oss + h * P.osh;
+    let lr = (b * P.qHeads + h) * P.qLen + i;
+    if (l > 0.0) {
+      let inv = 1.0 / l;
+      for (var c = 0u; c < P.vHeadDim; c++) { out[oo + c] = acc[c] * inv; }
+      lse[lr] = m + log(l);
+    } else {
+      for (var c = 0u; c < P.vHeadDim; c++) { out[oo + c] = 0.0; }
+      lse[lr] = REMOVED;
+    }
+  }
+}
+`;
+}
+
+/** Shapes a split-K decode kernel is specialised for. */
+export interface DecodeShape {
+  /** Query rows per (batch, kv head) handled together (power of two ≥ group·qLen). */
+  readonly rp: number;
+  /** Keys per split (a multiple of 64). */
+  readonly cp: number;
+  readonly dp: number;
+  readonly dvp: number;
+}
+
+const DECODE_WG = 64;
+
+/**
+ * Decode, phase 1 (flash-decoding): a workgroup owns one chunk of `cp` keys of one (batch, kv head) and
+ * every query row of that head's group (few: decode has qLen 1…a few). Scores of all rows against the
+ * chunk go to workgroup memory (each invocation reads its keys once for all rows), then each row's max
+ * and sum, then every invocation accumulates its channels for all rows. Writes per (row, chunk) the
+ * partial max, sum and unnormalised output; phase 2 reduces over chunks. So one token keeps as many
+ * workgroups busy as the cache has chunks.
+ */
+export function decodeWgsl({ rp, cp, dp }: DecodeShape): string {
+  const kpt = cp / DECODE_WG;
+  return /* wgsl */ `
+${common(`@group(0) @binding(5) var<storage, read_write> partial: array<f32>;
+@group(0) @binding(6) var<uniform> P: Params;`)}
+
+var<workgroup> qs: array<f32, ${rp * dp}>;
+var<workgroup> S: array<f32, ${rp * cp}>;
+var<workgroup> rowM: array<f32, ${rp}>;
+var<workgroup> rowL: array<f32, ${rp}>;
+
+@compute @workgroup_size(${DECODE_WG})
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) lid: u32) {
+  let split = wg.z * nwg.x + wg.x;
+  let b = wg.y / P.kvHeads;
+  let kvh = wg.y - b * P.kvHeads;
+  let R = P.rowsPerGroup;
+  let j0 = split * P.splitKeys;
+  let j1 = min(j0 + P.splitKeys, P.kvLen);
+  for (var e = lid; e < R * P.headDim; e += ${DECODE_WG}u) {
+    let r = e / P.headDim;
+    let d = e - r * P.headDim;
+    let hl = r / P.qLen;
+    let i = r - hl * P.qLen;
+    qs[r * ${dp}u + d] = q[b * P.qsb + i * P.qss + (kvh * P.group + hl) * P.qsh + d];
+  }
+  workgroupBarrier();
+  let ko = b * P.ksb + kvh * P.ksh;
+  for (var t = 0u; t < ${kpt}u; t++) {
+    let jj = lid + t * ${DECODE_WG}u;
+    let j = j0 + jj;
+    if (j < j1) {
+      var dots: array<f32, ${rp}>;
+      for (var r = 0u; r < ${rp}u; r++) { dots[r] = 0.0; }
+      for (var d = 0u; d < P.headDim; d++) {
+        let kd = k[ko + j * P.kss + d];
+        for (var r = 0u; r < R; r++) { dots[r] += qs[r * ${dp}u + d] * kd; }
+      }
+      for (var r = 0u; r < R; r++) {
+        let hl = r / P.qLen;
+        let i = r - hl * P.qLen;
+        let range = row_range(i);
+        var s = REMOVED;
+        if (j >= range.x && j < range.y) { s = score(dots[r], b, kvh * P.group + hl, i, j); }
+        S[r * ${cp}u + jj] = s;
+      }
+    } else {
+      for (var r = 0u; r < R; r++) { S[r * ${cp}u + jj] = REMOVED; }
+    }
+  }
+  workgroupBarrier();
+  if (lid < R) {
+    let r = lid;
+    var m = REMOVED;
+    for (var jj = 0u; jj < ${cp}u; jj++) { m = max(m, S[r * ${cp}u + jj]); }
+    var l = 0.0;
+    if (m > TAKES_PART) {
+      for (var jj = 0u; jj < ${cp}u; jj++) {
+        let s = S[r * ${cp}u + jj];
+        var p = 0.0;
+        if (s > TAKES_PART) { p = exp(s - m); }
+        S[r * ${cp}u + jj] = p;
+        l += p;
+      }
+    } else {
+      for (var jj = 0u; jj < ${cp}u; jj++) { S[r * ${cp}u + jj] = 0.0; }
+    }
+    rowM[r] = m;
+    rowL[r] = l;
+  }
+  workgroupBarrier();
+  let stride = P.vHeadDim + 2u;
+  let first = (wg.y * R) * P.nSplits + split;
+  let vo = b * P.vsb + kvh * P.vsh;
+  let n = j1 - min(j0, j1);
+  for (var c = lid; c < P.vHeadDim; c += ${DECODE_WG}u) {
+    // Zeroed explicitly: a var declared in a loop body is not reliably re-zeroed per iteration everywhere.
+    var acc: array<f32, ${rp}>;
+    for (var r = 0u; r < ${rp}u; r++) { acc[r] = 0.0; }
+    for (var jj = 0u; jj < n; jj++) {
+      let x = v[vo + (j0 + jj) * P.vss + c];
+      for (var r = 0u; r < R; r++) { acc[r] += S[r * ${cp}u + jj] * x; }
+    }
+    for (var r = 0u; r < R; r++) { partial[(first + r * P.nSplits) * stride + c] = acc[r]; }
+  }
+  if (lid < R) {
+    let at = (first + lid * P.nSplits) * stride + P.vHeadDim;
+    partial[at] = rowM[lid];
+    partial[at + 1u] = rowL[lid];
+  }
+}
+`;
+}
+
+/**
+ * Decode, phase 2: one workgroup per query row combines the row's partials over every key chunk (max,
+ * rescaled sums), writes the output in q's layout and the lse.
+ */
+export function reduceWgsl(): string {
+  return /* wgsl */ `
+${paramStruct("Params", ATTENTION_FIELDS)}
+@group(0) @binding(0) var<storage, read> partial: array<f32>;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read_write> lse: array<f32>;
+@group(0) @binding(3) var<uniform> P: Params;
+
+const TAKES_PART: f32 = ${f32(TAKES_PART)};
+const REMOVED: f32 = ${f32(REMOVED)};
+
+@compute @workgroup_size(${DECODE_WG})
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) lid: u32) {
+  let gr = wg.z * nwg.x + wg.x;
+  let bk = gr / P.rowsPerGroup;
+  let r = gr - bk * P.rowsPerGroup;
+  let b = bk / P.kvHeads;
+  let kvh = bk - b * P.kvHeads;
+  let hl = r / P.qLen;
+  let i = r - hl * P.qLen;
+  let h = kvh * P.group + hl;
+  let stride = P.vHeadDim + 2u;
+  let first = gr * P.nSplits;
+  var M = REMOVED;
+  for (var s = 0u; s < P.nSplits; s++) { M = max(M, partial[(first + s) * stride + P.vHeadDim]); }
+  var L = 0.0;
+  if (M > TAKES_PART) {
+    for (var s = 0u; s < P.nSplits; s++) {
+      let at = (first + s) * stride + P.vHeadDim;
+      L += partial[at + 1u] * exp(partial[at] - M);
+    }
+  }
+  let oo = b * P.osb + i * P.oss + h * P.osh;
+  for (var c = lid; c < P.vHeadDim; c += ${DECODE_WG}u) {
+    var acc = 0.0;
+    if (L > 0.0) {
+      for (var s = 0u; s < P.nSplits; s++) {
+        let at = (first + s) * stride;
+        acc += partial[at + c] * exp(partial[at + P.vHeadDim] - M);
+      }
+      acc = acc / L;
+    }
+    out[oo + c] = acc;
+  }
+  if (lid == 0u) {
+    var x = REMOVED;
+    if (L > 0.0) { x = M + log(L); }
+    lse[(b * P.qHeads + h) * P.qLen + i] = x;
+  }
+}
+`;
+}

@@ -1,0 +1,332 @@
+import { type AttentionKernelPlan, RopekitError, layoutDims } from "@ropekit/core";
+import { type GpuContext, type Job, bucket, packParams } from "../context.js";
+import { type PreparedAttention, finishLse, prepareAttention } from "./attention-guard.js";
+import {
+  ATTENTION_FIELDS,
+  type DecodeShape,
+  type FlashShape,
+  decodeWgsl,
+  flashWgsl,
+  reduceWgsl,
+} from "./attention-wgsl.js";
+
+/** How attention picks its kernels. */
+export interface AttentionTuning {
+  /** "auto" (default): split-K decode for few query rows per kv head against many keys, else flash. */
+  readonly path: "auto" | "flash" | "split";
+  /** Keys per split-K chunk: 64, 128 or 256; default picked from the shape. */
+  readonly splitKeys: number | undefined;
+  /** Keys from which "auto" takes split-K when the rows allow it. Default 256. */
+  readonly splitFrom: number;
+}
+
+const BR = 64;
+/** Decode handles at most this many query rows per kv head together. */
+const MAX_DECODE_ROWS = 32;
+
+function flashShape(ctx: GpuContext, headDim: number, vHeadDim: number): FlashShape {
+  const dp = bucket(headDim);
+  const dvp = bucket(vHeadDim);
+  // K and V tiles in workgroup memory, a little left for the compiler.
+  const budget = Math.floor(ctx.gpu.limits.maxWorkgroupStorage / 4) - 64;
+  let bc = 64;
+  while (bc > 1 && bc * (dp + dvp) > budget) bc /= 2;
+  if (bc * (dp + dvp) > budget) {
+    throw new RopekitError(
+      "TOO_LARGE",
+      `head sizes ${headDim}/${vHeadDim} need more workgroup memory than this adapter's ${ctx.gpu.limits.maxWorkgroupStorage} bytes`,
+      "q.shape",
+    );
+  }
+  return { br: Math.min(BR, ctx.gpu.limits.maxInvocations), bc, dp, dvp };
+}
+
+/** The split-K decode shape for these rows, or undefined when decode does not fit them. */
+function decodeShape(
+  ctx: GpuContext,
+  rows: number,
+  headDim: number,
+  vHeadDim: number,
+  kvLen: number,
+  tuning: AttentionTuning,
+): DecodeShape | undefined {
+  if (rows > MAX_DECODE_ROWS) return undefined;
+  const rp = bucket(rows, 1);
+  const dp = bucket(headDim);
+  const dvp = bucket(vHeadDim);
+  const budget = Math.floor(ctx.gpu.limits.maxWorkgroupStorage / 4) - 64;
+  const wanted = tuning.splitKeys ?? (kvLen >= 8192 ? 256 : kvLen >= 1024 ? 128 : 64);
+  for (let cp = wanted; cp >= 64; cp /= 2) {
+    if (rp * dp + rp * cp + 2 * rp <= budget) return { rp, cp, dp, dvp };
+  }
+  return undefined;
+}
+
+/** Strides of the tensors one attention job reads and writes. */
+interface JobGeometry {
+  readonly batch: number;
+  readonly qHeads: number;
+  readonly kvHeads: number;
+  readonly q: { sb: number; ss: number; sh: number };
+  readonly k: { sb: number; ss: number; sh: number };
+  readonly v: { sb: number; ss: number; sh: number };
+  readonly o: { sb: number; ss: number; sh: number };
+  readonly mask: { sb: number; sh: number; sq: number } | undefined;
+}
+
+/** One job's inputs: data for the GPU in the geometry above. */
+interface JobData {
+  readonly q: Float32Array;
+  readonly k: Float32Array;
+  readonly v: Float32Array;
+  readonly mask: Float32Array | undefined;
+  readonly slopes: Float32Array | undefined;
+}
+
+function strides(d: { strideBatch: number; strideSeq: number; strideHead: number }) {
+  return { sb: d.strideBatch, ss: d.strideSeq, sh: d.strideHead };
+}
+
+/**
+ * Records and runs one attention job (the whole call, or one (batch, kv head) group of it); resolves to
+ * [output in the job's output geometry, lse per row in (b, h, i) order].
+ */
+async function runJob(
+  ctx: GpuContext,
+  plan: AttentionKernelPlan,
+  geo: JobGeometry,
+  data: JobData,
+  tuning: AttentionTuning,
+): Promise<[Float32Array, Float32Array]> {
+  const { qLen, kvLen, headDim, vHeadDim } = plan;
+  const group = geo.qHeads / geo.kvHeads;
+  const rowsPerGroup = group * qLen;
+  const wantSplit =
+    tuning.path === "split" || (tuning.path === "auto" && kvLen >= tuning.splitFrom && rowsPerGroup <= 16);
+  const decode = wantSplit ? decodeShape(ctx, rowsPerGroup, headDim, vHeadDim, kvLen, tuning) : undefined;
+  const outElements = geo.batch * geo.qHeads * qLen * vHeadDim;
+  const rows = geo.batch * geo.qHeads * qLen;
+  const nSplits = decode ? Math.ceil(kvLen / decode.cp) : 1;
+  const values: Record<string, number> = {
+    qLen,
+    kvLen,
+    qHeads: geo.qHeads,
+    kvHeads: geo.kvHeads,
+    group,
+    headDim,
+    vHeadDim,
+    rowsPerGroup,
+    qsb: geo.q.sb,
+    qss: geo.q.ss,
+    qsh: geo.q.sh,
+    ksb: geo.k.sb,
+    kss: geo.k.ss,
+    ksh: geo.k.sh,
+    vsb: geo.v.sb,
+    vss: geo.v.ss,
+    vsh: geo.v.sh,
+    osb: geo.o.sb,
+    oss: geo.o.ss,
+    osh: geo.o.sh,
+    msb: geo.mask?.sb ?? 0,
+    msh: geo.mask?.sh ?? 0,
+    msq: geo.mask?.sq ?? 0,
+    hasMask: data.mask ? 1 : 0,
+    qOffset: plan.qOffset,
+    causal: plan.causal ? 1 : 0,
+    window: plan.window,
+    hasAlibi: data.slopes ? 1 : 0,
+    scale: plan.scale,
+    softcap: plan.softcap,
+    splitKeys: decode?.cp ?? 0,
+    nSplits,
+  };
+  const ATTN = ["read", "read", "read", "read", "read"] as const;
+  const flash = decode ? undefined : flashShape(ctx, headDim, vHeadDim);
+  const kernelFlash = flash
+    ? await ctx.kernel(
+        `attention-flash:${flash.br}:${flash.bc}:${flash.dp}:${flash.dvp}`,
+        () => flashWgsl(flash),
+        [...ATTN, "rw", "rw", "uniform"],
+      )
+    : undefined;
+  const kernelDecode = decode
+    ? await ctx.kernel(
+        `attention-decode:${decode.rp}:${decode.cp}:${decode.dp}:${decode.dvp}`,
+        () => decodeWgsl(decode),
+        [...ATTN, "rw", "uniform"],
+      )
+    : undefined;
+  const kernelReduce = decode
+    ? await ctx.kernel("attention-reduce", reduceWgsl, ["read", "rw", "rw", "uniform"])
+    : undefined;
+  if (decode)
+    ctx.checkSize(
+      geo.batch * geo.kvHeads * rowsPerGroup * nSplits * (vHeadDim + 2) * 4,
+      "attention partials",
+    );
+
+  const [out, lse] = await ctx.run((job: Job) => {
+    const qb = job.upload(data.q, "q");
+    const kb = job.upload(data.k, "k");
+    const vb = job.upload(data.v, "v");
+    const mb = job.upload(data.mask ?? new Float32Array(4), "mask");
+    const sb = job.upload(data.slopes ?? new Float32Array(4), "alibiSlopes");
+    const ob = job.scratch(outElements, "output");
+    const lb = job.scratch(rows, "lse");
+    const params = job.uniform(packParams(ATTENTION_FIELDS, values));
+    const bk = geo.batch * geo.kvHeads;
+    if (kernelFlash && flash) {
+      job.dispatch(kernelFlash, [qb, kb, vb, mb, sb, ob, lb, params], Math.ceil(rowsPerGroup / flash.br), bk);
+    } else if (kernelDecode && kernelReduce && decode) {
+      const pb = job.scratch(bk * rowsPerGroup * nSplits * (vHeadDim + 2), "attention partials");
+      job.dispatch(kernelDecode, [qb, kb, vb, mb, sb, pb, params], nSplits, bk);
+      job.dispatch(kernelReduce, [pb, ob, lb, params], bk * rowsPerGroup);
+    }
+    job.read(ob, outElements);
+    job.read(lb, rows);
+  });
+  return [out as Float32Array, lse as Float32Array];
+}
+
+/** Heads [h0, h0 + heads) × positions [s0, s0 + seq) of batch entry b, gathered into bhsd [1, heads, seq, dim]. */
+function gatherGroup(
+  data: Float32Array,
+  d: { strideBatch: number; strideSeq: number; strideHead: number; headDim: number },
+  b: number,
+  h0: number,
+  heads: number,
+  s0: number,
+  seq: number,
+): Float32Array {
+  const out = new Float32Array(heads * seq * d.headDim);
+  for (let h = 0; h < heads; h++) {
+    for (let s = 0; s < seq; s++) {
+      const from = b * d.strideBatch + (h0 + h) * d.strideHead + (s0 + s) * d.strideSeq;
+      out.set(data.subarray(from, from + d.headDim), (h * seq + s) * d.headDim);
+    }
+  }
+  return out;
+}
+
+/**
+ * Attention for a plan from core (q and k already rotated when RoPE was fused). Returns the output in q's
+ * layout and every row's lse: NaN for rows left to core's f64 repair, −∞ for rows that saw no key.
+ */
+export async function attentionOnGpu(
+  ctx: GpuContext,
+  plan: AttentionKernelPlan,
+  tuning: AttentionTuning,
+): Promise<{ output: Float32Array; lse: Float32Array }> {
+  const { batch, qHeads, kvHeads, qLen, kvLen, vHeadDim } = plan;
+  const prepared: PreparedAttention = prepareAttention(
+    plan,
+    plan.qTensor.data as Float32Array,
+    plan.kTensor.data as Float32Array,
+    plan.vTensor.data as Float32Array,
+  );
+  const outDims = layoutDims(plan.qTensor.layout, batch, qLen, qHeads, vHeadDim);
+  const max = ctx.maxBindingElements;
+  const maskData = prepared.mask?.data;
+  const whole =
+    prepared.q.length <= max &&
+    prepared.k.length <= max &&
+    prepared.v.length <= max &&
+    batch * qHeads * qLen * vHeadDim <= max &&
+    (maskData?.length ?? 0) <= max;
+  const slopes = plan.alibiSlopes ? Float32Array.from(plan.alibiSlopes) : undefined;
+  const maskGeo = (mh: number, mq: number, mbFull: boolean) =>
+    prepared.mask
+      ? { sb: mbFull ? mh * mq * kvLen : 0, sh: mh > 1 ? mq * kvLen : 0, sq: mq > 1 ? kvLen : 0 }
+      : undefined;
+
+  let output: Float32Array;
+  let lse: Float32Array;
+  if (whole) {
+    const geo: JobGeometry = {
+      batch,
+      qHeads,
+      kvHeads,
+      q: strides(plan.q),
+      k: strides(plan.k),
+      v: strides(plan.v),
+      o: strides(outDims),
+      mask: prepared.mask ? maskGeo(prepared.mask.mh, prepared.mask.mq, prepared.mask.mb > 1) : undefined,
+    };
+    [output, lse] = await runJob(
+      ctx,
+      plan,
+      geo,
+      { q: prepared.q, k: prepared.k, v: prepared.v, mask: maskData, slopes },
+      tuning,
+    );
+  } else {
+    // Past one binding: one job per (batch, kv head) group and block of query indices, gathered into
+    // bhsd copies. A group's K and V must fit one binding each (else TOO_LARGE from the upload).
+    output = new Float32Array(batch * qHeads * qLen * vHeadDim);
+    lse = new Float32Array(batch * qHeads * qLen);
+    const group = qHeads / kvHeads;
+    const { headDim } = plan;
+    const m = prepared.mask;
+    const maskHeads = m && m.mh > 1 ? group : 1;
+    const perQuery = Math.max(group * headDim, group * vHeadDim, m && m.mq > 1 ? maskHeads * kvLen : 0);
+    const block = Math.max(1, Math.min(qLen, Math.floor(max / perQuery)));
+    const kGeo = layoutDims("bhsd", 1, kvLen, 1, headDim);
+    const vGeo = layoutDims("bhsd", 1, kvLen, 1, vHeadDim);
+    for (let b = 0; b < batch; b++) {
+      for (let kvh = 0; kvh < kvHeads; kvh++) {
+        const h0 = kvh * group;
+        const k = gatherGroup(prepared.k, plan.k, b, kvh, 1, 0, kvLen);
+        const v = gatherGroup(prepared.v, plan.v, b, kvh, 1, 0, kvLen);
+        for (let i0 = 0; i0 < qLen; i0 += block) {
+          const n = Math.min(block, qLen - i0);
+          let mask: Float32Array | undefined;
+          let mGeo: JobGeometry["mask"];
+          if (m) {
+            // The mask rows of this group and block, as [heads, mq', kvLen].
+            const mq = m.mq > 1 ? n : 1;
+            mask = new Float32Array(maskHeads * mq * kvLen);
+            for (let h = 0; h < maskHeads; h++) {
+              const from =
+                (((m.mb > 1 ? b : 0) * m.mh + (m.mh > 1 ? h0 + h : 0)) * m.mq + (m.mq > 1 ? i0 : 0)) * kvLen;
+              mask.set(m.data.subarray(from, from + mq * kvLen), h * mq * kvLen);
+            }
+            mGeo = maskGeo(maskHeads, mq, false);
+          }
+          const [o, l] = await runJob(
+            ctx,
+            { ...plan, batch: 1, qHeads: group, kvHeads: 1, qLen: n, qOffset: plan.qOffset + i0 },
+            {
+              batch: 1,
+              qHeads: group,
+              kvHeads: 1,
+              q: strides(layoutDims("bhsd", 1, n, group, headDim)),
+              k: strides(kGeo),
+              v: strides(vGeo),
+              o: strides(layoutDims("bhsd", 1, n, group, vHeadDim)),
+              mask: mGeo,
+            },
+            {
+              q: gatherGroup(prepared.q, plan.q, b, h0, group, i0, n),
+              k,
+              v,
+              mask,
+              slopes: slopes?.subarray(h0, h0 + group),
+            },
+            tuning,
+          );
+          for (let h = 0; h < group; h++) {
+            lse.set(l.subarray(h * n, (h + 1) * n), (b * qHeads + h0 + h) * qLen + i0);
+            for (let i = 0; i < n; i++) {
+              const to =
+                b * outDims.strideBatch + (h0 + h) * outDims.strideHead + (i0 + i) * outDims.strideSeq;
+              output.set(o.subarray((h * n + i) * vHeadDim, (h * n + i + 1) * vHeadDim), to);
+            }
+          }
+        }
+      }
+    }
+  }
+  finishLse(plan, prepared, lse);
+  return { output, lse };
+}
