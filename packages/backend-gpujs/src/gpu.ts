@@ -1,5 +1,6 @@
 import { RopekitError } from "@ropekit/core";
 import { GPU } from "gpu.js";
+import { type DeviceInfo, KERNEL_MODES, deviceOf } from "./device.js";
 
 /** The gpu.js modes a user can ask for. `"gpu"` lets gpu.js pick its best GL mode (headlessgl, webgl2, webgl). */
 export type GpujsMode = "gpu" | "webgl2" | "webgl" | "headlessgl" | "webgpu" | "webasm" | "cpu";
@@ -32,104 +33,6 @@ export const MAX_KERNEL_ELEMENTS = 2 ** 24;
 /** Default elements per kernel call; larger work is split into calls of at most this many elements. */
 export const CHUNK_ELEMENTS = 2 ** 22;
 
-/** Kernel classes of gpu.js, by the mode they implement. */
-const KERNEL_MODES: Readonly<Record<string, string>> = {
-  WebGL2Kernel: "webgl2",
-  WebGLKernel: "webgl",
-  HeadlessGLKernel: "headlessgl",
-  WebGPUKernel: "webgpu",
-  WebAssemblyKernel: "webasm",
-  CPUKernel: "cpu",
-};
-
-/** Renderer names of software rasterisers: a "GPU" mode on one of these runs on the CPU. */
-const SOFTWARE_RENDERER = /swiftshader|llvmpipe|softpipe|swrast|lavapipe|lvp|software|basic render/i;
-
-/** What ran: the gpu.js mode (from the kernel class) and the device behind it. */
-export interface DeviceInfo {
-  /** gpu.js mode that really ran, read from the kernel class: webgl2, headlessgl, webgpu, webasm, cpu… */
-  readonly mode: string;
-  /** Renderer, adapter or driver name; undefined when the mode has none or hides it. */
-  readonly renderer: string | undefined;
-  /** True when the work runs on the CPU: gpu.js's webasm/cpu fallbacks, or a software rasteriser. */
-  readonly software: boolean;
-  /** gpu.js's fallback modes (webasm, cpu) rather than a GPU API. */
-  readonly fallback: boolean;
-}
-
-interface GlContext {
-  getParameter(name: number): unknown;
-  getExtension(name: string): { UNMASKED_RENDERER_WEBGL?: number } | null;
-  readonly RENDERER: number;
-}
-
-function glRenderer(context: unknown): string | undefined {
-  if (context === null || typeof context !== "object" || !("getParameter" in context)) return undefined;
-  const gl = context as GlContext;
-  try {
-    const debug = gl.getExtension("WEBGL_debug_renderer_info");
-    const unmasked = debug?.UNMASKED_RENDERER_WEBGL;
-    const name = unmasked !== undefined ? gl.getParameter(unmasked) : gl.getParameter(gl.RENDERER);
-    return typeof name === "string" ? name : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * The GL driver that headless-gl loaded into this Node process, read from /proc/self/maps on Linux.
- * headless-gl's own RENDERER string is just "ANGLE" and it hides WEBGL_debug_renderer_info, so the loaded
- * driver library is the only honest answer (Mesa's swrast_dri.so under Xvfb, libnvidia-glcore with an
- * NVIDIA driver). Undefined elsewhere.
- */
-function nodeGlDriver(): string | undefined {
-  const proc = (
-    globalThis as {
-      process?: { platform?: string; getBuiltinModule?: (id: string) => unknown };
-    }
-  ).process;
-  if (proc?.platform !== "linux" || typeof proc.getBuiltinModule !== "function") return undefined;
-  const fs = proc.getBuiltinModule("node:fs") as { readFileSync(path: string, encoding: "utf8"): string };
-  try {
-    const libraries = new Set<string>();
-    for (const line of fs.readFileSync("/proc/self/maps", "utf8").split("\n")) {
-      const path = line.split(/\s+/)[5] ?? "";
-      if (/_dri\.so|libnvidia-glcore|libGLX_nvidia|libEGL_nvidia|libvulkan_/.test(path)) {
-        libraries.add(path.slice(path.lastIndexOf("/") + 1));
-      }
-    }
-    return libraries.size > 0 ? [...libraries].sort().join(", ") : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-interface AdapterInfoLike {
-  readonly vendor?: string;
-  readonly architecture?: string;
-  readonly device?: string;
-  readonly description?: string;
-}
-
-async function webgpuAdapterName(): Promise<string | undefined> {
-  const gpuApi = (
-    globalThis as {
-      navigator?: { gpu?: { requestAdapter(): Promise<{ info?: AdapterInfoLike } | null> } };
-    }
-  ).navigator?.gpu;
-  if (!gpuApi) return undefined;
-  try {
-    const adapter = await gpuApi.requestAdapter();
-    const info = adapter?.info;
-    if (!info) return undefined;
-    return (
-      [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(" ") || undefined
-    );
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * One gpu.js instance and the kernels compiled on it. Every kernel is compiled once with dynamic output
  * and dynamic arguments, so one compiled shader serves every shape; f32 ("single") textures and highp.
@@ -145,6 +48,8 @@ export class GpuContext {
    * recycled across calls of different sizes, and on the CPU there is no transfer to save anyway.
    */
   private resident = false;
+  /** The end of the queue of kernel calls: one at a time (see `serial`). */
+  private tail: Promise<unknown> = Promise.resolve();
 
   private constructor(
     readonly requested: GpujsMode,
@@ -228,21 +133,25 @@ export class GpuContext {
         "mode",
       );
     }
-    const mode = KERNEL_MODES[k.kernel.constructor.name] ?? k.kernel.constructor.name;
-    const fallback = mode === "webasm" || mode === "cpu";
-    this.resident = !fallback;
-    let renderer: string | undefined;
-    if (mode === "webgpu") renderer = await webgpuAdapterName();
-    else if (mode === "headlessgl") {
-      const driver = nodeGlDriver();
-      renderer = driver ? `ANGLE over ${driver}` : undefined;
-    } else if (!fallback) renderer = glRenderer((this.gpu as unknown as { context?: unknown }).context);
-    return {
-      mode,
-      renderer,
-      fallback,
-      software: fallback || (renderer !== undefined && SOFTWARE_RENDERER.test(renderer)),
-    };
+    const device = await deviceOf(
+      k.kernel.constructor.name,
+      (this.gpu as unknown as { context?: unknown }).context,
+    );
+    this.resident = !device.fallback;
+    return device;
+  }
+
+  /**
+   * Runs `op` after every op queued before it has settled. Kernels are resized per call and a pipeline
+   * kernel's output texture is reused by its next call, so two ops must never interleave on one context.
+   */
+  serial<T>(op: () => Promise<T>): Promise<T> {
+    const run = this.tail.then(() => {
+      this.checkAlive();
+      return op();
+    });
+    this.tail = run.catch(() => {});
+    return run;
   }
 
   /** Releases every kernel, texture and the GL/WebGPU context. */

@@ -8,7 +8,8 @@ import type { Backend, BackendRegistration } from "@ropekit/core";
 import { type GpujsBackend, createGpujsBackend } from "./backend.js";
 
 export { type GpujsBackend, type GpujsBackendOptions, createGpujsBackend } from "./backend.js";
-export type { DeviceInfo, GpujsMode } from "./gpu.js";
+export type { DeviceInfo } from "./device.js";
+export type { GpujsMode } from "./gpu.js";
 
 function isGpujsBackend(backend: Backend): backend is GpujsBackend {
   return "device" in backend;

@@ -1,4 +1,4 @@
-import { type Tensor, planLinear } from "@ropekit/core";
+import type { LinearKernelPlan, Tensor } from "@ropekit/core";
 import type { GpuContext, KernelThis } from "../gpu.js";
 
 /** One output feature of one row: the dot product of an input row and a weight row, plus the bias. */
@@ -23,18 +23,13 @@ function linearKernel(
 
 /**
  * y = x·Wᵀ + b on the GPU, tiled over rows and output features so no kernel input or output passes
- * 2^22 elements (exact f32 indexing, bounded textures).
+ * `ctx.chunk` elements (exact f32 indexing, bounded textures).
  */
-export async function linearOnGpu(
-  ctx: GpuContext,
-  x: Tensor,
-  weight: Tensor,
-  bias: Tensor | undefined,
-): Promise<Tensor<Float32Array>> {
-  const { rows, inFeatures, outFeatures, outShape } = planLinear(x, weight, bias);
-  const xs = Float32Array.from(x.data);
-  const w = Float32Array.from(weight.data);
-  const b = bias ? Float32Array.from(bias.data) : new Float32Array(1);
+export async function linear(ctx: GpuContext, plan: LinearKernelPlan): Promise<Tensor<Float32Array>> {
+  const { rows, inFeatures, outFeatures, outShape } = plan;
+  const xs = plan.x.data as Float32Array;
+  const w = plan.weight.data as Float32Array;
+  const b = plan.bias ? (plan.bias.data as Float32Array) : new Float32Array(1);
   const out = new Float32Array(rows * outFeatures);
   const kernel = ctx.kernel("linear", linearKernel, { loops: 1 << 20 });
   const outPerCall = Math.max(1, Math.min(outFeatures, Math.floor(ctx.chunk / inFeatures)));
@@ -42,7 +37,7 @@ export async function linearOnGpu(
     const no = Math.min(outPerCall, outFeatures - o0);
     const rowsPerCall = Math.max(1, Math.floor(ctx.chunk / Math.max(inFeatures, no)));
     const wPart = w.subarray(o0 * inFeatures, (o0 + no) * inFeatures);
-    const bPart = bias ? b.subarray(o0, o0 + no) : b;
+    const bPart = plan.bias ? b.subarray(o0, o0 + no) : b;
     for (let r0 = 0; r0 < rows; r0 += rowsPerCall) {
       const nr = Math.min(rowsPerCall, rows - r0);
       const part = await ctx.read(
@@ -53,10 +48,10 @@ export async function linearOnGpu(
         bPart,
         inFeatures,
         no,
-        bias ? 1 : 0,
+        plan.bias ? 1 : 0,
       );
       for (let r = 0; r < nr; r++) out.set(part.subarray(r * no, (r + 1) * no), (r0 + r) * outFeatures + o0);
     }
   }
-  return { data: out, shape: outShape };
+  return { data: out, shape: [...outShape] };
 }

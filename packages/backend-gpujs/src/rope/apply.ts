@@ -1,4 +1,4 @@
-import { type ApplyRopePlan, type RopeTable, RopekitError } from "@ropekit/core";
+import { type HeadsTensor, type RopeKernelPlan, RopekitError } from "@ropekit/core";
 import { type GpuContext, type KernelThis, MAX_KERNEL_ELEMENTS } from "../gpu.js";
 
 /**
@@ -65,19 +65,14 @@ function ropeKernel(
 }
 
 /**
- * Rotates `src` into `out` (which may be `src` itself) on the GPU, in runs of whole rows small enough for
+ * applyRope on the GPU: rotates a copy of x (or x itself in place) in runs of whole rows small enough for
  * exact f32 indexing. The table rows of each token are gathered on the CPU first, so positions given as
- * offsets or ids cost the kernel nothing.
+ * offsets or ids cost the kernel nothing. Rows holding a NaN or ±∞ are rotated on the CPU (GL has no
+ * reliable NaN or infinity), so a non-finite input row stays non-finite exactly as in the reference — which
+ * fused RoPE + attention relies on to find the rows to recompute.
  */
-export async function rotate(
-  ctx: GpuContext,
-  src: Float32Array,
-  out: Float32Array,
-  plan: ApplyRopePlan,
-  table: RopeTable,
-  rows: Int32Array,
-): Promise<void> {
-  const { dims, spec } = plan;
+export async function applyRope(ctx: GpuContext, plan: RopeKernelPlan): Promise<HeadsTensor<Float32Array>> {
+  const { dims, spec, table, rows } = plan;
   const { batch, seq, heads, headDim } = dims;
   const half = spec.rotaryDim / 2;
   const tokens = batch * seq;
@@ -88,6 +83,8 @@ export async function rotate(
       "x.shape",
     );
   }
+  const src = plan.x.data as Float32Array;
+  const out = plan.inPlace ? src : new Float32Array(src.length);
   const cos = new Float32Array(tokens * half);
   const sin = new Float32Array(tokens * half);
   for (let t = 0; t < tokens; t++) {
@@ -98,8 +95,10 @@ export async function rotate(
   // Inverse: rotate by −angle and undo the attention scale folded into the table (c² + s² = scale²).
   const sign = plan.inverse ? -1 : 1;
   const mul = plan.inverse ? 1 / (table.attentionScale * table.attentionScale) : 1;
+  const totalRows = tokens * heads;
+  // Copied before the GPU writes anything: in place, x's rows are overwritten.
+  const nonFinite = nonFiniteRows(src, totalRows, headDim);
   const kernel = ctx.kernel("rope", ropeKernel);
-  const totalRows = batch * seq * heads;
   const rowsPerCall = Math.max(1, Math.floor(ctx.chunk / headDim));
   for (let r0 = 0; r0 < totalRows; r0 += rowsPerCall) {
     const n = Math.min(rowsPerCall, totalRows - r0);
@@ -122,4 +121,39 @@ export async function rotate(
     );
     out.set(part, r0 * headDim);
   }
+  for (const [row, values] of nonFinite) {
+    // The token of the row, as the kernel finds it: bshd rows run over heads fastest, bhsd over seq.
+    const token =
+      dims.layout === "bhsd" ? Math.floor(row / (heads * seq)) * seq + (row % seq) : Math.floor(row / heads);
+    const at = token * half;
+    const interleaved = spec.pairing === "interleaved";
+    for (let i = 0; i < half; i++) {
+      const a = interleaved ? 2 * i : i;
+      const b = interleaved ? 2 * i + 1 : i + half;
+      const c = cos[at + i] as number;
+      const s = sign * (sin[at + i] as number);
+      const x = values[a] as number;
+      const y = values[b] as number;
+      values[a] = (x * c - y * s) * mul;
+      values[b] = (y * c + x * s) * mul;
+    }
+    out.set(values, row * headDim);
+  }
+  return { data: out, shape: [...plan.x.shape] as [number, number, number, number], layout: plan.x.layout };
+}
+
+/** Copies of the rows (of `width` values) that hold a NaN or ±∞, by row index. */
+function nonFiniteRows(data: Float32Array, rows: number, width: number): Map<number, Float32Array> {
+  const found = new Map<number, Float32Array>();
+  for (let r = 0; r < rows; r++) {
+    for (let i = r * width; i < (r + 1) * width; i++) {
+      const v = data[i] as number;
+      // v − v is 0 for every finite v, NaN for NaN and ±∞.
+      if (v - v !== 0) {
+        found.set(r, data.slice(r * width, (r + 1) * width));
+        break;
+      }
+    }
+  }
+  return found;
 }
