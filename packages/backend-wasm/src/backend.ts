@@ -39,6 +39,7 @@ import {
 } from "@ropekit/core";
 import { PARAM_WORDS, type Placed, maskToF32, writeAttentionParams } from "./attention-params.js";
 import type { Heap } from "./heap.js";
+import { applySinks } from "./sinks.js";
 import type { WorkerPool } from "./pool.js";
 import { rmsNormRows } from "./rms-norm.js";
 import { WasmTensor } from "./tensor.js";
@@ -730,9 +731,12 @@ export class WasmBackend implements Backend {
         lse.set(view.subarray(lsePtr >>> 2, (lsePtr >>> 2) + rowCount));
         // Rows that overflowed f32 or met NaN/∞ come out non-finite (the kernel makes sure of it): they are
         // recomputed in f64 by the reference, from the caller's own q, k, v (before any fused rotation).
-        // The kernel marks every such row in its lse, so rows are only scanned when one is marked.
+        // The kernel marks every such row in its lse, so rows are only scanned when one is marked. It
+        // computed without sinks: its rows are repaired as such, then the sinks applied.
+        const { sinks: _, ...withoutSinks } = options;
         if (maskOverflow || needsRepair(lse))
-          repairAttentionRows(q, k, v, options, output, lse, maskOverflow);
+          repairAttentionRows(q, k, v, withoutSinks, output, lse, maskOverflow);
+        if (plan.sinks) applySinks(plan, plan.sinks, q.layout, output, lse);
       };
       const shape = headsShape(q.layout, plan.batch, plan.qLen, plan.qHeads, plan.vHeadDim);
       return {
