@@ -138,7 +138,7 @@ function split(n: number, parts: number): [number, number][] {
 function needsRepair(lse: Float32Array): boolean {
   for (let i = 0; i < lse.length; i++) {
     const l = lse[i] as number;
-    if (l !== l || l === Number.POSITIVE_INFINITY) return true;
+    if (Number.isNaN(l) || l === Number.POSITIVE_INFINITY) return true;
   }
   return false;
 }
