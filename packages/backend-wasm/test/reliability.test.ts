@@ -104,7 +104,8 @@ describe("workers that die", () => {
 describe("dispose() with calls in flight", () => {
   it("dispose() while a call waits on a worker: the call finishes right, then the workers are released", async () => {
     const backend = await createWasmBackend({ threads: 2 });
-    const [q, k, v] = [bhsd(2, 64, 1), bhsd(2, 64, 2), bhsd(2, 64, 3)];
+    // Long enough (8 heads × 512 keys) that the worker is still computing when dispose() comes.
+    const [q, k, v] = [bhsd(8, 512, 1, 64), bhsd(8, 512, 2, 64), bhsd(8, 512, 3, 64)];
     const expected = await reference.attention(q, k, v, { causal: true });
     const call = backend.attention(q, k, v, { causal: true });
     await Promise.resolve(); // the call has posted its part to the worker
