@@ -1,18 +1,15 @@
+import { describeReliability as describeCoreReliability } from "@ropekit/core/testing";
 import { createGpujsBackend } from "../../src/index.js";
 import { describeReliability } from "../reliability-suite.js";
 
-// The reliability suite (issue 12) in headless Chromium's WebGL2 and WebGPU (SwiftShader here), at the
-// conformance suite's tolerance for those modes.
-describeReliability({
-  name: "backend-gpujs, Chromium, WebGL2",
-  create: () => createGpujsBackend({ mode: "webgl2" }),
-  tolerance: 1e-4,
-  softcapCalls: 200,
-});
-
-describeReliability({
-  name: "backend-gpujs, Chromium, WebGPU",
-  create: () => createGpujsBackend({ mode: "webgpu" }),
-  tolerance: 1e-4,
-  softcapCalls: 200,
-});
+// Both reliability suites (this package's, issue 12, and core's) in headless Chromium's WebGL2 and WebGPU
+// (SwiftShader here), at the conformance suite's tolerance for those modes.
+for (const [label, mode] of [
+  ["WebGL2", "webgl2"],
+  ["WebGPU", "webgpu"],
+] as const) {
+  const name = `backend-gpujs, Chromium, ${label}`;
+  const create = () => createGpujsBackend({ mode });
+  describeReliability({ name, create, tolerance: 1e-4, softcapCalls: 200 });
+  describeCoreReliability({ name, create, tolerance: 1e-4, fuzzRuns: 1000 });
+}
