@@ -23,7 +23,6 @@ import {
   checkQKPair,
   describeValue,
   fusedRopePositions,
-  headsDims,
   headsShape,
   planAddLearned,
   planAddSinusoidal,
@@ -42,7 +41,9 @@ import type { Heap } from "./heap.js";
 import { applySinks } from "./sinks.js";
 import type { WorkerPool } from "./pool.js";
 import { rmsNormRows } from "./rms-norm.js";
+import { CallScope, split } from "./scope.js";
 import { WasmTensor } from "./tensor.js";
+import { UploadedTables } from "./uploads.js";
 import type { KernelExports, WasmVariant } from "./wasm-module.js";
 import type { KernelName } from "./worker-protocol.js";
 
@@ -50,89 +51,6 @@ const BACKEND = "backend-wasm";
 
 /** Runs a kernel split into parts: part 0 on this thread, the others on the pool's workers. */
 type Exec = (kernel: KernelName, parts: readonly (readonly number[])[]) => Promise<void> | void;
-
-/** Memory of one call: every block is released when the call ends, even when it throws. */
-class CallScope {
-  private readonly blocks: number[] = [];
-  constructor(private readonly heap: Heap) {}
-  alloc(bytes: number): number {
-    const ptr = this.heap.alloc(bytes);
-    this.blocks.push(ptr);
-    return ptr;
-  }
-  f32(values: ArrayLike<number>): number {
-    const ptr = this.alloc(values.length * 4);
-    this.heap.view().f32.set(values, ptr >>> 2);
-    return ptr;
-  }
-  i32(values: ArrayLike<number>): number {
-    const ptr = this.alloc(values.length * 4);
-    this.heap.view().i32.set(values, ptr >>> 2);
-    return ptr;
-  }
-  /**
-   * Copies a head tensor in as bhsd (each head's rows contiguous, the order the attention kernel
-   * streams keys in), whatever its layout. Returns the address and the copy's element strides.
-   */
-  heads(x: HeadsTensor): {
-    ptr: number;
-    strideBatch: number;
-    strideSeq: number;
-    strideHead: number;
-    view: HeadsTensor;
-  } {
-    const d = headsDims(x);
-    const n = d.batch * d.heads * d.seq * d.headDim;
-    const ptr = this.alloc(n * 4);
-    const f32 = this.heap.view().f32;
-    const base = ptr >>> 2;
-    if (d.layout === "bhsd") f32.set(x.data, base);
-    else {
-      for (let b = 0; b < d.batch; b++) {
-        for (let h = 0; h < d.heads; h++) {
-          for (let s = 0; s < d.seq; s++) {
-            const from = b * d.strideBatch + s * d.strideSeq + h * d.strideHead;
-            f32.set(
-              x.data.subarray(from, from + d.headDim),
-              base + ((b * d.heads + h) * d.seq + s) * d.headDim,
-            );
-          }
-        }
-      }
-    }
-    const shape = headsShape("bhsd", d.batch, d.seq, d.heads, d.headDim);
-    const view: HeadsTensor = {
-      data: new Float32Array(this.heap.memory.buffer, ptr, n),
-      shape,
-      layout: "bhsd",
-    };
-    return {
-      ptr,
-      strideBatch: d.heads * d.seq * d.headDim,
-      strideSeq: d.headDim,
-      strideHead: d.seq * d.headDim,
-      view,
-    };
-  }
-  u8(values: Uint8Array): number {
-    const ptr = this.alloc(values.length);
-    this.heap.view().u8.set(values, ptr);
-    return ptr;
-  }
-  release(): void {
-    for (const ptr of this.blocks) this.heap.release(ptr);
-    this.blocks.length = 0;
-  }
-}
-
-/** [start, end) ranges splitting n items into at most `parts` non-empty pieces. */
-function split(n: number, parts: number): [number, number][] {
-  const count = Math.max(1, Math.min(parts, n));
-  return Array.from({ length: count }, (_, i) => [
-    Math.floor((i * n) / count),
-    Math.floor(((i + 1) * n) / count),
-  ]);
-}
 
 /** Does the attention kernel's lse mark a row for the f64 recompute (NaN or +∞)? */
 function needsRepair(lse: Float32Array): boolean {
@@ -162,14 +80,14 @@ export class WasmBackend implements Backend {
   /** Synchronous ops; they always run on the calling thread (the async ops use the worker pool). */
   readonly sync: SyncOps;
   private readonly tables = new RopeTableCache(32);
-  /** Uploaded cos/sin tables, most recent last; evicted ones are freed. */
-  private readonly uploaded = new Map<RopeTable, { cos: number; sin: number }>();
+  private readonly uploads: UploadedTables;
   private disposed = false;
   /** Async calls not yet settled: dispose() releases memory and workers only once they have. */
   private inFlight = 0;
 
   /** @internal Use `createWasmBackend()`. */
   constructor(private readonly setup: WasmSetup) {
+    this.uploads = new UploadedTables(setup.heap);
     const runHere: Exec = (kernel, parts) => {
       for (const args of parts) (this.setup.kernels[kernel] as (...a: number[]) => void)(...args);
     };
@@ -332,11 +250,7 @@ export class WasmBackend implements Backend {
 
   private release(): void {
     this.setup.pool?.dispose();
-    for (const t of this.uploaded.values()) {
-      this.setup.heap.release(t.cos);
-      this.setup.heap.release(t.sin);
-    }
-    this.uploaded.clear();
+    this.uploads.clear();
     this.tables.clear();
   }
 
@@ -375,39 +289,13 @@ export class WasmBackend implements Backend {
     return data.buffer === this.setup.heap.memory.buffer ? data.byteOffset : undefined;
   }
 
-  private uploadTable(table: RopeTable): { cos: number; sin: number } {
-    const hit = this.uploaded.get(table);
-    if (hit) {
-      this.uploaded.delete(table);
-      this.uploaded.set(table, hit);
-      return hit;
-    }
-    const heap = this.setup.heap;
-    const cos = heap.alloc(table.cos.length * 4);
-    const sin = heap.alloc(table.sin.length * 4);
-    heap.view().f32.set(table.cos, cos >>> 2);
-    heap.view().f32.set(table.sin, sin >>> 2);
-    const entry = { cos, sin };
-    this.uploaded.set(table, entry);
-    if (this.uploaded.size > 8) {
-      const [oldest, ptrs] = this.uploaded.entries().next().value as [
-        RopeTable,
-        { cos: number; sin: number },
-      ];
-      this.uploaded.delete(oldest);
-      heap.release(ptrs.cos);
-      heap.release(ptrs.sin);
-    }
-    return entry;
-  }
-
   /** Uploads the plan's table and rows; returns the ropeApply arguments for tokens [start, end) at `base`. */
   private ropeKernelArgs(
     plan: ApplyRopePlan,
     scope: CallScope,
   ): (base: number, start: number, end: number) => number[] {
     const { table, rows } = this.tables.forPlan(plan);
-    const { cos, sin } = this.uploadTable(table);
+    const { cos, sin } = this.uploads.acquire(table, scope);
     const rowsPtr = scope.i32(rows);
     const d = plan.dims;
     const inverse = plan.inverse;

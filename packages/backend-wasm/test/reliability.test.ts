@@ -1,12 +1,19 @@
 // Silent wrong answers of backend-wasm (issue 12): concurrent calls, resident tensors after dispose or
 // memory growth, sparse sinusoidal ids, typed errors, and workers that die. Values are checked against
 // the f64 reference.
-import { type HeadsTensor, type RopekitError, createReferenceBackend, maxRelativeError } from "@ropekit/core";
+import {
+  type HeadsTensor,
+  type RopekitError,
+  createReferenceBackend,
+  maxRelativeError,
+  ropeSpec,
+} from "@ropekit/core";
 import { afterAll, describe, expect, it } from "vitest";
 import { type WasmBackend, createWasmBackend } from "../src/index.js";
 import type { WorkerPool } from "../src/pool.js";
 
 const reference = createReferenceBackend();
+const spec = ropeSpec({ headDim: 16 });
 const values = (n: number, seed = 0) => Float32Array.from({ length: n }, (_, j) => Math.sin(j * 0.37 + seed));
 
 function bhsd(heads: number, seq: number, seed = 0, headDim = 16): HeadsTensor<Float32Array> {
@@ -26,6 +33,40 @@ afterAll(() => {
 function poolOf(backend: WasmBackend): WorkerPool {
   return (backend as unknown as { setup: { pool: WorkerPool } }).setup.pool;
 }
+
+describe("concurrent calls keep what they use alive", () => {
+  it("100 concurrent applyRope calls at different positions on 2 threads each match the reference", async () => {
+    const backend = await make({ threads: 2 });
+    const xs = Array.from({ length: 100 }, (_, i) => bhsd(2, 32, i));
+    // Each call uploads its own cos/sin table: more than the 8 kept, while earlier calls are still queued.
+    const outs = await Promise.all(xs.map((x, i) => backend.applyRope(x, spec, { positions: 100 * i })));
+    const errors = await Promise.all(
+      xs.map(async (x, i) => {
+        const ref = await reference.applyRope(x, spec, { positions: 100 * i });
+        return maxRelativeError(outs[i]?.data as Float32Array, ref.data);
+      }),
+    );
+    expect(Math.max(...errors)).toBeLessThanOrEqual(1e-5);
+  });
+
+  it("concurrent fused-RoPE attention calls at different positions on 2 threads match the reference", async () => {
+    const backend = await make({ threads: 2 });
+    const q = bhsd(2, 40, 1);
+    const k = bhsd(2, 40, 2);
+    const v = bhsd(2, 40, 3);
+    const options = (i: number) => ({
+      causal: true,
+      rope: { rope: spec, qPositions: 50 * i, kPositions: 50 * i },
+    });
+    const outs = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => backend.attention(q, k, v, options(i))),
+    );
+    for (const [i, out] of outs.entries()) {
+      const ref = await reference.attention(q, k, v, options(i));
+      expect(maxRelativeError(out.output.data as Float32Array, ref.output.data)).toBeLessThanOrEqual(1e-5);
+    }
+  });
+});
 
 describe("typed errors", () => {
   const code = (c: string) => expect.objectContaining({ code: c });
