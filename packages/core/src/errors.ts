@@ -38,7 +38,9 @@ export type RopekitErrorCode =
   /** A worker thread of the backend died or failed; the call did not complete. */
   | "WORKER_FAILED"
   /** The backend, or a tensor it owns, was used after dispose(). */
-  | "DISPOSED";
+  | "DISPOSED"
+  /** A file (safetensors) is truncated or malformed: its header, offsets or sizes do not hold. */
+  | "INVALID_FORMAT";
 
 /** The one error type ropekit throws for bad input or an unusable backend. */
 export class RopekitError extends Error {

@@ -106,9 +106,12 @@ export {
 } from "./attention/attention.js";
 export { type LinearPlan, linearReference, planLinear } from "./linear/linear.js";
 export { KVCache, type KVCacheOptions } from "./modules/kv-cache.js";
+export type { LayerPositions } from "./modules/layer-inputs.js";
 export {
   type ForwardOptions,
   MultiHeadAttention,
   type MultiHeadAttentionConfig,
   type MultiHeadAttentionWeights,
 } from "./modules/multi-head-attention.js";
+export { type AttentionFromHFOptions, attentionFromHF } from "./modules/attention-from-hf.js";
+export { encodeSafetensors, loadSafetensors, parseSafetensors } from "./io/safetensors.js";
