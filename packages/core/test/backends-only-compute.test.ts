@@ -30,7 +30,11 @@ for (const backend of backends) {
       const text = readFileSync(file, "utf8");
       for (const m of text.matchAll(/import\s*(?:type\s*)?\{([^}]*)\}\s*from\s*"@ropekit\/core"/g)) {
         for (const raw of (m[1] as string).split(",")) {
-          const name = raw.replace(/^\s*type\s+/, "").split(/\s+as\s+/)[0]?.trim() ?? "";
+          const name =
+            raw
+              .replace(/^\s*type\s+/, "")
+              .split(/\s+as\s+/)[0]
+              ?.trim() ?? "";
           if (FORBIDDEN.test(name)) offending.push(`${file.slice(packages.length)}: ${name}`);
         }
       }
