@@ -29,12 +29,11 @@ import {
   planApplyRope,
   planAttention,
   planLinear,
+  planSinusoidal,
   planRmsNorm,
-  positionAt,
   requireFloat32,
   repairAttentionRows,
   ropeTable,
-  sinusoidalReference,
 } from "@ropekit/core";
 import { PARAM_WORDS, type Placed, maskToF32, writeAttentionParams } from "./attention-params.js";
 import type { Heap } from "./heap.js";
@@ -42,6 +41,7 @@ import { applySinks } from "./sinks.js";
 import type { WorkerPool } from "./pool.js";
 import { rmsNormRows } from "./rms-norm.js";
 import { CallScope, split } from "./scope.js";
+import { encodingRows, writeEncoding } from "./sinusoidal.js";
 import { WasmTensor } from "./tensor.js";
 import { UploadedTables } from "./uploads.js";
 import type { KernelExports, WasmVariant } from "./wasm-module.js";
@@ -441,8 +441,10 @@ export class WasmBackend implements Backend {
 
   private sinusoidalTable(positions: TablePositions, dim: number, base?: number): Tensor<Float32Array> {
     // Trig in f64 on the host (as for RoPE tables), stored in f32.
-    const pe = sinusoidalReference(positions, dim, base);
-    return { data: Float32Array.from(pe.data), shape: pe.shape };
+    const plan = planSinusoidal(positions, dim, base);
+    const data = new Float32Array(plan.positions.length * dim);
+    writeEncoding(data, plan.positions, plan.invFreq, dim);
+    return { data, shape: [plan.positions.length, dim] };
   }
 
   /** out[t] += table[rows[t]] in wasm memory; x copied in and out unless resident and in place. */
@@ -496,14 +498,12 @@ export class WasmBackend implements Backend {
   ): { result: EmbeddingTensor<Float32Array>; done: Promise<void> | void } {
     const plan = planAddSinusoidal(x, options);
     requireFloat32(x.data, "x.data", BACKEND);
-    const [batch, seq, dim] = plan.dims;
-    // One encoding row per position in [min, max]; tokens index into it.
-    const { min, max } = plan.positions;
-    const pe = sinusoidalReference({ start: min, length: max - min + 1 }, dim, options.base ?? 10000);
-    const rows = new Int32Array(batch * seq);
-    for (let b = 0; b < batch; b++)
-      for (let s = 0; s < seq; s++) rows[b * seq + s] = positionAt(plan.positions, b, s, seq) - min;
-    return this.addRowsWith(exec, threads, x, plan.inPlace, pe.data, rows);
+    // One encoding row per needed position (cost follows the tokens, not the span of the ids).
+    const { positions, rows } = encodingRows(plan);
+    const dim = plan.dims[2];
+    const table = new Float32Array(positions.length * dim);
+    writeEncoding(table, positions, plan.invFreq, dim);
+    return this.addRowsWith(exec, threads, x, plan.inPlace, table, rows);
   }
 
   private addLearnedWith(

@@ -4,6 +4,7 @@
 import {
   type HeadsTensor,
   type RopekitError,
+  addSinusoidalReference,
   createReferenceBackend,
   maxRelativeError,
   ropeSpec,
@@ -64,6 +65,40 @@ describe("concurrent calls keep what they use alive", () => {
     for (const [i, out] of outs.entries()) {
       const ref = await reference.attention(q, k, v, options(i));
       expect(maxRelativeError(out.output.data as Float32Array, ref.output.data)).toBeLessThanOrEqual(1e-5);
+    }
+  });
+});
+
+describe("addSinusoidal with sparse ids", () => {
+  it("ids [0, 2^24, 7] and [0, 2^31 − 1, 7] match the reference and cost the tokens, not the span", async () => {
+    const backend = await make();
+    const x = { data: values(3 * 64), shape: [1, 3, 64] as const };
+    for (const positions of [
+      [0, 2 ** 22, 7],
+      [0, 2 ** 24, 7],
+      [0, 2 ** 31 - 1, 7],
+    ]) {
+      const out = await backend.addSinusoidal(x, { positions });
+      const ref = addSinusoidalReference(x, { positions });
+      expect(maxRelativeError(out.data as Float32Array, ref.data)).toBeLessThanOrEqual(1e-6);
+    }
+    // One row per token: the memory never grew past its first megabytes (the span would need GiBs).
+    expect(backend.memoryBytes).toBeLessThanOrEqual(4 * 2 ** 20);
+  });
+
+  it("dense offsets, repeated and per-row ids match the reference", async () => {
+    const backend = await make({ threads: 2 });
+    const x = { data: values(2 * 300 * 33), shape: [2, 300, 33] as const }; // odd dim: a lone sin channel
+    const cases = [
+      {},
+      { positions: 12345 },
+      { positions: Array.from({ length: 300 }, (_, i) => (i * 7) % 50) },
+      { positions: Array.from({ length: 600 }, (_, i) => 2 ** 30 + i) },
+    ];
+    for (const options of cases) {
+      const out = await backend.addSinusoidal(x, options);
+      const ref = addSinusoidalReference(x, options);
+      expect(maxRelativeError(out.data as Float32Array, ref.data)).toBeLessThanOrEqual(1e-6);
     }
   });
 });
