@@ -11,6 +11,7 @@ import {
   type HeadsTensor,
   type Layout,
   OP_NAMES,
+  type Positions,
   type RopeInput,
   type RopeQK,
   type RmsNormOptions,
@@ -29,18 +30,19 @@ import {
   planApplyRope,
   planAttention,
   planLinear,
-  planSinusoidal,
   planRmsNorm,
-  requireFloat32,
+  planSinusoidal,
   repairAttentionRows,
+  requireFloat32,
   ropeTable,
 } from "@ropekit/core";
-import { PARAM_WORDS, type Placed, maskToF32, writeAttentionParams } from "./attention-params.js";
+import { type Placed, PARAM_WORDS, maskToF32, writeAttentionParams } from "./attention-params.js";
 import type { Heap } from "./heap.js";
 import { applySinks } from "./sinks.js";
 import type { WorkerPool } from "./pool.js";
+import { Residents } from "./residents.js";
 import { rmsNormRows } from "./rms-norm.js";
-import { CallScope, split } from "./scope.js";
+import { CallScope, type Input, type PlacedHeads, split } from "./scope.js";
 import { encodingRows, writeEncoding } from "./sinusoidal.js";
 import { WasmTensor } from "./tensor.js";
 import { UploadedTables } from "./uploads.js";
@@ -51,6 +53,17 @@ const BACKEND = "backend-wasm";
 
 /** Runs a kernel split into parts: part 0 on this thread, the others on the pool's workers. */
 type Exec = (kernel: KernelName, parts: readonly (readonly number[])[]) => Promise<void> | void;
+
+/** A started call: its result, and when its kernels are done (undefined: already). */
+interface Started<T> {
+  result: T;
+  done: Promise<void> | void;
+}
+
+/** A started call inside its scope: also what to copy out once the kernels are done. */
+interface Body<T> extends Started<T> {
+  copyOut?: (() => void) | undefined;
+}
 
 /** Does the attention kernel's lse mark a row for the f64 recompute (NaN or +∞)? */
 function needsRepair(lse: Float32Array): boolean {
@@ -81,6 +94,7 @@ export class WasmBackend implements Backend {
   readonly sync: SyncOps;
   private readonly tables = new RopeTableCache(32);
   private readonly uploads: UploadedTables;
+  private readonly residents: Residents;
   private disposed = false;
   /** Async calls not yet settled: dispose() releases memory and workers only once they have. */
   private inFlight = 0;
@@ -88,9 +102,8 @@ export class WasmBackend implements Backend {
   /** @internal Use `createWasmBackend()`. */
   constructor(private readonly setup: WasmSetup) {
     this.uploads = new UploadedTables(setup.heap);
-    const runHere: Exec = (kernel, parts) => {
-      for (const args of parts) (this.setup.kernels[kernel] as (...a: number[]) => void)(...args);
-    };
+    this.residents = new Residents(setup.heap);
+    const here: Exec = (kernel, parts) => this.runHere(kernel, parts);
     // Sync ops run everything before returning: refused after dispose, nothing left in flight.
     const now =
       <A extends unknown[], T>(f: (...args: A) => T) =>
@@ -100,17 +113,13 @@ export class WasmBackend implements Backend {
       };
     this.sync = {
       ropeTable: now(ropeTable),
-      applyRope: now((x, rope, options) => this.syncResult(this.applyRopeWith(runHere, 1, x, rope, options))),
-      applyRopeQK: now((q, k, rope, options) =>
-        this.syncResult(this.applyRopeQKWith(runHere, 1, q, k, rope, options)),
-      ),
+      applyRope: now((x, rope, options) => this.applyRopeWith(here, 1, x, rope, options).result),
+      applyRopeQK: now((q, k, rope, options) => this.applyRopeQKWith(here, 1, q, k, rope, options).result),
       sinusoidal: now((positions, dim, base) => this.sinusoidalTable(positions, dim, base)),
-      addSinusoidal: now((x, options) => this.syncResult(this.addSinusoidalWith(runHere, 1, x, options))),
-      addLearned: now((x, table, options) =>
-        this.syncResult(this.addLearnedWith(runHere, 1, x, table, options)),
-      ),
-      attention: now((q, k, v, options) => this.syncResult(this.attentionWith(runHere, 1, q, k, v, options))),
-      linear: now((x, weight, bias) => this.syncResult(this.linearWith(runHere, 1, x, weight, bias))),
+      addSinusoidal: now((x, options) => this.addSinusoidalWith(here, 1, x, options).result),
+      addLearned: now((x, table, options) => this.addLearnedWith(here, 1, x, table, options).result),
+      attention: now((q, k, v, options) => this.attentionWith(here, 1, q, k, v, options).result),
+      linear: now((x, weight, bias) => this.linearWith(here, 1, x, weight, bias).result),
       rmsNorm: now((x, weight, options) => this.rmsNormWith(x, weight, options)),
     };
   }
@@ -174,34 +183,11 @@ export class WasmBackend implements Backend {
       );
     }
     const n = shape.reduce((a, b) => a * b, 1);
-    const ptr = this.setup.heap.alloc(n * 4); // TOO_LARGE past 4 GiB, OUT_OF_MEMORY past the limit
-    this.setup.heap.view().f32.fill(0, ptr >>> 2, (ptr >>> 2) + n);
-    return new WasmTensor(this.setup.heap, ptr, [...shape], layout);
+    const region = this.residents.create(n * 4); // TOO_LARGE past 4 GiB, OUT_OF_MEMORY past the limit
+    return new WasmTensor(this.setup.heap, this.residents, region, [...shape], layout);
   }
 
   // ---- async ops: split across the worker pool when there is one ----
-
-  private exec(): Exec {
-    const pool = this.setup.pool;
-    return (kernel, parts) => {
-      if (!pool || parts.length === 1) {
-        for (const args of parts) (this.setup.kernels[kernel] as (...a: number[]) => void)(...args);
-        return;
-      }
-      // Post to the workers first, then run part 0 here while they work.
-      const others = pool.run(kernel, parts.slice(1));
-      try {
-        (this.setup.kernels[kernel] as (...a: number[]) => void)(...(parts[0] as number[]));
-      } catch (error) {
-        // Fail only once the workers have stopped: the call's memory is freed when it fails.
-        const fail = () => {
-          throw error;
-        };
-        return others.then(fail, fail);
-      }
-      return others;
-    };
-  }
 
   ropeTable(
     spec: Parameters<SyncOps["ropeTable"]>[0],
@@ -236,7 +222,6 @@ export class WasmBackend implements Backend {
   linear(x: Tensor, weight: Tensor, bias?: Tensor): Promise<Tensor> {
     return this.later(() => this.linearWith(this.exec(), this.threads, x, weight, bias));
   }
-
   rmsNorm(x: Tensor, weight?: Tensor, options?: RmsNormOptions): Promise<Tensor> {
     return this.later(() => ({ result: this.rmsNormWith(x, weight, options), done: undefined }));
   }
@@ -254,7 +239,7 @@ export class WasmBackend implements Backend {
     this.tables.clear();
   }
 
-  // ---- implementation ----
+  // ---- running calls ----
 
   private alive(): void {
     if (this.disposed) throw this.disposedError();
@@ -264,8 +249,32 @@ export class WasmBackend implements Backend {
     return new RopekitError("DISPOSED", "this backend-wasm instance was disposed", "backend");
   }
 
+  private runHere(kernel: KernelName, parts: readonly (readonly number[])[]): void {
+    const run = this.setup.kernels[kernel] as (...a: number[]) => void;
+    for (const args of parts) run(...args);
+  }
+
+  private exec(): Exec {
+    const pool = this.setup.pool;
+    return (kernel, parts) => {
+      if (!pool || parts.length === 1) return this.runHere(kernel, parts);
+      // Post to the workers first, then run part 0 here while they work.
+      const others = pool.run(kernel, parts.slice(1));
+      try {
+        this.runHere(kernel, parts.slice(0, 1));
+      } catch (error) {
+        // Fail only once the workers have stopped: the call's memory is freed when it fails.
+        const fail = () => {
+          throw error;
+        };
+        return others.then(fail, fail);
+      }
+      return others;
+    };
+  }
+
   /** An async call: refused after dispose; counted until it settles; a throw becomes a rejection. */
-  private later<T>(run: () => { result: T; done: Promise<void> | void }): Promise<T> {
+  private later<T>(run: () => Started<T>): Promise<T> {
     if (this.disposed) return Promise.reject(this.disposedError());
     this.inFlight++;
     return Promise.resolve()
@@ -280,14 +289,59 @@ export class WasmBackend implements Backend {
       });
   }
 
-  private syncResult<T>(r: { result: T; done: Promise<void> | void }): T {
-    return r.result;
+  /**
+   * Runs a call's body in a fresh scope. The scope (memory, held tables and tensors) is released once the
+   * kernels are done and the results copied out, or at once when the body throws.
+   */
+  private scoped<T>(body: (scope: CallScope) => Body<T>): Started<T> {
+    const scope = new CallScope(this.setup.heap);
+    let started: Body<T>;
+    try {
+      started = body(scope);
+    } catch (error) {
+      scope.release();
+      throw error;
+    }
+    const { result, done, copyOut } = started;
+    const end = () => {
+      try {
+        copyOut?.();
+      } finally {
+        scope.release();
+      }
+    };
+    if (done === undefined) {
+      end();
+      return { result, done: undefined };
+    }
+    return {
+      result,
+      done: done.then(end, (error: unknown) => {
+        scope.release();
+        throw error;
+      }),
+    };
   }
 
-  /** Pointer to x's data in wasm memory if it already lives there. */
-  private residentPtr(data: Float32Array): number | undefined {
-    return data.buffer === this.setup.heap.memory.buffer ? data.byteOffset : undefined;
+  /**
+   * An input array, held for the call if it is a resident tensor's (so a dispose() during the call
+   * cannot free it); DISPOSED for a view of a disposed tensor.
+   */
+  private input(data: Float32Array, name: string, scope: CallScope): Input {
+    const found = this.residents.find(data, name);
+    const length = data.length;
+    if (!found) return { ptr: undefined, region: undefined, length, read: () => data };
+    this.residents.hold(found.region, scope);
+    const { ptr, region } = found;
+    return { ptr, region, length, read: () => this.setup.heap.f32At(ptr, length) };
   }
+
+  /** A small input read once on the host (mask, bias): copied out of wasm memory if it lies there. */
+  private hostCopy<A extends Float32Array | Float64Array | Uint8Array>(data: A, name: string): A {
+    return this.residents.find(data, name) ? (data.slice() as A) : data;
+  }
+
+  // ---- RoPE ----
 
   /** Uploads the plan's table and rows; returns the ropeApply arguments for tokens [start, end) at `base`. */
   private ropeKernelArgs(
@@ -322,30 +376,66 @@ export class WasmBackend implements Backend {
     ];
   }
 
-  /** Rotates the tensor at `ptr` in wasm memory as `plan` says. */
-  private rotate(
-    exec: Exec,
-    threads: number,
-    ptr: number,
-    plan: ApplyRopePlan,
+  /**
+   * Plans and stages one applyRope in `scope` — every check and allocation — and returns what runs its
+   * kernels, so that q and k are both staged before either is written.
+   */
+  private stageRope(
+    x: HeadsTensor,
+    rope: RopeInput,
+    options: ApplyRopeOptions,
     scope: CallScope,
-  ): Promise<void> | void {
+    threads: number,
+    name: string,
+  ): (exec: Exec) => Body<HeadsTensor<Float32Array>> {
+    const plan = planApplyRope(x, rope, options, name);
+    const src = requireFloat32(x.data, `${name}.data`, BACKEND);
+    const input = this.input(src, `${name}.data`, scope);
     const args = this.ropeKernelArgs(plan, scope);
     const d = plan.dims;
-    return exec(
-      "ropeApply",
-      split(d.batch * d.seq, threads).map(([start, end]) => args(ptr, start, end)),
-    );
+    const n = input.length;
+    const shape = [...x.shape] as [number, number, number, number];
+    const layout = x.layout;
+    const parts = (base: number) => split(d.batch * d.seq, threads).map(([s, e]) => args(base, s, e));
+    if (plan.inPlace && input.ptr !== undefined) {
+      const { ptr, region } = input as { ptr: number; region: NonNullable<Input["region"]> };
+      return (exec) => ({
+        done: exec("ropeApply", parts(ptr)),
+        // A fresh view: allocations may have grown (and so replaced) the memory buffer.
+        result: { data: this.residents.view(region, ptr, n), shape, layout },
+      });
+    }
+    const out = plan.inPlace ? src : new Float32Array(n);
+    if (threads === 1 && layout === "bshd") {
+      // Plain arrays on one thread: stream cache-sized chunks of tokens through a wasm buffer, so the
+      // data crosses main memory once each way instead of three times (copy in, rotate, copy out).
+      const perToken = d.heads * d.headDim;
+      const chunkTokens = Math.max(1, Math.floor(65536 / perToken));
+      const chunk = scope.alloc(Math.min(d.batch * d.seq, chunkTokens) * perToken * 4);
+      return () => {
+        this.rotateStreaming(input, out, perToken, chunkTokens, chunk, args);
+        return { result: { data: out, shape, layout }, done: undefined };
+      };
+    }
+    const ptr = scope.copy(input);
+    return (exec) => ({
+      result: { data: out, shape, layout },
+      done: exec("ropeApply", parts(ptr)),
+      copyOut: () => out.set(this.setup.heap.f32At(ptr, n)),
+    });
   }
 
-  /** bshd tokens are contiguous: rotate chunks of ~256 KiB staged in wasm memory. */
-  private rotateStreaming(src: Float32Array, out: Float32Array, plan: ApplyRopePlan, scope: CallScope): void {
-    const args = this.ropeKernelArgs(plan, scope);
-    const d = plan.dims;
-    const perToken = d.heads * d.headDim;
-    const tokens = d.batch * d.seq;
-    const chunkTokens = Math.max(1, Math.floor(65536 / perToken));
-    const chunk = scope.alloc(Math.min(tokens, chunkTokens) * perToken * 4);
+  /** bshd tokens are contiguous: rotate chunks of ~256 KiB staged in wasm memory at `chunk`. */
+  private rotateStreaming(
+    input: Input,
+    out: Float32Array,
+    perToken: number,
+    chunkTokens: number,
+    chunk: number,
+    args: (base: number, start: number, end: number) => number[],
+  ): void {
+    const src = input.read();
+    const tokens = src.length / perToken;
     const f32 = this.setup.heap.view().f32;
     const kernel = this.setup.kernels.ropeApply as (...a: number[]) => void;
     for (let t0 = 0; t0 < tokens; t0 += chunkTokens) {
@@ -358,66 +448,21 @@ export class WasmBackend implements Backend {
     }
   }
 
+  /** Rotates a bhsd copy made by `scope.heads` in place, on this thread. */
+  private rotateCopy(placed: PlacedHeads, rope: RopeInput, positions: Positions, scope: CallScope): void {
+    const plan = planApplyRope(placed.view(), rope, { positions });
+    const args = this.ropeKernelArgs(plan, scope);
+    this.runHere("ropeApply", [args(placed.ptr, 0, plan.dims.batch * plan.dims.seq)]);
+  }
+
   private applyRopeWith(
     exec: Exec,
     threads: number,
     x: HeadsTensor,
     rope: RopeInput,
     options: ApplyRopeOptions = {},
-  ): { result: HeadsTensor<Float32Array>; done: Promise<void> | void } {
-    const plan = planApplyRope(x, rope, options);
-    const src = requireFloat32(x.data, "x.data", BACKEND);
-    const heap = this.setup.heap;
-    const scope = new CallScope(heap);
-    try {
-      const resident = this.residentPtr(src);
-      const shape = [...x.shape] as [number, number, number, number];
-      if (plan.inPlace && resident !== undefined) {
-        const done = this.rotate(exec, threads, resident, plan, scope);
-        // A fresh view: allocations above may have grown (and so replaced) the memory buffer.
-        const data = new Float32Array(heap.memory.buffer, resident, src.length);
-        return { result: { data, shape, layout: x.layout }, done: this.finish(done, scope) };
-      }
-      const out = plan.inPlace ? src : new Float32Array(src.length);
-      if (threads === 1 && x.layout === "bshd") {
-        // Plain arrays on one thread: stream cache-sized chunks of tokens through a wasm buffer, so the
-        // data crosses main memory once each way instead of three times (copy in, rotate, copy out).
-        this.rotateStreaming(src, out, plan, scope);
-        return { result: { data: out, shape, layout: x.layout }, done: this.finish(undefined, scope) };
-      }
-      const ptr = scope.f32(src);
-      const done = this.rotate(exec, threads, ptr, plan, scope);
-      const copyOut = () => out.set(heap.view().f32.subarray(ptr >>> 2, (ptr >>> 2) + src.length));
-      return { result: { data: out, shape, layout: x.layout }, done: this.finish(done, scope, copyOut) };
-    } catch (error) {
-      scope.release();
-      throw error;
-    }
-  }
-
-  /** After the kernels: copy results out, then free the call's memory (also on failure). */
-  private finish(done: Promise<void> | void, scope: CallScope, copyOut?: () => void): Promise<void> | void {
-    if (done === undefined) {
-      try {
-        copyOut?.();
-      } finally {
-        scope.release();
-      }
-      return;
-    }
-    return done.then(
-      () => {
-        try {
-          copyOut?.();
-        } finally {
-          scope.release();
-        }
-      },
-      (error: unknown) => {
-        scope.release();
-        throw error;
-      },
-    );
+  ): Started<HeadsTensor<Float32Array>> {
+    return this.scoped((scope) => this.stageRope(x, rope, options, scope, threads, "x")(exec));
   }
 
   private applyRopeQKWith(
@@ -427,17 +472,23 @@ export class WasmBackend implements Backend {
     k: HeadsTensor,
     rope: RopeInput,
     options: ApplyRopeOptions = {},
-  ): { result: RopeQK; done: Promise<void> | void } {
+  ): Started<RopeQK> {
     checkQKPair(q, k);
-    planApplyRope(q, rope, options, "q");
-    planApplyRope(k, rope, options, "k");
-    requireFloat32(q.data, "q.data", BACKEND);
-    requireFloat32(k.data, "k.data", BACKEND);
-    const rq = this.applyRopeWith(exec, threads, q, rope, options);
-    const rk = this.applyRopeWith(exec, threads, k, rope, options);
-    const done = rq.done || rk.done ? Promise.all([rq.done, rk.done]).then(() => undefined) : undefined;
-    return { result: { q: rq.result, k: rk.result }, done };
+    return this.scoped((scope) => {
+      const runQ = this.stageRope(q, rope, options, scope, threads, "q");
+      const runK = this.stageRope(k, rope, options, scope, threads, "k");
+      const rq = runQ(exec);
+      const rk = runK(exec);
+      const done = rq.done || rk.done ? Promise.all([rq.done, rk.done]).then(() => undefined) : undefined;
+      const copyOut = () => {
+        rq.copyOut?.();
+        rk.copyOut?.();
+      };
+      return { result: { q: rq.result, k: rk.result }, done, copyOut };
+    });
   }
+
+  // ---- absolute positions ----
 
   private sinusoidalTable(positions: TablePositions, dim: number, base?: number): Tensor<Float32Array> {
     // Trig in f64 on the host (as for RoPE tables), stored in f32.
@@ -447,47 +498,40 @@ export class WasmBackend implements Backend {
     return { data, shape: [plan.positions.length, dim] };
   }
 
-  /** out[t] += table[rows[t]] in wasm memory; x copied in and out unless resident and in place. */
-  private addRowsWith(
+  /** out[t] = x[t] + table[rows[t]] in wasm memory; x copied in and out unless resident and in place. */
+  private addRows(
     exec: Exec,
     threads: number,
-    x: EmbeddingTensor,
+    scope: CallScope,
+    dims: readonly [number, number, number],
+    input: Input,
     inPlace: boolean,
-    table: ArrayLike<number>,
+    tablePtr: number,
     rows: Int32Array,
-  ): { result: EmbeddingTensor<Float32Array>; done: Promise<void> | void } {
-    const src = requireFloat32(x.data, "x.data", BACKEND);
-    const [batch, seq, dim] = x.shape as [number, number, number];
-    const heap = this.setup.heap;
-    const scope = new CallScope(heap);
-    try {
-      const resident = this.residentPtr(src);
-      const tablePtr = scope.f32(table);
-      const rowsPtr = scope.i32(rows);
-      const inWasm = inPlace && resident !== undefined;
-      const ptr = inWasm ? (resident as number) : scope.f32(src);
-      const out = inWasm
-        ? new Float32Array(heap.memory.buffer, ptr, src.length) // fresh view: the buffer may have grown
-        : inPlace
-          ? src
-          : new Float32Array(src.length);
-      const parts = split(batch * seq, threads).map(([start, end]) => [
-        ptr,
-        tablePtr,
-        rowsPtr,
-        dim,
-        start,
-        end,
-      ]);
-      const done = exec("addRows", parts);
-      const copyOut = inWasm
-        ? undefined
-        : () => out.set(heap.view().f32.subarray(ptr >>> 2, (ptr >>> 2) + src.length));
-      return { result: { data: out, shape: [batch, seq, dim] }, done: this.finish(done, scope, copyOut) };
-    } catch (error) {
-      scope.release();
-      throw error;
-    }
+  ): Body<EmbeddingTensor<Float32Array>> {
+    const [batch, seq, dim] = dims;
+    const rowsPtr = scope.i32(rows);
+    const n = input.length;
+    const inWasm = inPlace && input.ptr !== undefined;
+    const ptr = inWasm ? (input.ptr as number) : scope.copy(input);
+    const out = inWasm
+      ? this.residents.view(input.region as NonNullable<Input["region"]>, ptr, n) // after the last allocation
+      : inPlace
+        ? input.read()
+        : new Float32Array(n);
+    const parts = split(batch * seq, threads).map(([start, end]) => [
+      ptr,
+      tablePtr,
+      rowsPtr,
+      dim,
+      start,
+      end,
+    ]);
+    return {
+      result: { data: out, shape: [batch, seq, dim] },
+      done: exec("addRows", parts),
+      copyOut: inWasm ? undefined : () => out.set(this.setup.heap.f32At(ptr, n)),
+    };
   }
 
   private addSinusoidalWith(
@@ -495,15 +539,18 @@ export class WasmBackend implements Backend {
     threads: number,
     x: EmbeddingTensor,
     options: AddSinusoidalOptions = {},
-  ): { result: EmbeddingTensor<Float32Array>; done: Promise<void> | void } {
+  ): Started<EmbeddingTensor<Float32Array>> {
     const plan = planAddSinusoidal(x, options);
-    requireFloat32(x.data, "x.data", BACKEND);
-    // One encoding row per needed position (cost follows the tokens, not the span of the ids).
-    const { positions, rows } = encodingRows(plan);
-    const dim = plan.dims[2];
-    const table = new Float32Array(positions.length * dim);
-    writeEncoding(table, positions, plan.invFreq, dim);
-    return this.addRowsWith(exec, threads, x, plan.inPlace, table, rows);
+    const src = requireFloat32(x.data, "x.data", BACKEND);
+    return this.scoped((scope) => {
+      const input = this.input(src, "x.data", scope);
+      // One encoding row per needed position (cost follows the tokens), in f64 straight into wasm memory.
+      const { positions, rows } = encodingRows(plan);
+      const dim = plan.dims[2];
+      const table = scope.alloc(positions.length * dim * 4);
+      writeEncoding(this.setup.heap.f32At(table, positions.length * dim), positions, plan.invFreq, dim);
+      return this.addRows(exec, threads, scope, plan.dims, input, plan.inPlace, table, rows);
+    });
   }
 
   private addLearnedWith(
@@ -512,11 +559,21 @@ export class WasmBackend implements Backend {
     x: EmbeddingTensor,
     table: Tensor,
     options: AddLearnedOptions = {},
-  ): { result: EmbeddingTensor<Float32Array>; done: Promise<void> | void } {
+  ): Started<EmbeddingTensor<Float32Array>> {
     const plan = planAddLearned(x, table, options);
-    requireFloat32(x.data, "x.data", BACKEND);
-    return this.addRowsWith(exec, threads, x, plan.inPlace, table.data, plan.rows);
+    const src = requireFloat32(x.data, "x.data", BACKEND);
+    return this.scoped((scope) => {
+      const input = this.input(src, "x.data", scope);
+      let tablePtr: number;
+      if (table.data instanceof Float32Array) {
+        const t = this.input(table.data, "table.data", scope);
+        tablePtr = t.ptr ?? scope.copy(t);
+      } else tablePtr = scope.f32(table.data);
+      return this.addRows(exec, threads, scope, plan.dims, input, plan.inPlace, tablePtr, plan.rows);
+    });
   }
+
+  // ---- attention and linear ----
 
   private attentionWith(
     exec: Exec,
@@ -525,49 +582,37 @@ export class WasmBackend implements Backend {
     k: HeadsTensor,
     v: HeadsTensor,
     options: AttentionOptions = {},
-  ): { result: AttentionResult; done: Promise<void> | void } {
+  ): Started<AttentionResult> {
     const plan = planAttention(q, k, v, options);
     const qs = requireFloat32(q.data, "q.data", BACKEND);
     const ks = requireFloat32(k.data, "k.data", BACKEND);
     const vs = requireFloat32(v.data, "v.data", BACKEND);
     const heap = this.setup.heap;
     const kernels = this.setup.kernels;
-    const scope = new CallScope(heap);
-    try {
+    return this.scoped((scope) => {
+      const qi = this.input(qs, "q.data", scope);
+      const ki = this.input(ks, "k.data", scope);
+      const vi = this.input(vs, "v.data", scope);
+      const mask = plan.mask ? this.hostCopy(plan.mask.data, "mask") : undefined;
       // Resident tensors are used where they are; others are copied in as bhsd.
-      const place = (
-        t: HeadsTensor,
-        data: Float32Array,
-        dims: typeof plan.q,
-        rotate: boolean,
-      ): Placed & { view?: HeadsTensor } => {
-        const resident = rotate ? undefined : this.residentPtr(data);
-        return resident !== undefined ? { ptr: resident, ...dims } : scope.heads(t);
-      };
-      const qIn = place(q, qs, plan.q, plan.rope !== undefined);
-      const kIn = place(k, ks, plan.k, plan.rope !== undefined);
+      const place = (t: HeadsTensor, input: Input, dims: typeof plan.q): Placed =>
+        input.ptr !== undefined ? { ...dims, ptr: input.ptr } : scope.heads(t, input);
+      let qIn: Placed;
+      let kIn: Placed;
       if (plan.rope) {
-        // Fused RoPE: rotate the copies of q and k inside wasm memory (on this thread: O(N·d) work).
+        // Fused RoPE: rotate copies of q and k inside wasm memory (on this thread: O(N·d) work).
         const positions = fusedRopePositions(plan);
-        const here: Exec = (kernel, parts) => {
-          for (const args of parts) (kernels[kernel] as (...a: number[]) => void)(...args);
-        };
-        this.rotate(
-          here,
-          1,
-          qIn.ptr,
-          planApplyRope(qIn.view as HeadsTensor, plan.rope.rope, { positions: positions.q }),
-          scope,
-        );
-        this.rotate(
-          here,
-          1,
-          kIn.ptr,
-          planApplyRope(kIn.view as HeadsTensor, plan.rope.rope, { positions: positions.k }),
-          scope,
-        );
+        const qc = scope.heads(q, qi);
+        const kc = scope.heads(k, ki);
+        this.rotateCopy(qc, plan.rope.rope, positions.q, scope);
+        this.rotateCopy(kc, plan.rope.rope, positions.k, scope);
+        qIn = qc;
+        kIn = kc;
+      } else {
+        qIn = place(q, qi, plan.q);
+        kIn = place(k, ki, plan.k);
       }
-      const vIn = place(v, vs, plan.v, false);
+      const vIn = place(v, vi, plan.v);
       const rowCount = plan.batch * plan.qHeads * plan.qLen;
       const n = rowCount * plan.vHeadDim;
       const outPtr = scope.alloc(n * 4);
@@ -575,10 +620,10 @@ export class WasmBackend implements Backend {
       const lsePtr = scope.alloc(rowCount * 4);
       let maskPtr = 0;
       let maskOverflow = false;
-      if (plan.mask) {
-        if (plan.mask.boolean) maskPtr = scope.u8(plan.mask.data as Uint8Array);
+      if (plan.mask && mask) {
+        if (plan.mask.boolean) maskPtr = scope.u8(mask as Uint8Array);
         else {
-          const f32 = maskToF32(plan.mask.data as Float32Array | Float64Array);
+          const f32 = maskToF32(mask as Float32Array | Float64Array);
           maskOverflow = f32.overflow;
           maskPtr = scope.f32(f32.values);
         }
@@ -614,33 +659,38 @@ export class WasmBackend implements Backend {
       const output = new Float32Array(n);
       const lse = new Float32Array(rowCount);
       const copyOut = () => {
-        const view = heap.view().f32;
-        output.set(view.subarray(outPtr >>> 2, (outPtr >>> 2) + n));
-        lse.set(view.subarray(lsePtr >>> 2, (lsePtr >>> 2) + rowCount));
+        output.set(heap.f32At(outPtr, n));
+        lse.set(heap.f32At(lsePtr, rowCount));
         // Rows that overflowed f32 or met NaN/∞ come out non-finite (the kernel makes sure of it): they are
         // recomputed in f64 by the reference, from the caller's own q, k, v (before any fused rotation).
+        const view = (t: HeadsTensor, input: Input): HeadsTensor => ({
+          data: input.read(),
+          shape: t.shape,
+          layout: t.layout,
+        });
         // The kernel marks every such row in its lse, so rows are only scanned when one is marked. It
         // computed without sinks: its rows are repaired as such, then the sinks applied.
         const { sinks: _, ...withoutSinks } = options;
         if (maskOverflow || needsRepair(lse))
-          repairAttentionRows(q, k, v, withoutSinks, output, lse, maskOverflow);
+          repairAttentionRows(view(q, qi), view(k, ki), view(v, vi), withoutSinks, output, lse, maskOverflow);
         if (plan.sinks) applySinks(plan, plan.sinks, q.layout, output, lse);
       };
       const shape = headsShape(q.layout, plan.batch, plan.qLen, plan.qHeads, plan.vHeadDim);
       return {
         result: { output: { data: output, shape, layout: q.layout }, lse: plan.returnLse ? lse : undefined },
-        done: this.finish(done, scope, copyOut),
+        done,
+        copyOut,
       };
-    } catch (error) {
-      scope.release();
-      throw error;
-    }
+    });
   }
 
   private rmsNormWith(x: Tensor, weight?: Tensor, options?: RmsNormOptions): Tensor<Float32Array> {
     const plan = planRmsNorm(x, weight, options);
     const src = requireFloat32(x.data, "x.data", BACKEND);
     const w = weight ? requireFloat32(weight.data, "weight.data", BACKEND) : undefined;
+    // Computed here and now: resident views are only checked (DISPOSED), never kept.
+    this.residents.find(src, "x.data");
+    if (w) this.residents.find(w, "weight.data");
     const out = plan.inPlace ? src : new Float32Array(src.length);
     rmsNormRows(src, w, out, plan);
     return { data: out, shape: [...x.shape] };
@@ -652,18 +702,17 @@ export class WasmBackend implements Backend {
     x: Tensor,
     weight: Tensor,
     bias?: Tensor,
-  ): { result: Tensor<Float32Array>; done: Promise<void> | void } {
+  ): Started<Tensor<Float32Array>> {
     const { rows, inFeatures, outFeatures, outShape } = planLinear(x, weight, bias);
     const xs = requireFloat32(x.data, "x.data", BACKEND);
-    const heap = this.setup.heap;
-    const scope = new CallScope(heap);
-    try {
-      const xPtr = this.residentPtr(xs) ?? scope.f32(xs);
-      const wPtr =
-        weight.data instanceof Float32Array
-          ? (this.residentPtr(weight.data) ?? scope.f32(weight.data))
-          : scope.f32(weight.data);
-      const bPtr = bias ? scope.f32(bias.data) : 0;
+    return this.scoped((scope) => {
+      const xi = this.input(xs, "x.data", scope);
+      const wi =
+        weight.data instanceof Float32Array ? this.input(weight.data, "weight.data", scope) : undefined;
+      const b = bias ? this.hostCopy(bias.data, "bias.data") : undefined;
+      const xPtr = xi.ptr ?? scope.copy(xi);
+      const wPtr = wi ? (wi.ptr ?? scope.copy(wi)) : scope.f32(weight.data);
+      const bPtr = b ? scope.f32(b) : 0;
       const yPtr = scope.alloc(rows * outFeatures * 4);
       const parts = split(rows, threads).map(([start, end]) => [
         xPtr,
@@ -675,13 +724,12 @@ export class WasmBackend implements Backend {
         start,
         end,
       ]);
-      const done = exec("linear", parts);
       const out = new Float32Array(rows * outFeatures);
-      const copyOut = () => out.set(heap.view().f32.subarray(yPtr >>> 2, (yPtr >>> 2) + out.length));
-      return { result: { data: out, shape: outShape }, done: this.finish(done, scope, copyOut) };
-    } catch (error) {
-      scope.release();
-      throw error;
-    }
+      return {
+        result: { data: out, shape: outShape },
+        done: exec("linear", parts),
+        copyOut: () => out.set(this.setup.heap.f32At(yPtr, out.length)),
+      };
+    });
   }
 }

@@ -16,12 +16,15 @@ export class Heap {
   private readonly used = new Map<number, number>();
   private liveBytes = 0;
   private views: { buffer: ArrayBufferLike; f32: Float32Array; i32: Int32Array; u8: Uint8Array } | undefined;
+  /** Every buffer object this memory has shown (a shared memory shows a new one after each growth). */
+  private readonly buffers = new WeakSet<ArrayBufferLike>();
 
   constructor(
     readonly memory: WebAssembly.Memory,
     base: number,
     private readonly maxPages: number,
   ) {
+    this.buffers.add(memory.buffer);
     const start = Math.ceil(base / ALIGN) * ALIGN;
     this.free.push({ ptr: start, size: memory.buffer.byteLength - start });
   }
@@ -36,9 +39,21 @@ export class Heap {
     return this.memory.buffer.byteLength;
   }
 
+  /** The memory's current buffer (remembered, so `owns` knows views made from it). */
+  buffer(): ArrayBufferLike {
+    const buffer = this.memory.buffer;
+    this.buffers.add(buffer);
+    return buffer;
+  }
+
+  /** Is `buffer` this memory's, now or before a growth? */
+  owns(buffer: ArrayBufferLike): boolean {
+    return this.buffers.has(buffer);
+  }
+
   /** Float32 / Int32 / Uint8 views of the whole memory, renewed after growth. */
   view(): { f32: Float32Array; i32: Int32Array; u8: Uint8Array } {
-    const buffer = this.memory.buffer;
+    const buffer = this.buffer();
     if (!this.views || this.views.buffer !== buffer) {
       this.views = {
         buffer,
@@ -75,6 +90,11 @@ export class Heap {
     this.used.set(ptr, size);
     this.liveBytes += size;
     return ptr;
+  }
+
+  /** `length` floats at byte address `ptr`, in the current buffer. */
+  f32At(ptr: number, length: number): Float32Array {
+    return this.view().f32.subarray(ptr >>> 2, (ptr >>> 2) + length);
   }
 
   /** Returns a block to the free list (coalescing with its neighbours). */

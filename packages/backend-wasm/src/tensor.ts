@@ -1,43 +1,47 @@
-import { RopekitError, type Layout } from "@ropekit/core";
+import { type Layout, RopekitError } from "@ropekit/core";
 import type { Heap } from "./heap.js";
+import type { Region, Residents } from "./residents.js";
 
 /**
  * A tensor that lives in the backend's wasm memory: ops read and write it in place, with no copy.
  * Read `data` each time you need it — memory growth replaces the underlying buffer — and call
- * `dispose()` to give the memory back.
+ * `dispose()` to give the memory back. After `dispose()`, `data` and every view taken from it raise
+ * DISPOSED in ops; a call already running on the tensor keeps its memory until it ends.
  */
 export class WasmTensor {
   private view: Float32Array | undefined;
-  private disposed = false;
 
   /** @internal Use `WasmBackend.tensor()`. */
   constructor(
     private readonly heap: Heap,
-    /** Byte address in the wasm memory. */
-    readonly ptr: number,
+    private readonly residents: Residents,
+    private readonly region: Region,
     readonly shape: readonly number[],
     readonly layout: Layout | undefined,
   ) {}
 
+  /** Byte address in the wasm memory. */
+  get ptr(): number {
+    return this.region.ptr;
+  }
+
   /** Elements. */
   get length(): number {
-    return this.shape.reduce((a, b) => a * b, 1);
+    return this.region.bytes / 4;
   }
 
   /** A Float32Array view of the tensor in the current wasm memory buffer. */
   get data(): Float32Array {
-    if (this.disposed) throw new RopekitError("DISPOSED", "this backend-wasm tensor was disposed", "tensor");
-    const buffer = this.heap.memory.buffer;
-    if (!this.view || this.view.buffer !== buffer)
-      this.view = new Float32Array(buffer, this.ptr, this.length);
+    if (this.region.disposed)
+      throw new RopekitError("DISPOSED", "this backend-wasm tensor was disposed", "tensor");
+    if (!this.view || this.view.buffer !== this.heap.memory.buffer)
+      this.view = this.residents.view(this.region, this.region.ptr, this.length);
     return this.view;
   }
 
-  /** Frees the tensor's memory; using it afterwards raises DISPOSED. */
+  /** Frees the tensor's memory (once the calls using it end); using it afterwards raises DISPOSED. */
   dispose(): void {
-    if (this.disposed) return;
-    this.disposed = true;
     this.view = undefined;
-    this.heap.release(this.ptr);
+    this.residents.dispose(this.region);
   }
 }

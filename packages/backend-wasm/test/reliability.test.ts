@@ -10,7 +10,7 @@ import {
   ropeSpec,
 } from "@ropekit/core";
 import { afterAll, describe, expect, it } from "vitest";
-import { type WasmBackend, createWasmBackend } from "../src/index.js";
+import { type WasmBackend, type WasmTensor, createWasmBackend } from "../src/index.js";
 import type { WorkerPool } from "../src/pool.js";
 
 const reference = createReferenceBackend();
@@ -30,6 +30,9 @@ async function make(options?: Parameters<typeof createWasmBackend>[0]): Promise<
 afterAll(() => {
   for (const b of backends) b.dispose();
 });
+
+/** A resident tensor passed as it is (its `data` getter read by the op), as the README shows. */
+const asHeads = (t: WasmTensor): HeadsTensor => t as unknown as HeadsTensor;
 
 function poolOf(backend: WasmBackend): WorkerPool {
   return (backend as unknown as { setup: { pool: WorkerPool } }).setup.pool;
@@ -66,6 +69,106 @@ describe("concurrent calls keep what they use alive", () => {
       const ref = await reference.attention(q, k, v, options(i));
       expect(maxRelativeError(out.output.data as Float32Array, ref.output.data)).toBeLessThanOrEqual(1e-5);
     }
+  });
+
+  it("a resident input read after the memory grew (out of place) is read from the grown memory", async () => {
+    // 16 pages at the start: a 768 KiB tensor leaves no room for its copy, so the call grows the memory,
+    // which detaches every view of the old (non-shared) buffer.
+    const backend = await make({ threads: 1 });
+    const x = backend.tensor([1, 2, 6144, 16], "bhsd");
+    x.data.set(values(x.length, 5));
+    const before = backend.memoryBytes;
+    const plain = { data: x.data.slice(), shape: [1, 2, 6144, 16] as const, layout: "bhsd" as const };
+    const out = await backend.applyRope(asHeads(x), spec, { positions: 3 });
+    expect(backend.memoryBytes).toBeGreaterThan(before);
+    const ref = await reference.applyRope(plain, spec, { positions: 3 });
+    expect(maxRelativeError(out.data as Float32Array, ref.data)).toBeLessThanOrEqual(1e-5);
+    x.dispose();
+  });
+
+  it("resident q, k, v copied for fused RoPE while the memory grows give the reference's attention", async () => {
+    const backend = await make({ threads: 1 });
+    const shape = [1, 1, 1024, 64] as const; // 768 KiB resident, then 768 KiB of copies: the memory grows
+    const [q, k, v] = [1, 2, 3].map((seed) => {
+      const t = backend.tensor([...shape], "bhsd");
+      t.data.set(values(t.length, seed));
+      return t;
+    }) as [WasmTensor, WasmTensor, WasmTensor];
+    const plain = (t: typeof q) => ({ data: t.data.slice(), shape, layout: "bhsd" as const });
+    const options = { causal: true, rope: { rope: ropeSpec({ headDim: 64 }) } };
+    const expected = await reference.attention(plain(q), plain(k), plain(v), options);
+    const got = await backend.attention(asHeads(q), asHeads(k), asHeads(v), options);
+    expect(maxRelativeError(got.output.data as Float32Array, expected.output.data)).toBeLessThanOrEqual(1e-5);
+    for (const t of [q, k, v]) t.dispose();
+  });
+});
+
+describe("resident tensors after dispose", () => {
+  it("an in-place op through a data view kept from a disposed tensor raises DISPOSED and leaves the new tensor alone", async () => {
+    const backend = await make();
+    const shape = [1, 4, 2, 16] as const;
+    const t = backend.tensor([...shape], "bshd");
+    const stale = t.data;
+    t.dispose();
+    const fresh = backend.tensor([...shape], "bshd"); // the allocator hands out the same address
+    fresh.data.set(values(fresh.length, 9));
+    await expect(
+      backend.applyRope({ data: stale, shape, layout: "bshd" }, spec, { positions: 5, inPlace: true }),
+    ).rejects.toMatchObject({ code: "DISPOSED" });
+    expect(() =>
+      backend.sync.attention({ data: stale, shape, layout: "bshd" }, asHeads(fresh), asHeads(fresh)),
+    ).toThrow(expect.objectContaining({ code: "DISPOSED" }));
+    expect(Array.from(fresh.data)).toEqual(Array.from(values(fresh.length, 9)));
+    expect(() => t.data).toThrow(expect.objectContaining({ code: "DISPOSED" }));
+    fresh.dispose();
+  });
+
+  it("a view into wasm memory that no live tensor holds raises DISPOSED; a subarray of a live one works", async () => {
+    const backend = await make();
+    const t = backend.tensor([2, 64]);
+    t.data.set(values(128, 4));
+    const outside = new Float32Array(t.data.buffer, 0, 64);
+    await expect(backend.addSinusoidal({ data: outside, shape: [1, 1, 64] })).rejects.toMatchObject({
+      code: "DISPOSED",
+    });
+    const row = t.data.subarray(64, 128);
+    const out = await backend.addSinusoidal({ data: row, shape: [1, 1, 64] }, { positions: 7 });
+    const ref = addSinusoidalReference(
+      { data: values(128, 4).subarray(64), shape: [1, 1, 64] },
+      { positions: 7 },
+    );
+    expect(maxRelativeError(out.data as Float32Array, ref.data)).toBeLessThanOrEqual(1e-6);
+    t.dispose();
+  });
+
+  it("disposing resident k and v while attention runs keeps their memory until the call ends", async () => {
+    const backend = await make({ threads: 2 });
+    const shape = [1, 2, 64, 16] as const;
+    const [q, k, v] = [1, 2, 3].map((seed) => {
+      const t = backend.tensor([...shape], "bhsd");
+      t.data.set(values(t.length, seed));
+      return t;
+    }) as [WasmTensor, WasmTensor, WasmTensor];
+    const plain = (t: typeof q) => ({ data: t.data.slice(), shape, layout: "bhsd" as const });
+    const expected = await reference.attention(plain(q), plain(k), plain(v), { causal: true });
+    const baseline = backend.allocatedBytes;
+    const call = backend.attention(asHeads(q), asHeads(k), asHeads(v), { causal: true });
+    await Promise.resolve(); // the call has started: its kernels are posted to the worker
+    const [kPtr, vPtr] = [k.ptr, v.ptr];
+    k.dispose();
+    v.dispose();
+    // New tensors must not get the memory the running call reads; fill them with garbage.
+    const others = [backend.tensor([...shape]), backend.tensor([...shape])];
+    for (const o of others) {
+      o.data.fill(Number.NaN);
+      for (const p of [kPtr, vPtr]) expect(o.ptr + o.length * 4 <= p || p + k.length * 4 <= o.ptr).toBe(true);
+    }
+    const got = await call;
+    expect(maxRelativeError(got.output.data as Float32Array, expected.output.data)).toBeLessThanOrEqual(1e-5);
+    for (const o of others) o.dispose();
+    q.dispose();
+    // Once the call ended, k and v's memory was given back.
+    expect(backend.allocatedBytes).toBeLessThan(baseline);
   });
 });
 
