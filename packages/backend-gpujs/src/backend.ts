@@ -5,7 +5,6 @@ import {
   OP_NAMES,
   RopekitError,
   defineBackend,
-  describeValue,
 } from "@ropekit/core";
 import { addRows } from "./absolute/add-rows.js";
 import { attention } from "./attention/attention.js";
@@ -47,7 +46,7 @@ export async function createGpujsBackend(options: GpujsBackendOptions = {}): Pro
   if (!Number.isSafeInteger(chunk) || chunk < 64 || chunk > CHUNK_ELEMENTS) {
     throw new RopekitError(
       "INVALID_OPTION",
-      `chunkElements must be an integer in [64, 2^22], got ${describeValue(chunk)}`,
+      `chunkElements must be an integer in [64, 2^22], got ${typeof chunk === "number" ? chunk : typeof chunk}`,
       "chunkElements",
     );
   }
