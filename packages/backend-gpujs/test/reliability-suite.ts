@@ -503,4 +503,40 @@ export function describeReliability({ name, create, tolerance, softcapCalls }: R
       }
     }
   });
+
+  describe(`${name}: applyRope keeps rows holding NaN or ±∞ as the reference has them`, () => {
+    let backend: Backend;
+    beforeAll(async () => {
+      backend = await create();
+    });
+    afterAll(() => backend?.dispose());
+
+    for (const layout of ["bshd", "bhsd"] as const) {
+      for (const pairing of ["half", "interleaved"] as const) {
+        it(`${layout}, ${pairing} pairing, partial rotary, forward and inverse, in place or not`, async () => {
+          const spec = { headDim: 8, rotaryDim: 6, base: 10000, pairing, scaling: { type: "none" } } as const;
+          const x = tensor(rng(13), layout, 2, 5, 3, 8);
+          // Every row but these stays finite: the RoPE kernel must neither lose nor spread a NaN or ∞.
+          x.data[at(x, 0, 1, 2, 0)] = Number.NaN;
+          x.data[at(x, 1, 4, 0, 4)] = Number.POSITIVE_INFINITY;
+          x.data[at(x, 1, 0, 1, 7)] = Number.NEGATIVE_INFINITY; // a pass-through channel
+          x.data[at(x, 0, 3, 1, 2)] = Number.NaN;
+          x.data[at(x, 0, 3, 1, 5)] = Number.POSITIVE_INFINITY;
+          for (const inverse of [false, true]) {
+            const options = { positions: 7, inverse };
+            const want = await reference.applyRope(x, spec, options);
+            const got = await backend.applyRope(x, spec, options);
+            expectOutput(got.data, want.data, tolerance, `${layout} ${pairing} inverse ${inverse}`);
+            const copy = { ...x, data: x.data.slice() };
+            await backend.applyRope(copy, spec, { ...options, inPlace: true });
+            expectOutput(copy.data, want.data, tolerance, `${layout} ${pairing} inverse ${inverse} in place`);
+          }
+          const qk = await backend.applyRopeQK(x, x, spec);
+          const want = await reference.applyRope(x, spec);
+          expectOutput(qk.q.data, want.data, tolerance, "applyRopeQK q");
+          expectOutput(qk.k.data, want.data, tolerance, "applyRopeQK k");
+        });
+      }
+    }
+  });
 }
