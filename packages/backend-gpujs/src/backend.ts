@@ -106,7 +106,7 @@ function describeGpujs(ctx: GpuContext, device: DeviceInfo): BackendDescription 
       where,
       "cos/sin and sinusoidal tables computed on the CPU in f64 and uploaded (GPU trig is not accurate enough)",
       "RoPE rows holding NaN/∞ rotated on the CPU",
-      "attention in blocks of query rows; the rows f32 cannot compute exactly (scores that could overflow, NaN/∞ in what a row sees, |mask| > 1e8, rows left with no key) recomputed in f64 on the CPU by core",
+      "attention in blocks of query rows, with the rows f32 cannot compute exactly (scores that could overflow, NaN/∞ in what a row sees, |mask| > 1e8, rows left with no key) flagged on the CPU and recomputed in f64 by core",
       "rmsNorm rows scaled by a power of two on the CPU, sums of squares and scaling on the GPU, 1/√(mean + eps) in f64; rows with NaN/∞, all zeros or only subnormal values computed in f64 on the CPU",
     ].join("; "),
   };
