@@ -20,6 +20,7 @@ export { type RopeSpecInit, ropeSpec, validateRopeSpec } from "./rope/spec.js";
 export { type HFConfigOptions, ropeSpecFromHF } from "./rope/hf-config.js";
 export { type FrequencyOptions, frequencyKey, ropeFrequencies } from "./rope/frequencies.js";
 export { MAX_POSITION, type ResolvedPositions, positionAt, resolvePositions } from "./rope/positions.js";
+export { type MultimodalSegment, mropePositionIds } from "./rope/mrope-positions.js";
 export { RopeTableCache } from "./rope/table-cache.js";
 export {
   type RopeTableOptions,

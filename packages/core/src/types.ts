@@ -49,6 +49,12 @@ export interface EmbeddingTensor<T extends FloatArray = FloatArray> extends Tens
  */
 export type Positions = number | ArrayLike<number>;
 
+/**
+ * Multimodal RoPE position ids (Qwen2-VL): three rows — temporal, height, width — each like `Positions`'
+ * arrays (seq ids shared by every batch row, or batch·seq). HF's `position_ids` of shape [3, batch, seq].
+ */
+export type MultimodalPositions = readonly [ArrayLike<number>, ArrayLike<number>, ArrayLike<number>];
+
 /** Frequency scaling, as HF `rope_scaling` / `rope_parameters` describe it (fields in camelCase). */
 export type RopeScaling =
   | { readonly type: "none" }
@@ -106,6 +112,12 @@ export interface RopeSpec {
   readonly base: number;
   readonly pairing: Pairing;
   readonly scaling: RopeScaling;
+  /**
+   * Multimodal RoPE (Qwen2-VL / Qwen2.5-VL `mrope_section`): the frequency pairs split into three
+   * consecutive sections (summing to rotaryDim/2); section a rotates by position axis a (temporal, height,
+   * width) of `MultimodalPositions`. Absent for ordinary RoPE.
+   */
+  readonly mropeSection?: readonly [number, number, number];
 }
 
 /** What a spec gives for one sequence length: inverse frequencies and the cos/sin magnitude factor. */

@@ -1,9 +1,8 @@
 import { RopekitError, describeValue } from "../errors.js";
 import { checkOptions } from "../options.js";
 import { type RopeInput, planApplyRope } from "../rope/apply.js";
-import { resolvePositions } from "../rope/positions.js";
 import { type HeadsDims, checkFloatData, headsDims } from "../tensor.js";
-import type { HeadsTensor, Positions } from "../types.js";
+import type { HeadsTensor, MultimodalPositions, Positions } from "../types.js";
 
 /**
  * Which keys a causal query sees.
@@ -28,9 +27,9 @@ export interface AttentionMask {
 export interface FusedRope {
   readonly rope: RopeInput;
   /** Default: bottom-right aligned, i.e. query i at kvLen − qLen + i (offset by kPositions' start). */
-  readonly qPositions?: Positions;
+  readonly qPositions?: Positions | MultimodalPositions;
   /** Default: key j at position j. */
-  readonly kPositions?: Positions;
+  readonly kPositions?: Positions | MultimodalPositions;
 }
 
 /** Options of `attention`. */
@@ -259,10 +258,14 @@ export function planAttention(
     // Fused RoPE is planned here with the rest, so a bad position is reported under its own name.
     checkOptions(options.rope, ["rope", "qPositions", "kPositions"], "rope");
     const { qPositions, kPositions } = options.rope;
-    if (qPositions !== undefined) resolvePositions(qPositions, qd.batch, qd.seq, "rope.qPositions");
-    if (kPositions !== undefined) resolvePositions(kPositions, kd.batch, kd.seq, "rope.kPositions");
-    planApplyRope(q, options.rope.rope, { positions: qPositions ?? Math.max(0, qOffset) }, "q");
-    planApplyRope(k, options.rope.rope, { positions: kPositions ?? 0 }, "k");
+    planApplyRope(
+      q,
+      options.rope.rope,
+      { positions: qPositions ?? Math.max(0, qOffset) },
+      "q",
+      "rope.qPositions",
+    );
+    planApplyRope(k, options.rope.rope, { positions: kPositions ?? 0 }, "k", "rope.kPositions");
   }
   if (options.returnLse !== undefined && typeof options.returnLse !== "boolean")
     invalid("returnLse", "a boolean", options.returnLse);
@@ -309,7 +312,10 @@ export function visibleKeys(
 }
 
 /** Default positions for fused RoPE: keys at 0…kvLen−1, queries bottom-right aligned (qOffset + i). */
-export function fusedRopePositions(plan: AttentionPlan): { q: Positions; k: Positions } {
+export function fusedRopePositions(plan: AttentionPlan): {
+  q: Positions | MultimodalPositions;
+  k: Positions | MultimodalPositions;
+} {
   const rope = plan.rope as FusedRope;
   return {
     q: rope.qPositions ?? Math.max(0, plan.qOffset),

@@ -2,7 +2,8 @@ import { attentionReferenceKernel } from "../attention/attention.js";
 import { linearReference } from "../linear/linear.js";
 import { rmsNormReference } from "../norm/rms-norm.js";
 import { applyRopeReference } from "../rope/apply.js";
-import type { FloatArray } from "../types.js";
+import type { ResolvedPositions } from "../rope/positions.js";
+import type { FloatArray, MultimodalPositions } from "../types.js";
 import type { BackendRegistration, Backend } from "./contract.js";
 import { OP_NAMES } from "./contract.js";
 import { defineBackend } from "./define.js";
@@ -15,7 +16,11 @@ import type { SyncKernels } from "./kernels.js";
  */
 export const referenceKernels: SyncKernels = {
   applyRope(plan) {
-    const positions = plan.positions.ids ?? plan.positions.offset;
+    const idsOf = (p: ResolvedPositions) => p.ids ?? p.offset;
+    const axes = plan.positions.axes;
+    const positions = axes
+      ? ([idsOf(axes[0]), idsOf(axes[1]), idsOf(axes[2])] as unknown as MultimodalPositions)
+      : idsOf(plan.positions);
     const rope = plan.tableFromCaller ? plan.table : plan.spec;
     const options = {
       positions,

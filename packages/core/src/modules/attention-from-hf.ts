@@ -36,6 +36,10 @@ const FAMILIES = [
   "phi",
   "gpt_neox",
   "gptj",
+  "qwen2_vl",
+  "qwen2_5_vl",
+  "qwen2_vl_text",
+  "qwen2_5_vl_text",
 ] as const;
 
 /** HF parameter names of an attention module (relative to it) and where each goes in the layer. */
@@ -212,12 +216,6 @@ export function attentionFromHF(
   }
   if (cfg["qk_layernorm"] === true)
     notImplemented("qk_layernorm", "LayerNorm on q and k (Phi, StableLM) is not RMSNorm");
-  const scaling = (cfg["rope_scaling"] ?? null) as Json | null;
-  if (scaling && scaling["mrope_section"] !== undefined)
-    notImplemented(
-      "rope_scaling.mrope_section",
-      "multimodal RoPE layers are not built by attentionFromHF yet",
-    );
 
   const hiddenSize = int(cfg, "hidden_size", "n_embd");
   const numHeads = int(cfg, "num_attention_heads", "n_head");

@@ -1,8 +1,16 @@
 import { RopekitError, describeValue } from "../errors.js";
-import type { Positions } from "../types.js";
+import type { MultimodalPositions, Positions } from "../types.js";
 
-/** Positions of a layer call: an offset, `seq` or `batch·seq` ids, or one array of ids per batch row. */
-export type LayerPositions = Positions | readonly (readonly number[])[];
+/**
+ * Positions of a layer call: an offset, `seq` or `batch·seq` ids, one array of ids per batch row
+ * (`[batch][seq]`), or for a multimodal-RoPE layer three rows (`[3][seq | batch·seq]` or
+ * `[3][batch][seq]`, HF's position_ids).
+ */
+export type LayerPositions =
+  | Positions
+  | readonly (readonly number[])[]
+  | MultimodalPositions
+  | readonly [readonly (readonly number[])[], readonly (readonly number[])[], readonly (readonly number[])[]];
 
 /**
  * HF's 2-D `attention_mask` ([batch][tokens], 1 = token, 0 = padding; nested or flat) as one flat
@@ -54,31 +62,44 @@ export function layerPositions(
   batch: number,
   seq: number,
   past: number,
-): Positions {
-  if (positions !== undefined) {
-    if (Array.isArray(positions) && positions.length > 0 && Array.isArray(positions[0])) {
-      const rows = positions as readonly (readonly number[])[];
-      if (rows.length !== batch || rows.some((r) => r.length !== seq)) {
-        throw new RopekitError(
-          "INVALID_POSITIONS",
-          `positions per row must be [batch ${batch}][seq ${seq}]`,
-          "positions",
-        );
-      }
-      return rows.flat();
+  multimodal = false,
+): Positions | MultimodalPositions {
+  const nested = (p: unknown): p is readonly (readonly number[])[] =>
+    Array.isArray(p) && p.length > 0 && p.every((r) => Array.isArray(r));
+  const perRow = (rows: readonly (readonly number[])[], name: string): number[] => {
+    if (rows.length !== batch || rows.some((r) => r.length !== seq)) {
+      throw new RopekitError(
+        "INVALID_POSITIONS",
+        `${name} per row must be [batch ${batch}][seq ${seq}]`,
+        name,
+      );
     }
+    return rows.flat();
+  };
+  if (positions !== undefined) {
+    if (multimodal && Array.isArray(positions) && positions.length === 3) {
+      // [3][batch][seq] → three rows of batch·seq ids; [3][seq | batch·seq] as it is.
+      return positions.map((axis, i) =>
+        nested(axis) ? perRow(axis, `positions[${i}]`) : axis,
+      ) as unknown as MultimodalPositions;
+    }
+    if (nested(positions)) return perRow(positions, "positions");
     return positions as Positions;
   }
-  if (!padding) return past;
-  const total = past + seq;
-  const ids = new Array<number>(batch * seq);
-  for (let b = 0; b < batch; b++) {
-    let sum = 0;
-    for (let j = 0; j < total; j++) {
-      const m = padding[b * total + j] as number;
-      sum += m;
-      if (j >= past) ids[b * seq + j - past] = m === 0 ? 1 : sum - 1;
+  let ids: Positions = past;
+  if (padding) {
+    const total = past + seq;
+    const out = new Array<number>(batch * seq);
+    for (let b = 0; b < batch; b++) {
+      let sum = 0;
+      for (let j = 0; j < total; j++) {
+        const m = padding[b * total + j] as number;
+        sum += m;
+        if (j >= past) out[b * seq + j - past] = m === 0 ? 1 : sum - 1;
+      }
     }
+    ids = out;
   }
+  // Text only: every axis of a multimodal layer gets the same ids, as HF builds them.
   return ids;
 }

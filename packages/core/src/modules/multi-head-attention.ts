@@ -291,7 +291,14 @@ export class MultiHeadAttention {
       options.attentionMask === undefined
         ? undefined
         : hfAttentionMask(options.attentionMask, batch, past + seq);
-    const positions = layerPositions(options.positions, padding, batch, seq, past);
+    const positions = layerPositions(
+      options.positions,
+      padding,
+      batch,
+      seq,
+      past,
+      this.config.rope?.mropeSection !== undefined,
+    );
     const heads = (t: Tensor, n: number): HeadsTensor => ({
       data: t.data as FloatArray,
       shape: [batch, seq, n, this.headDim],

@@ -1,9 +1,16 @@
 import { RopekitError, describeValue } from "../errors.js";
 import { booleanOption, checkOptions } from "../options.js";
 import { type HeadsDims, headsDims } from "../tensor.js";
-import type { FloatArray, HeadsTensor, Positions, RopeSpec, RopeTable } from "../types.js";
+import type {
+  FloatArray,
+  HeadsTensor,
+  MultimodalPositions,
+  Positions,
+  RopeSpec,
+  RopeTable,
+} from "../types.js";
 import { ropeFrequencies } from "./frequencies.js";
-import { type ResolvedPositions, positionAt, resolvePositions } from "./positions.js";
+import { type ResolvedPositions, mropeAxes, positionAt, resolveRopePositions } from "./positions.js";
 import { validateRopeSpec } from "./spec.js";
 import { checkRopeTable, tableRows } from "./table.js";
 
@@ -12,8 +19,8 @@ export type RopeInput = RopeSpec | RopeTable;
 
 /** Options of `applyRope`. */
 export interface ApplyRopeOptions {
-  /** Default offset 0. See `Positions`. */
-  positions?: Positions;
+  /** Default offset 0. See `Positions`; three rows (`MultimodalPositions`) for a spec with mropeSection. */
+  positions?: Positions | MultimodalPositions;
   /** Overwrite `x` instead of returning a new tensor. Default false: inputs are never touched. */
   inPlace?: boolean;
   /** Undo the rotation: rotate by −angle and divide by the attention scale. */
@@ -47,6 +54,7 @@ export function planApplyRope(
   rope: RopeInput,
   options: ApplyRopeOptions = {},
   name = "x",
+  positionsName = "positions",
 ): ApplyRopePlan {
   const dims = headsDims(x, name);
   if (rope === null || typeof rope !== "object") {
@@ -66,7 +74,14 @@ export function planApplyRope(
     );
   }
   checkOptions(options, ["positions", "inPlace", "inverse", "seqLen"]);
-  const positions = resolvePositions(options.positions, dims.batch, dims.seq);
+  const positions = resolveRopePositions(options.positions, spec, dims.batch, dims.seq, positionsName);
+  if (table && positions.axes) {
+    throw new RopekitError(
+      "INVALID_OPTION",
+      "a RopeTable holds one position per row; pass the spec (with mropeSection) for multimodal positions",
+      "rope",
+    );
+  }
   let seqLen = positions.max + 1;
   if (options.seqLen !== undefined) {
     if (!Number.isSafeInteger(options.seqLen) || options.seqLen < 1) {
@@ -104,6 +119,8 @@ export function applyRopeReference(
   const out: FloatArray = plan.inPlace ? x.data : Float64Array.from(x.data);
   const half = spec.rotaryDim / 2;
   const freqs = table ? undefined : ropeFrequencies(spec, { seqLen: plan.seqLen });
+  // Multimodal RoPE: pair i turns with the position of its section's axis.
+  const axisOf = spec.mropeSection ? mropeAxes(spec.mropeSection) : undefined;
   const cos = new Float64Array(half);
   const sin = new Float64Array(half);
   const scale = freqs ? freqs.attentionScale : (table as RopeTable).attentionScale;
@@ -113,7 +130,8 @@ export function applyRopeReference(
       if (freqs) {
         const p = positionAt(positions, b, s, dims.seq);
         for (let i = 0; i < half; i++) {
-          const angle = p * (freqs.invFreq[i] as number);
+          const axis = axisOf && positions.axes ? positions.axes[axisOf[i] as 0 | 1 | 2] : undefined;
+          const angle = (axis ? positionAt(axis, b, s, dims.seq) : p) * (freqs.invFreq[i] as number);
           cos[i] = scale * Math.cos(angle);
           sin[i] = scale * Math.sin(angle);
         }

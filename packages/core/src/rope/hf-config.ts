@@ -174,7 +174,11 @@ export function ropeSpecFromHF(config: unknown, options: HFConfigOptions = {}): 
     readNumber(config, "rotary_emb_base", "rotary_emb_base") ??
     10000; // the default of every HF config class that has the field
 
-  const rawType = block["rope_type"] ?? block["type"] ?? "default";
+  // Qwen2-VL writes `type: "mrope"` with an `mrope_section`: default frequencies, rotated by three axes.
+  const mrope = block["mrope_section"];
+  const rawType = [block["type"], block["rope_type"]].includes("mrope")
+    ? "default"
+    : (block["rope_type"] ?? block["type"] ?? "default");
   if (typeof rawType !== "string" || !(ROPE_TYPES as readonly string[]).includes(rawType)) {
     throw new RopekitError(
       "UNKNOWN_ROPE_TYPE",
@@ -276,11 +280,20 @@ export function ropeSpecFromHF(config: unknown, options: HFConfigOptions = {}): 
   }
 
   const pairing = options.pairing ?? (config["model_type"] === "gptj" ? "interleaved" : "half");
+  if (mrope !== undefined && mrope !== null && !Array.isArray(mrope))
+    invalid(field("mrope_section"), "an array of three integers", mrope);
   // Every range check happens once, in validateRopeSpec; errors name the config field each value came from.
   const originalPath =
     originalMax !== undefined ? field("original_max_position_embeddings") : "max_position_embeddings";
   return validateRopeSpec(
-    { headDim, rotaryDim, base, pairing, scaling },
+    {
+      headDim,
+      rotaryDim,
+      base,
+      pairing,
+      scaling,
+      ...(Array.isArray(mrope) ? { mropeSection: mrope as unknown as [number, number, number] } : {}),
+    },
     {
       code: "INVALID_CONFIG",
       paths: {
@@ -301,6 +314,7 @@ export function ropeSpecFromHF(config: unknown, options: HFConfigOptions = {}): 
         "scaling.highFreqFactor": field("high_freq_factor"),
         "scaling.shortFactor": field("short_factor"),
         "scaling.longFactor": field("long_factor"),
+        mropeSection: field("mrope_section"),
       },
     },
   );

@@ -1,6 +1,6 @@
 import { checkElementCount } from "../allocate.js";
 import { RopekitError, describeValue } from "../errors.js";
-import type { Positions } from "../types.js";
+import type { MultimodalPositions, Positions } from "../types.js";
 
 /** Largest position id ropekit accepts (positions are stored as int32). */
 export const MAX_POSITION = 2 ** 31 - 1;
@@ -15,6 +15,56 @@ export interface ResolvedPositions {
   readonly perRow: boolean;
   readonly min: number;
   readonly max: number;
+  /** Multimodal RoPE: the temporal, height and width positions (the fields above are the temporal ones). */
+  readonly axes?: readonly [ResolvedPositions, ResolvedPositions, ResolvedPositions];
+}
+
+/** True for three rows of ids (HF's [3, batch, seq] multimodal position ids), not one row of numbers. */
+export function isMultimodalPositions(p: unknown): p is MultimodalPositions {
+  return (
+    Array.isArray(p) &&
+    p.length === 3 &&
+    p.every(
+      (row) =>
+        row !== null && typeof row === "object" && typeof (row as ArrayLike<number>).length === "number",
+    )
+  );
+}
+
+/**
+ * Positions for RoPE with `spec`: ordinary positions, or — when the spec has an `mropeSection` — three
+ * rows (temporal, height, width), each checked like ordinary ids. Ordinary positions with an mrope spec
+ * give every axis the same ids, as HF does for text-only input.
+ */
+export function resolveRopePositions(
+  positions: Positions | MultimodalPositions | undefined,
+  spec: { readonly mropeSection?: unknown },
+  batch: number,
+  seq: number,
+  name = "positions",
+): ResolvedPositions {
+  if (!isMultimodalPositions(positions)) return resolvePositions(positions, batch, seq, name);
+  if (spec.mropeSection === undefined) {
+    throw new RopekitError(
+      "INVALID_POSITIONS",
+      `${name}: three rows of ids (multimodal RoPE) need a spec with mropeSection`,
+      name,
+    );
+  }
+  const axes = positions.map((row, a) => resolvePositions(row, batch, seq, `${name}[${a}]`)) as unknown as [
+    ResolvedPositions,
+    ResolvedPositions,
+    ResolvedPositions,
+  ];
+  const [t] = axes;
+  return { ...t, min: Math.min(...axes.map((x) => x.min)), max: Math.max(...axes.map((x) => x.max)), axes };
+}
+
+/** For multimodal RoPE: which position axis (0 temporal, 1 height, 2 width) each frequency pair uses. */
+export function mropeAxes(section: readonly [number, number, number]): Uint8Array {
+  const out = new Uint8Array(section[0] + section[1] + section[2]);
+  out.fill(1, section[0]).fill(2, section[0] + section[1]);
+  return out;
 }
 
 function checkPosition(p: unknown, name: string): number {

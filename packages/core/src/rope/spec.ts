@@ -6,6 +6,8 @@ import type { Pairing, RopeScaling, RopeSpec } from "../types.js";
 /** What `ropeSpec()` takes: only headDim is required. */
 export interface RopeSpecInit {
   headDim: number;
+  /** Multimodal RoPE sections (Qwen2-VL), see `RopeSpec.mropeSection`. */
+  mropeSection?: readonly [number, number, number];
   /** Default headDim. */
   rotaryDim?: number;
   /** rope_theta, default 10 000. */
@@ -170,19 +172,38 @@ export function validateRopeSpec(spec: RopeSpec, source: SpecSource = FROM_CODE)
   if (spec.scaling === null || typeof spec.scaling !== "object")
     c.bad("scaling", "a scaling object", spec.scaling);
   validateScaling(spec.scaling, rotaryDim, c);
+  if (spec.mropeSection !== undefined) {
+    const m = spec.mropeSection;
+    const ok = Array.isArray(m) && m.length === 3 && m.every((n) => Number.isSafeInteger(n) && n >= 0);
+    if (!ok || m[0] + m[1] + m[2] !== rotaryDim / 2) {
+      c.bad(
+        "mropeSection",
+        `three pair counts (temporal, height, width) summing to rotaryDim/2 = ${rotaryDim / 2}`,
+        m,
+      );
+    }
+    if (spec.scaling.type !== "none") {
+      c.bad(
+        "mropeSection",
+        "used with unscaled frequencies (scaling none), as Qwen2-VL does",
+        spec.scaling.type,
+      );
+    }
+  }
   return spec;
 }
 
 /** Builds and validates a RopeSpec; unset fields take the LLaMA defaults (base 10 000, half pairing, full rotary). */
 export function ropeSpec(init: RopeSpecInit): RopeSpec {
   if (init === null || typeof init !== "object") fail("init", "an object with at least headDim", init);
-  checkOptions(init, ["headDim", "rotaryDim", "base", "pairing", "scaling"], "init");
+  checkOptions(init, ["headDim", "rotaryDim", "base", "pairing", "scaling", "mropeSection"], "init");
   const spec: RopeSpec = {
     headDim: init.headDim,
     rotaryDim: init.rotaryDim ?? init.headDim,
     base: init.base ?? 10000,
     pairing: init.pairing ?? "half",
     scaling: init.scaling ?? { type: "none" },
+    ...(init.mropeSection !== undefined ? { mropeSection: init.mropeSection } : {}),
   };
   return validateRopeSpec(spec);
 }

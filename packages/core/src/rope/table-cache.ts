@@ -1,7 +1,7 @@
 import type { RopeSpec, RopeTable } from "../types.js";
 import { frequencyKey } from "./frequencies.js";
 import type { ApplyRopePlan } from "./apply.js";
-import { ropeTable, tableRows } from "./table.js";
+import { mropeTable, ropeTable, tableRows } from "./table.js";
 
 /** Every field a RopeSpec defines; anything else a caller hung on the object is not part of its identity. */
 const SPEC_FIELDS = [
@@ -10,6 +10,7 @@ const SPEC_FIELDS = [
   "base",
   "pairing",
   "scaling",
+  "mropeSection",
   "type",
   "factor",
   "maxPositionEmbeddings",
@@ -82,6 +83,11 @@ export class RopeTableCache {
   forPlan(plan: ApplyRopePlan): { table: RopeTable; rows: Int32Array } {
     if (plan.table) return { table: plan.table, rows: plan.rows as Int32Array };
     const { spec, positions, dims, seqLen } = plan;
+    if (positions.axes) {
+      // Multimodal positions: a row per token, not cached (the ids of a prompt rarely repeat).
+      const table = mropeTable(spec, positions, dims.batch, dims.seq, seqLen);
+      return { table, rows: Int32Array.from({ length: table.length }, (_, t) => t) };
+    }
     const table =
       positions.ids === undefined
         ? this.forRange(spec, positions.min, positions.max, seqLen)

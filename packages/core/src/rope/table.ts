@@ -6,6 +6,7 @@ import { ropeFrequencies } from "./frequencies.js";
 import {
   type ResolvedPositions,
   type TablePositions,
+  mropeAxes,
   positionAt,
   resolveTablePositions,
 } from "./positions.js";
@@ -47,6 +48,40 @@ export function ropeTable(
     }
   }
   return { spec, halfDim, length, start, ids, seqLen, attentionScale, cos, sin };
+}
+
+/**
+ * Multimodal RoPE: one table row per token (b·seq + s), pair i at the position of its section's axis —
+ * what kernels read through the identity row map, so no kernel needs to know about sections.
+ */
+export function mropeTable(
+  spec: RopeSpec,
+  positions: ResolvedPositions,
+  batch: number,
+  seq: number,
+  seqLen: number,
+): RopeTable {
+  const axes = positions.axes as NonNullable<ResolvedPositions["axes"]>;
+  const axisOf = mropeAxes(spec.mropeSection as [number, number, number]);
+  const { invFreq, attentionScale } = ropeFrequencies(spec, { seqLen });
+  const halfDim = spec.rotaryDim / 2;
+  const length = batch * seq;
+  const cos = allocFloat32(length * halfDim, "ropeTable cos");
+  const sin = allocFloat32(length * halfDim, "ropeTable sin");
+  const ids = new Int32Array(length);
+  for (let b = 0; b < batch; b++) {
+    for (let s = 0; s < seq; s++) {
+      const row = b * seq + s;
+      ids[row] = positionAt(axes[0], b, s, seq);
+      for (let i = 0; i < halfDim; i++) {
+        const axis = axes[axisOf[i] as 0 | 1 | 2];
+        const angle = positionAt(axis, b, s, seq) * (invFreq[i] as number);
+        cos[row * halfDim + i] = attentionScale * Math.cos(angle);
+        sin[row * halfDim + i] = attentionScale * Math.sin(angle);
+      }
+    }
+  }
+  return { spec, halfDim, length, start: undefined, ids, seqLen, attentionScale, cos, sin };
 }
 
 /** Throws unless `table` is a well-formed RopeTable. */
