@@ -21,7 +21,7 @@ function then<T, U>(value: MaybePromise<T>, f: (v: T) => MaybePromise<U>): Maybe
 /** What a backend package supplies to `defineBackend`. */
 export interface BackendDefinition {
   readonly name: string;
-  /** What it can do and the mode it really runs in; read once, at the first call. */
+  /** What it can do and the mode it really runs in; read at every call (keep it cheap). */
   describe(): BackendDescription;
   /** The kernels behind the async ops (may use workers or a GPU). */
   readonly kernels: Kernels;
@@ -67,11 +67,8 @@ export function dtypeOf(data: unknown): Dtype | undefined {
  */
 export function defineBackend(def: BackendDefinition): Backend {
   const tables = new RopeTableCache(def.tableCacheSize ?? 32);
-  let description: BackendDescription | undefined;
-  const describe = () => {
-    description ??= def.describe();
-    return description;
-  };
+  // Not cached: a backend's description may change as it runs (gpu.js reports every mode that ran).
+  const describe = () => def.describe();
   let disposed = false;
   let inFlight = 0;
   let released = false;
