@@ -34,6 +34,10 @@ import { jsRegistration } from "@ropekit/backend-js";
 import { wasmRegistration } from "@ropekit/backend-wasm";
 
 export type {
+  AttentionFromHFOptions,
+  LayerPositions,
+  MultimodalPositions,
+  MultimodalSegment,
   AddLearnedOptions,
   AddSinusoidalOptions,
   ApplyRopeOptions,
@@ -80,6 +84,11 @@ export type {
 export {
   KVCache,
   MAX_POSITION,
+  attentionFromHF,
+  encodeSafetensors,
+  loadSafetensors,
+  mropePositionIds,
+  parseSafetensors,
   MultiHeadAttention,
   OP_NAMES,
   RopekitError,
