@@ -36,6 +36,7 @@ import importlib.metadata as _md
 import json
 import math
 import os
+import re
 import sys
 import zlib
 from dataclasses import dataclass, field
@@ -149,14 +150,19 @@ def fmt_f32(v: float) -> str:
 
 
 class Raw:
-    """A pre-rendered JSON fragment (flat number lists)."""
+    """A flat list of numbers, already rendered as JSON number literals."""
 
-    def __init__(self, text: str):
-        self.text = text
+    def __init__(self, items: list):
+        self.items = items
+
+
+def norm_num(text: str) -> str:
+    # numbers as Biome's formatter writes them (1e-06 -> 1e-6), so that `biome format` leaves the files alone
+    return re.sub(r"e\+?(-?)0*(\d)", r"e\1\2", text.lower())
 
 
 def nums(values, fmt) -> Raw:
-    return Raw("[" + ",".join(fmt(v) for v in values) + "]")
+    return Raw([norm_num(fmt(v)) for v in values])
 
 
 def tensor_json(t: torch.Tensor, kind: str) -> dict:
@@ -167,31 +173,71 @@ def tensor_json(t: torch.Tensor, kind: str) -> dict:
     elif kind == "f32":
         data = nums(flat, fmt_f32)
     elif kind == "int":
-        data = Raw("[" + ",".join(str(int(v)) for v in flat) + "]")
+        data = Raw([str(int(v)) for v in flat])
     else:
         raise ValueError(kind)
     return {"shape": list(t.shape), "data": data}
 
 
-def dump(obj: Any, indent: int = 0) -> str:
+LINE_WIDTH = 110  # biome.json's formatter.lineWidth; the files are written exactly as `biome format` would
+
+
+def scalar(v: Any) -> str:
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            raise ValueError("non-finite number in fixture")
+        return norm_num(json.dumps(v))
+    return json.dumps(v)
+
+
+def dump(obj: Any, indent: int = 0, col: int = 0, tail: int = 0) -> str:
+    """JSON in Biome's layout (2-space indent, width 110): objects one member per line; an array on one
+    line when it fits (`col` = where it starts, `tail` = characters after it on the line), else numbers
+    packed per line (Prettier's fill) and anything else one element per line."""
     pad = "  " * indent
-    if isinstance(obj, Raw):
-        return obj.text
+    inner = "  " * (indent + 1)
     if isinstance(obj, dict):
         if not obj:
             return "{}"
-        items = [f'{pad}  {json.dumps(str(k))}: {dump(v, indent + 1)}' for k, v in obj.items()]
-        return "{\n" + ",\n".join(items) + "\n" + pad + "}"
-    if isinstance(obj, (list, tuple)):
-        if all(not isinstance(v, (dict, list, tuple, Raw)) for v in obj):
-            return json.dumps(list(obj))
-        items = [f"{pad}  {dump(v, indent + 1)}" for v in obj]
-        return "[\n" + ",\n".join(items) + "\n" + pad + "]"
-    if isinstance(obj, float):
-        if not math.isfinite(obj):
-            raise ValueError("non-finite number in fixture")
-        return json.dumps(obj)
-    return json.dumps(obj)
+        lines = []
+        n = len(obj)
+        for i, (k, v) in enumerate(obj.items()):
+            key = f"{json.dumps(str(k))}: "
+            comma = "," if i < n - 1 else ""
+            lines.append(inner + key + dump(v, indent + 1, len(inner) + len(key), len(comma)) + comma)
+        return "{\n" + "\n".join(lines) + "\n" + pad + "}"
+    if isinstance(obj, (list, tuple, Raw)):
+        if isinstance(obj, Raw):
+            items, numeric = obj.items, True
+        else:
+            if not obj:
+                return "[]"
+            if any(isinstance(v, (dict, list, tuple, Raw)) for v in obj):
+                items, numeric = None, False
+            else:
+                items = [scalar(v) for v in obj]
+                numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in obj)
+        if items is not None:
+            flat = "[" + ", ".join(items) + "]"
+            if col + len(flat) + tail <= LINE_WIDTH:
+                return flat
+            if numeric:  # fill
+                out, line = [], inner
+                for i, it in enumerate(items):
+                    piece = it + ("," if i < len(items) - 1 else "")
+                    if line == inner:
+                        line += piece
+                    elif len(line) + 1 + len(piece) <= LINE_WIDTH:
+                        line += " " + piece
+                    else:
+                        out.append(line)
+                        line = inner + piece
+                out.append(line)
+                return "[\n" + "\n".join(out) + "\n" + pad + "]"
+            return "[\n" + ",\n".join(inner + it for it in items) + "\n" + pad + "]"
+        parts = [inner + dump(v, indent + 1, len(inner), 1 if i < len(obj) - 1 else 0) for i, v in enumerate(obj)]
+        return "[\n" + ",\n".join(parts) + "\n" + pad + "]"
+    return scalar(obj)
 
 
 # ------------------------------------------------------------------ independent reference
@@ -1121,11 +1167,13 @@ def process_family(fam: Family, log: Callable[[str], None]) -> dict[str, str]:
     weights = draw_weights(fam)
     hidden = fam.config.get_text_config().hidden_size
     cfg_dict = config_json(fam)
-    per_layer: dict[str, dict] = {stem: {"scenarios": [], "ablations": {}} for stem, _, _ in fam.layers}
-    def ablations_of(stem):
+    per_layer: dict[str, dict] = {stem: {"scenarios": []} for stem, _, _ in fam.layers}
+
+    def ablations_of(stem: str) -> list:
         return fam.ablations[stem] if isinstance(fam.ablations, dict) else fam.ablations
 
-    ablation_worst: dict[str, dict[str, float]] = {stem: {a: 0.0 for a in ablations_of(stem)} for stem, _, _ in fam.layers}
+    # worst error of each deliberate mistake against the expected outputs, over all scenarios
+    ablation_worst = {stem: {a: 0.0 for a in ablations_of(stem)} for stem, _, _ in fam.layers}
     for sc in fam.scenarios:
         X = token_inputs(fam, sc, hidden)
         _, st64 = run_hf(fam, torch.float64, weights, sc, X)
@@ -1200,7 +1248,7 @@ def process_family(fam: Family, log: Callable[[str], None]) -> dict[str, str]:
     files = {}
     for stem, li, note in fam.layers:
         for a, e in ablation_worst[stem].items():
-            assert e >= ABLATION_MIN, f"{stem}: ablation {a} only misses by {e:.3g} (< {ABLATION_MIN}); fixture not discriminating"
+            assert e >= ABLATION_MIN, f"{stem}: ablation {a} misses by only {e:.3g} (< {ABLATION_MIN})"
         log(f"  {stem:16s} ablations: " + ", ".join(f"{a}={e:.1e}" for a, e in ablation_worst[stem].items()))
         model_probe = build_model(fam, torch.float32, weights)
         attn = fam.attn_path(model_probe, li)
@@ -1232,12 +1280,38 @@ def process_family(fam: Family, log: Callable[[str], None]) -> dict[str, str]:
             },
             "sanity": {
                 "ablations": {a: float(f"{e:.2g}") for a, e in ablation_worst[stem].items()},
+                "ablations_note": "worst error (same metric as the tolerance) of a deliberately wrong variant "
+                "of this layer against `expected`, over all scenarios; each must exceed 10x the tolerance",
             },
             "weights": {n: tensor_json(t, "exact") for n, t in weights[stem].items()},
             "scenarios": per_layer[stem]["scenarios"],
         }
-        files[stem + ".json"] = dump(doc) + "\n"
+        text = dump(doc) + "\n"
+        worst = verify_fixture(text)
+        assert worst <= REF_MAX, f"{stem}: the written file reads back {worst:.3g} away from the reference"
+        log(f"  {stem:16s} file read back through the reference: worst {worst:.1e}")
+        files[stem + ".json"] = text
     return files
+
+
+def verify_fixture(text: str) -> float:
+    """Read a fixture back exactly as a consumer would (JSON only) and run the float64 reference
+    over every step; returns the worst error over compared rows."""
+    doc = json.loads(text)
+
+    def t(obj, dtype=torch.float64):
+        return torch.tensor(obj["data"], dtype=dtype).view(obj["shape"])
+
+    weights = {n: t(w) for n, w in doc["weights"].items()}
+    worst = 0.0
+    for sc in doc["scenarios"]:
+        ref = Reference(doc["config"], doc["layer_idx"], weights)
+        for st in sc["steps"]:
+            x = t(st["hidden_states"])
+            got = ref.step(x, t(st["position_ids"], torch.long), t(st["attention_mask"], torch.long),
+                           not st["new_cache"])
+            worst = max(worst, rel_err(got, t(st["expected"]), t(st["compare"], torch.long)))
+    return worst
 
 
 def derived_facts(fam: Family, li: int, attn, model) -> dict:
@@ -1261,13 +1335,13 @@ def derived_facts(fam: Family, li: int, attn, model) -> dict:
             "rope_type": rot.rope_type,
             "rotary_dim": int(rot.inv_freq.numel() * 2),
             "attention_scaling": float(rot.attention_scaling),
-            "inv_freq": Raw("[" + ",".join(fmt_f32(v) for v in rot.original_inv_freq.tolist()) + "]"),
+            "inv_freq": nums(rot.original_inv_freq.tolist(), fmt_f32),
         },
     }
     if rot.rope_type == "longrope":
         cfg = fam.config
         long_inv, _ = rot.rope_init_fn(cfg, None, seq_len=cfg.original_max_position_embeddings + 1)
-        out["rotary"]["inv_freq_long"] = Raw("[" + ",".join(fmt_f32(v) for v in long_inv.tolist()) + "]")
+        out["rotary"]["inv_freq_long"] = nums(long_inv.tolist(), fmt_f32)
         out["rotary"]["inv_freq_note"] = "inv_freq holds the short factors; inv_freq_long the long ones"
     if fam.name == "qwen2_vl":
         out["rotary"]["mrope_section"] = fam.config.text_config.rope_scaling["mrope_section"]
