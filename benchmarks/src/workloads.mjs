@@ -5,32 +5,26 @@ import {
   addSinusoidalReference,
   applyRopeReference,
   attentionReference,
+  headsShape,
   maxRelativeError,
   ropeSpec,
+  toLayout,
+  visibleKeys,
 } from "@ropekit/core";
+import { seededValues } from "@ropekit/core/cases";
 
 /** Relative error above which a result is wrong: far above f32 rounding, far below any real bug. */
 export const GATE_TOLERANCE = 1e-3;
 
-const fill = (n, seed) => {
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) a[i] = Math.sin((i + 1) * seed) * 0.5;
-  return a;
-};
+/** Seeded inputs from core's generator (values in [−2, 2), exact in f32), scaled to the ±0.5 range. */
+const fill = (n, seed) => Float32Array.from(seededValues(`bench/${seed}`, n), (v) => v / 4);
 
-/** [b, s, h, d] for bshd or [b, h, s, d] for bhsd. */
-const shapeOf = (layout, batch, seq, heads, dim) =>
-  layout === "bshd" ? [batch, seq, heads, dim] : [batch, heads, seq, dim];
-
-/** Rows `rows` (token indices) of head tensor data, as a bshd [1, rows.length, heads, dim] array. */
+/** Rows `rows` (token indices) of batch row 0 of a head tensor, as a bshd [1, rows.length, heads, dim] array. */
 function pickTokens(data, layout, seq, heads, dim, rows) {
+  const first = data.subarray(0, seq * heads * dim); // batch row 0, in either layout
+  const bshd = toLayout({ data: first, shape: headsShape(layout, 1, seq, heads, dim), layout }, "bshd").data;
   const out = new Float32Array(rows.length * heads * dim);
-  rows.forEach((s, r) => {
-    for (let h = 0; h < heads; h++) {
-      const from = layout === "bshd" ? (s * heads + h) * dim : (h * seq + s) * dim;
-      out.set(data.subarray(from, from + dim), (r * heads + h) * dim);
-    }
-  });
+  rows.forEach((s, r) => out.set(bshd.subarray(s * heads * dim, (s + 1) * heads * dim), r * heads * dim));
   return out;
 }
 
@@ -42,7 +36,12 @@ function ropeWorkload(c) {
   const rows =
     c.seq <= 8 ? [...Array(c.seq).keys()] : [0, 1, 2, 3, c.seq - 4, c.seq - 3, c.seq - 2, c.seq - 1];
   return {
-    inputs: { x, shape: shapeOf(c.layout, c.batch, c.seq, c.heads, c.headDim), spec, position: c.position },
+    inputs: {
+      x,
+      shape: headsShape(c.layout, c.batch, c.seq, c.heads, c.headDim),
+      spec,
+      position: c.position,
+    },
     bytes: 2 * n * 4,
     flops: undefined,
     copyElements: n,
@@ -83,11 +82,14 @@ function sinusoidalWorkload(c) {
   };
 }
 
-/** Query/key pairs a causal (bottom-right) query set sees: Σ_i min(kvLen, kvLen − qLen + i + 1). */
+/** Query/key pairs a (bottom-right) causal query set sees, from core's own visible-key bounds. */
 export function visiblePairs(qLen, kvLen, causal) {
-  if (!causal) return qLen * kvLen;
+  const bounds = { causal, qOffset: kvLen - qLen, kvLen, window: 0 };
   let pairs = 0;
-  for (let i = 0; i < qLen; i++) pairs += Math.min(kvLen, kvLen - qLen + i + 1);
+  for (let i = 0; i < qLen; i++) {
+    const { lo, hi } = visibleKeys(bounds, i);
+    pairs += hi - lo;
+  }
   return pairs;
 }
 
@@ -103,8 +105,8 @@ function attentionWorkload(c) {
       q,
       k,
       v,
-      qShape: shapeOf(c.layout, c.batch, c.qLen, c.qHeads, c.headDim),
-      kvShape: shapeOf(c.layout, c.batch, c.kvLen, c.kvHeads, c.headDim),
+      qShape: headsShape(c.layout, c.batch, c.qLen, c.qHeads, c.headDim),
+      kvShape: headsShape(c.layout, c.batch, c.kvLen, c.kvHeads, c.headDim),
     },
     // Decode is memory-bound: every cached key and value read once (plus q and the output).
     bytes: kvBytes + 2 * q.length * 4,
