@@ -23,7 +23,7 @@ How it works (see README.md beside this file):
   deliberate mistakes ("ablations"), each of which must miss the fixture by far more
   than the tolerance. Any failed check aborts without writing.
 
-Run:  python generate.py            (writes ../../test/fixtures/hf-parity/*.json)
+Run:  python generate.py            (writes ../../src/testing/hf-parity/*.json)
       python generate.py --check    (regenerates in memory, fails if the files differ)
 """
 
@@ -105,7 +105,7 @@ REF_MAX = TOL / 20
 ABLATION_MIN = 10 * TOL
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-OUT_DIR = os.path.normpath(os.path.join(HERE, "..", "..", "test", "fixtures", "hf-parity"))
+OUT_DIR = os.path.normpath(os.path.join(HERE, "..", "..", "src", "testing", "hf-parity"))
 
 W_STEP = 1.0 / 64  # weights, biases, norm weights, sinks: multiples of 1/64
 X_STEP = 1.0 / 64  # hidden-state inputs: multiples of 1/64
