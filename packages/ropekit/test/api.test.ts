@@ -173,3 +173,16 @@ describe("the public surface", () => {
     expect(maxRelativeError(out.data, ref.data)).toBeLessThan(1e-6);
   });
 });
+
+describe("examples", () => {
+  it("hf-layer-from-checkpoint: safetensors + config.json → attentionFromHF → prefill and decode within 1e-4 of transformers", async () => {
+    const { execFileSync } = await import("node:child_process");
+    const script = new URL("../examples/hf-layer-from-checkpoint.mjs", import.meta.url).pathname;
+    for (const family of ["qwen3", "gpt_oss", "phi3"]) {
+      const out = execFileSync(process.execPath, [script, family], { encoding: "utf8" });
+      const error = Number(/max error\s+(\S+)/.exec(out)?.[1]);
+      expect(error).toBeLessThanOrEqual(1e-4);
+      expect(out).toMatch(/backend\s+\w+ \(mode /);
+    }
+  });
+});
