@@ -21,21 +21,24 @@ export function checkElementCount(count: number, argument: string): number {
 
 /** `new Float32Array(count)` with TOO_LARGE past MAX_ELEMENTS and OUT_OF_MEMORY when the runtime refuses. */
 export function allocFloat32(count: number, argument: string): Float32Array {
-  checkElementCount(count, argument);
-  try {
-    return new Float32Array(count);
-  } catch (error) {
-    throw outOfMemory(error, count * 4, argument);
-  }
+  return allocate(Float32Array, count, argument);
 }
 
 /** `new Float64Array(count)`, checked like `allocFloat32`. */
 export function allocFloat64(count: number, argument: string): Float64Array {
+  return allocate(Float64Array, count, argument);
+}
+
+function allocate<T>(
+  Type: { new (n: number): T; BYTES_PER_ELEMENT: number },
+  count: number,
+  argument: string,
+): T {
   checkElementCount(count, argument);
   try {
-    return new Float64Array(count);
+    return new Type(count);
   } catch (error) {
-    throw outOfMemory(error, count * 8, argument);
+    throw outOfMemory(error, count * Type.BYTES_PER_ELEMENT, argument);
   }
 }
 

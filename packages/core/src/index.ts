@@ -75,7 +75,12 @@ export type {
   RopeKernelPlan,
   SyncKernels,
 } from "./backend/kernels.js";
-export { createReferenceBackend, referenceKernels, referenceRegistration } from "./backend/reference.js";
+export {
+  createReferenceBackend,
+  referenceCapabilities,
+  referenceKernels,
+  referenceRegistration,
+} from "./backend/reference.js";
 export { type RmsNormOptions, type RmsNormPlan, planRmsNorm, rmsNormReference } from "./norm/rms-norm.js";
 export {
   type PickOptions,

@@ -8,9 +8,9 @@
 import {
   type Backend,
   type BackendRegistration,
-  OP_NAMES,
   type SyncKernels,
   defineBackend,
+  referenceCapabilities,
   referenceKernels,
 } from "@ropekit/core";
 
@@ -29,15 +29,12 @@ export function create__PASCAL__Backend(): Backend {
     // Kernels that compute on the calling thread also give `backend.sync`; leave this out for async ones.
     syncKernels: kernels,
     describe: () => ({
+      // What the reference kernels can do (precision, dtypes, ops, pairings, layouts, threads): declare
+      // your own as your kernels replace them.
+      ...referenceCapabilities,
       name: "__NAME__",
       // Say what really runs: change this as soon as an op runs your own kernel.
       mode: "__NAME__-reference-f64",
-      precision: "f64",
-      dtypes: ["float32", "float64"],
-      ops: OP_NAMES,
-      pairings: ["half", "interleaved"],
-      layouts: ["bshd", "bhsd"],
-      threads: 1,
       notes: "generated template: every op delegates to the f64 reference",
     }),
   });

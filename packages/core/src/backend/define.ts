@@ -5,7 +5,7 @@ import { fusedRopePositions, planAttention } from "../attention/plan.js";
 import { RopekitError, describeValue } from "../errors.js";
 import { planLinear } from "../linear/linear.js";
 import { planRmsNorm } from "../norm/rms-norm.js";
-import { planApplyRope } from "../rope/apply.js";
+import { type ApplyRopeOptions, type RopeInput, planApplyRope } from "../rope/apply.js";
 import { ropeTable } from "../rope/table.js";
 import { RopeTableCache } from "../rope/table-cache.js";
 import { headsDims, layoutDims } from "../tensor.js";
@@ -17,6 +17,11 @@ import type { Kernels, MaybePromise, RopeKernelPlan, SyncKernels } from "./kerne
 function then<T, U>(value: MaybePromise<T>, f: (v: T) => MaybePromise<U>): MaybePromise<U> {
   return value instanceof Promise ? value.then(f) : f(value);
 }
+
+/** Every op of the contract with its arguments, planned then run on kernels that may be async. */
+type PlannedOps = {
+  [Op in keyof SyncOps]: (...args: Parameters<SyncOps[Op]>) => MaybePromise<ReturnType<SyncOps[Op]>>;
+};
 
 /** What a backend package supplies to `defineBackend`. */
 export interface BackendDefinition {
@@ -98,8 +103,8 @@ export function defineBackend(def: BackendDefinition): Backend {
   // ---- planning: everything a kernel needs, validated ----
   const planRope = (
     x: HeadsTensor,
-    rope: Parameters<Backend["applyRope"]>[1],
-    options: Parameters<Backend["applyRope"]>[2],
+    rope: RopeInput,
+    options: ApplyRopeOptions | undefined,
     name = "x",
   ): RopeKernelPlan => {
     const plan = planApplyRope(x, rope, options, name);
@@ -109,24 +114,11 @@ export function defineBackend(def: BackendDefinition): Backend {
   };
 
   /** The ops, each planning then running `k` (the async or the sync kernels). */
-  function ops(k: Kernels) {
+  function ops(k: Kernels): PlannedOps {
     return {
-      ropeTable: (
-        spec: Parameters<SyncOps["ropeTable"]>[0],
-        positions: Parameters<SyncOps["ropeTable"]>[1],
-        options?: Parameters<SyncOps["ropeTable"]>[2],
-      ) => ropeTable(spec, positions, options),
-      applyRope: (
-        x: HeadsTensor,
-        rope: Parameters<SyncOps["applyRope"]>[1],
-        options?: Parameters<SyncOps["applyRope"]>[2],
-      ) => k.applyRope(planRope(x, rope, options)),
-      applyRopeQK(
-        q: HeadsTensor,
-        kt: HeadsTensor,
-        rope: Parameters<SyncOps["applyRope"]>[1],
-        options?: Parameters<SyncOps["applyRope"]>[2],
-      ) {
+      ropeTable: (spec, positions, options) => ropeTable(spec, positions, options),
+      applyRope: (x, rope, options) => k.applyRope(planRope(x, rope, options)),
+      applyRopeQK(q, kt, rope, options) {
         checkQKPair(q, kt);
         // Both planned before either is written, so a bad k never leaves q half-done in place.
         const pq = planRope(q, rope, options, "q");
@@ -134,24 +126,17 @@ export function defineBackend(def: BackendDefinition): Backend {
         const rq = k.applyRope(pq);
         return then(rq, (qOut) => then(k.applyRope(pk), (kOut) => ({ q: qOut, k: kOut })));
       },
-      sinusoidal(positions: Parameters<SyncOps["sinusoidal"]>[0], dim: number, base?: number) {
+      sinusoidal(positions, dim, base) {
         const table = sinusoidalReference(positions, dim, base);
         return f32() ? { data: Float32Array.from(table.data), shape: table.shape } : table;
       },
-      addSinusoidal(
-        x: Parameters<SyncOps["addSinusoidal"]>[0],
-        options?: Parameters<SyncOps["addSinusoidal"]>[1],
-      ) {
+      addSinusoidal(x, options) {
         const plan = planAddSinusoidal(x, options);
         checkDtype(x.data, "x.data");
         const { table, rows } = addSinusoidalRows(plan);
         return k.addRows({ x, dims: plan.dims, table, rows, inPlace: plan.inPlace });
       },
-      addLearned(
-        x: Parameters<SyncOps["addLearned"]>[0],
-        table: Parameters<SyncOps["addLearned"]>[1],
-        options?: Parameters<SyncOps["addLearned"]>[2],
-      ) {
+      addLearned(x, table, options) {
         const plan = planAddLearned(x, table, options);
         checkDtype(x.data, "x.data");
         checkDtype(table.data, "table.data");
@@ -163,12 +148,7 @@ export function defineBackend(def: BackendDefinition): Backend {
           inPlace: plan.inPlace,
         });
       },
-      attention(
-        q: HeadsTensor,
-        kt: HeadsTensor,
-        v: HeadsTensor,
-        options: Parameters<SyncOps["attention"]>[3] = {},
-      ) {
+      attention(q, kt, v, options = {}) {
         const plan = planAttention(q, kt, v, options);
         checkDtype(q.data, "q.data");
         checkDtype(kt.data, "k.data");
@@ -211,22 +191,14 @@ export function defineBackend(def: BackendDefinition): Backend {
           then(k.applyRope(planRope(kt, rope.rope, { positions: positions.k }, "k")), (kr) => run(qr, kr)),
         );
       },
-      linear(
-        x: Parameters<SyncOps["linear"]>[0],
-        weight: Parameters<SyncOps["linear"]>[1],
-        bias?: Parameters<SyncOps["linear"]>[2],
-      ) {
+      linear(x, weight, bias) {
         const plan = planLinear(x, weight, bias);
         checkDtype(x.data, "x.data");
         checkDtype(weight.data, "weight.data");
         if (bias) checkDtype(bias.data, "bias.data");
         return k.linear({ ...plan, x, weight, bias });
       },
-      rmsNorm(
-        x: Parameters<SyncOps["rmsNorm"]>[0],
-        weight?: Parameters<SyncOps["rmsNorm"]>[1],
-        options?: Parameters<SyncOps["rmsNorm"]>[2],
-      ) {
+      rmsNorm(x, weight, options) {
         const plan = planRmsNorm(x, weight, options);
         checkDtype(x.data, "x.data");
         if (weight) checkDtype(weight.data, "weight.data");

@@ -4,7 +4,7 @@ import { rmsNormReference } from "../norm/rms-norm.js";
 import { applyRopeReference } from "../rope/apply.js";
 import type { ResolvedPositions } from "../rope/positions.js";
 import type { FloatArray, MultimodalPositions } from "../types.js";
-import type { BackendRegistration, Backend } from "./contract.js";
+import type { Backend, BackendDescription, BackendRegistration } from "./contract.js";
 import { OP_NAMES } from "./contract.js";
 import { defineBackend } from "./define.js";
 import type { SyncKernels } from "./kernels.js";
@@ -50,6 +50,16 @@ export const referenceKernels: SyncKernels = {
     }),
 };
 
+/** What the reference kernels can do: every op, pairing and layout, f32 and f64 data, f64 arithmetic. */
+export const referenceCapabilities: Omit<BackendDescription, "name" | "mode" | "notes"> = {
+  precision: "f64",
+  dtypes: ["float32", "float64"],
+  ops: OP_NAMES,
+  pairings: ["half", "interleaved"],
+  layouts: ["bshd", "bhsd"],
+  threads: 1,
+};
+
 /**
  * The f64 reference as a backend: slow, plain, the definition of every op. Useful to check a new
  * backend against and as an explicit choice (`ROPEKIT_BACKEND=reference`); never picked by default.
@@ -60,14 +70,9 @@ export function createReferenceBackend(): Backend {
     kernels: referenceKernels,
     syncKernels: referenceKernels,
     describe: () => ({
+      ...referenceCapabilities,
       name: "reference",
       mode: "reference-f64",
-      precision: "f64",
-      dtypes: ["float32", "float64"],
-      ops: OP_NAMES,
-      pairings: ["half", "interleaved"],
-      layouts: ["bshd", "bhsd"],
-      threads: 1,
       notes: "plain f64 loops; the definition other backends are checked against",
     }),
   });
