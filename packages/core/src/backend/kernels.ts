@@ -72,18 +72,28 @@ export type MaybePromise<T> = T | Promise<T>;
 
 /** The kernels a backend supplies; `defineBackend` turns them into the `Backend` users call. */
 export interface Kernels {
+  /** Rotates the plan's tensor (in place when `plan.inPlace`) with the plan's table rows. */
   applyRope(plan: RopeKernelPlan): MaybePromise<HeadsTensor>;
+  /** x + table[rows] for every token (addLearned, addSinusoidal). */
   addRows(plan: AddRowsKernelPlan): MaybePromise<EmbeddingTensor>;
+  /** Attention of the plan's q, k, v; returns the output in q's layout and every row's lse. */
   attention(plan: AttentionKernelPlan): MaybePromise<AttentionKernelResult>;
+  /** y = x·Wᵀ + b. */
   linear(plan: LinearKernelPlan): MaybePromise<Tensor>;
+  /** RMSNorm over the last dimension (in place when `plan.inPlace`). */
   rmsNorm(plan: RmsNormKernelPlan): MaybePromise<Tensor>;
 }
 
 /** Kernels that compute on the calling thread and return values: they also give `backend.sync`. */
 export interface SyncKernels extends Kernels {
+  /** Rotates the plan's tensor (in place when `plan.inPlace`) with the plan's table rows. */
   applyRope(plan: RopeKernelPlan): HeadsTensor;
+  /** x + table[rows] for every token (addLearned, addSinusoidal). */
   addRows(plan: AddRowsKernelPlan): EmbeddingTensor;
+  /** Attention of the plan's q, k, v; returns the output in q's layout and every row's lse. */
   attention(plan: AttentionKernelPlan): AttentionKernelResult;
+  /** y = x·Wᵀ + b. */
   linear(plan: LinearKernelPlan): Tensor;
+  /** RMSNorm over the last dimension (in place when `plan.inPlace`). */
   rmsNorm(plan: RmsNormKernelPlan): Tensor;
 }

@@ -24,6 +24,7 @@ export type CaseTensors = Readonly<Record<string, Tensor>>;
 export interface OpKind<C extends KindCase = KindCase> {
   readonly op: C["op"];
   readonly cases: readonly C[];
+  /** The seeded inputs of a case, by name. */
   inputs(c: C): CaseInputs;
   /** Calls the op on `backend`. */
   run(backend: Backend, c: C, tensors: CaseTensors): Promise<Tensor>;

@@ -52,7 +52,9 @@ export const HF_PARITY_FIXTURES: readonly ParityFixture[] = [
 
 /** Options of `describeHFParity`. */
 export interface HFParityOptions {
+  /** Shown in the test names. */
   name: string;
+  /** Makes a fresh backend for each scenario. */
   create: () => Backend | Promise<Backend>;
   /** Max |error| over max |expected| per step; the fixtures' own criterion is 1e-4 (f32 rounding, chosen up front). */
   tolerance?: number;

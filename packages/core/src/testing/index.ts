@@ -5,6 +5,6 @@
 export { type ConformanceOptions, describeConformance, goldenVectors } from "./conformance.js";
 export { maxRelativeError } from "../compare.js";
 export { type ReliabilityOptions, describeReliability } from "./reliability/index.js";
-export { HOSTILE_CASES, type HostileCase } from "./reliability/hostile-inputs.js";
+export { HOSTILE_CASES, type HostileCall, type HostileCase } from "./reliability/hostile-inputs.js";
 export { FINFO_F32_MIN, NUMERICS_CASES, type NumericsCase } from "./reliability/numerics-cases.js";
 export { HF_PARITY_FIXTURES, type HFParityOptions, describeHFParity } from "./hf-parity.js";

@@ -4,6 +4,14 @@ import type { RopekitErrorCode } from "../../errors.js";
 import { ropeTable } from "../../rope/table.js";
 import type { HeadsTensor, Layout, RopeSpec, Tensor } from "../../types.js";
 
+/** The inputs of a hostile case and the call that uses them. */
+export interface HostileCall {
+  /** The inputs (checked byte for byte afterwards). */
+  readonly args: readonly unknown[];
+  /** Runs the bad call on a backend. */
+  readonly call: (backend: Backend) => Promise<unknown>;
+}
+
 /** One bad input: the call, the error it must raise, and the arguments that must come back untouched. */
 export interface HostileCase {
   readonly name: string;
@@ -11,7 +19,7 @@ export interface HostileCase {
   /** The `argument` the error must name. */
   readonly argument: string;
   /** Builds fresh inputs and the call that uses them. */
-  readonly make: () => { args: readonly unknown[]; call: (backend: Backend) => Promise<unknown> };
+  readonly make: () => HostileCall;
 }
 
 const spec: RopeSpec = {

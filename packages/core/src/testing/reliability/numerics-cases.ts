@@ -5,6 +5,7 @@ import type { HeadsTensor } from "../../types.js";
 /** One attention call at the edge of f32: every backend must return what the f64 reference returns. */
 export interface NumericsCase {
   readonly name: string;
+  /** Fresh inputs and options of the call. */
   readonly make: () => { q: HeadsTensor; k: HeadsTensor; v: HeadsTensor; options: AttentionOptions };
 }
 
