@@ -1,7 +1,7 @@
 import type { AttentionPlan, Layout } from "@ropekit/core";
+import * as P from "./attention-layout.js";
 
-/** i32 words of the attention kernel's parameter block (see assembly/attention.ts). */
-export const PARAM_WORDS = 40;
+export { PARAM_WORDS } from "./attention-layout.js";
 
 /** An operand in wasm memory: its address and element strides [batch, seq, head]. */
 export interface Placed {
@@ -31,7 +31,7 @@ function outputStrides(plan: AttentionPlan, layout: Layout): Omit<Placed, "ptr">
     : { strideBatch: H * S * D, strideSeq: D, strideHead: S * D };
 }
 
-/** Writes the parameter block of worker `w` of `workers` at byte address `params`. */
+/** Writes the parameter block (src/attention-layout.ts) of worker `w` of `workers` at byte address `params`. */
 export function writeAttentionParams(
   view: { i32: Int32Array; f32: Float32Array },
   params: number,
@@ -44,50 +44,48 @@ export function writeAttentionParams(
 ): void {
   const od = outputStrides(plan, layout);
   const p = params >>> 2;
-  view.i32.set(
-    [
-      plan.batch,
-      plan.qHeads,
-      plan.kvHeads,
-      plan.qLen,
-      plan.kvLen,
-      plan.headDim,
-      plan.vHeadDim,
-      plan.qOffset,
-      plan.causal ? 1 : 0,
-      plan.window,
-      at.q.ptr,
-      at.k.ptr,
-      at.v.ptr,
-      at.out,
-      at.lse,
-      at.q.strideBatch,
-      at.q.strideSeq,
-      at.q.strideHead,
-      at.k.strideBatch,
-      at.k.strideSeq,
-      at.k.strideHead,
-      at.v.strideBatch,
-      at.v.strideSeq,
-      at.v.strideHead,
-      od.strideBatch,
-      od.strideSeq,
-      od.strideHead,
-      at.mask,
-      plan.mask?.boolean ? 1 : 0,
-      plan.mask?.strideBatch ?? 0,
-      plan.mask?.strideHead ?? 0,
-      plan.mask?.strideQuery ?? 0,
-      at.alibi,
-      scratch,
-    ],
-    p,
-  );
-  view.f32[p + 34] = plan.scale;
-  view.f32[p + 35] = plan.softcap;
-  view.i32[p + 36] = w;
-  view.i32[p + 37] = workers;
-  view.i32[p + 38] = at.counter;
+  const i32 = (word: number, value: number) => {
+    view.i32[p + word] = value;
+  };
+  i32(P.BATCH, plan.batch);
+  i32(P.Q_HEADS, plan.qHeads);
+  i32(P.KV_HEADS, plan.kvHeads);
+  i32(P.Q_LEN, plan.qLen);
+  i32(P.KV_LEN, plan.kvLen);
+  i32(P.HEAD_DIM, plan.headDim);
+  i32(P.V_HEAD_DIM, plan.vHeadDim);
+  i32(P.Q_OFFSET, plan.qOffset);
+  i32(P.CAUSAL, plan.causal ? 1 : 0);
+  i32(P.WINDOW, plan.window);
+  i32(P.Q_PTR, at.q.ptr);
+  i32(P.K_PTR, at.k.ptr);
+  i32(P.V_PTR, at.v.ptr);
+  i32(P.OUT_PTR, at.out);
+  i32(P.LSE_PTR, at.lse);
+  i32(P.Q_STRIDE_BATCH, at.q.strideBatch);
+  i32(P.Q_STRIDE_SEQ, at.q.strideSeq);
+  i32(P.Q_STRIDE_HEAD, at.q.strideHead);
+  i32(P.K_STRIDE_BATCH, at.k.strideBatch);
+  i32(P.K_STRIDE_SEQ, at.k.strideSeq);
+  i32(P.K_STRIDE_HEAD, at.k.strideHead);
+  i32(P.V_STRIDE_BATCH, at.v.strideBatch);
+  i32(P.V_STRIDE_SEQ, at.v.strideSeq);
+  i32(P.V_STRIDE_HEAD, at.v.strideHead);
+  i32(P.OUT_STRIDE_BATCH, od.strideBatch);
+  i32(P.OUT_STRIDE_SEQ, od.strideSeq);
+  i32(P.OUT_STRIDE_HEAD, od.strideHead);
+  i32(P.MASK_PTR, at.mask);
+  i32(P.MASK_BOOLEAN, plan.mask?.boolean ? 1 : 0);
+  i32(P.MASK_STRIDE_BATCH, plan.mask?.strideBatch ?? 0);
+  i32(P.MASK_STRIDE_HEAD, plan.mask?.strideHead ?? 0);
+  i32(P.MASK_STRIDE_QUERY, plan.mask?.strideQuery ?? 0);
+  i32(P.ALIBI_PTR, at.alibi);
+  i32(P.SCRATCH_PTR, scratch);
+  view.f32[p + P.SCALE] = plan.scale;
+  view.f32[p + P.SOFTCAP] = plan.softcap;
+  i32(P.WORK_FIRST, w);
+  i32(P.WORK_STEP, workers);
+  i32(P.WORK_COUNTER, at.counter);
 }
 
 /**

@@ -1,0 +1,78 @@
+// The attention kernel's parameter block, defined once: the host writes it (src/ops/attention.ts) and
+// the kernel reads it (assembly/attention*.ts imports this very file). It is therefore both TypeScript
+// and AssemblyScript: numeric constants only, no imports. Each constant is a word index into the block
+// (4 bytes a word); every word is an i32 except SCALE and SOFTCAP, which are f32. Element strides count
+// floats, addresses are byte pointers into wasm memory (0 = none).
+
+// ---- sizes ----
+export const BATCH = 0;
+export const Q_HEADS = 1;
+export const KV_HEADS = 2;
+export const Q_LEN = 3;
+export const KV_LEN = 4;
+/** Head size of q and k. */
+export const HEAD_DIM = 5;
+/** Head size of v (and of the output). */
+export const V_HEAD_DIM = 6;
+
+// ---- which keys a query sees ----
+/** Absolute position of query row 0 (keys are at 0 … kvLen − 1). */
+export const Q_OFFSET = 7;
+/** 1: causal upper bound on. */
+export const CAUSAL = 8;
+/** Sliding window W, 0 for none. */
+export const WINDOW = 9;
+
+// ---- buffers ----
+export const Q_PTR = 10;
+export const K_PTR = 11;
+export const V_PTR = 12;
+export const OUT_PTR = 13;
+/** Log-sum-exp of every row, [batch, qHeads, qLen]. */
+export const LSE_PTR = 14;
+
+// ---- element strides [batch, seq, head] of q, k, v and the output ----
+export const Q_STRIDE_BATCH = 15;
+export const Q_STRIDE_SEQ = 16;
+export const Q_STRIDE_HEAD = 17;
+export const K_STRIDE_BATCH = 18;
+export const K_STRIDE_SEQ = 19;
+export const K_STRIDE_HEAD = 20;
+export const V_STRIDE_BATCH = 21;
+export const V_STRIDE_SEQ = 22;
+export const V_STRIDE_HEAD = 23;
+export const OUT_STRIDE_BATCH = 24;
+export const OUT_STRIDE_SEQ = 25;
+export const OUT_STRIDE_HEAD = 26;
+
+// ---- mask and biases ----
+/** u8 (boolean) or f32 (additive) mask, broadcast by its strides. */
+export const MASK_PTR = 27;
+/** 1: the mask is boolean (u8, non-zero = the key takes part). */
+export const MASK_BOOLEAN = 28;
+export const MASK_STRIDE_BATCH = 29;
+export const MASK_STRIDE_HEAD = 30;
+export const MASK_STRIDE_QUERY = 31;
+/** f32 ALiBi slope of every query head. */
+export const ALIBI_PTR = 32;
+
+// ---- this thread ----
+/** The thread's scratch memory (attentionScratchBytes(headDim, vHeadDim) bytes). */
+export const SCRATCH_PTR = 33;
+
+// ---- f32 scalars ----
+/** Multiplies q·k. */
+export const SCALE = 34;
+/** Logit soft-cap, 0 for none. */
+export const SOFTCAP = 35;
+
+// ---- work distribution: units are blocks of query rows of one (batch, kv head) ----
+/** The first unit this thread takes when there is no shared counter. */
+export const WORK_FIRST = 36;
+/** Then every WORK_STEP-th unit. */
+export const WORK_STEP = 37;
+/** Address of a shared i32 the threads claim units from (0: use WORK_FIRST / WORK_STEP). */
+export const WORK_COUNTER = 38;
+
+/** Words in the block. */
+export const PARAM_WORDS = 39;
