@@ -21,6 +21,8 @@ export class Residents {
   private readonly live = new Set<Region>();
   /** The views handed out, with the tensor each belongs to and its address (kept when detached). */
   private readonly views = new WeakMap<ArrayBufferView, { region: Region; ptr: number }>();
+  /** The WasmTensor objects, with their regions. */
+  private readonly tensors = new WeakMap<object, Region>();
 
   constructor(private readonly heap: Heap) {}
 
@@ -31,6 +33,11 @@ export class Residents {
     const region: Region = { ptr, bytes, users: 0, disposed: false };
     this.live.add(region);
     return region;
+  }
+
+  /** Remembers `tensor` (a WasmTensor) as the owner of `region`. */
+  track(tensor: object, region: Region): void {
+    this.tensors.set(tensor, region);
   }
 
   /** `length` floats at `ptr` inside `region`, in the current buffer; remembered as the region's. */
@@ -53,21 +60,69 @@ export class Residents {
     }
     if (!this.heap.owns(data.buffer)) return undefined;
     // A view made by the caller (a subarray of a tensor's data): accepted inside a live tensor.
-    const start = data.byteOffset;
-    const end = start + data.byteLength;
-    for (const region of this.live) {
-      if (region.ptr <= start && end <= region.ptr + region.bytes) return { region, ptr: start };
-    }
+    const region = this.containing(data);
+    if (region) return { region, ptr: data.byteOffset };
     throw disposed(`${name} lies in backend-wasm memory that no live tensor holds (was it disposed?)`, name);
   }
 
   /** Keeps `region` (and its memory) for the call until `scope` releases. */
   hold(region: Region, scope: CallScope): void {
+    scope.defer(this.retain(region));
+  }
+
+  /**
+   * Keeps the resident tensors among a call's arguments (tensors, views of them, an options.mask) until
+   * the returned function is called: core still reads them after the kernels (the f64 repair of
+   * attention rows, the second rotation of fused RoPE). Never throws: checking them is the kernels' job.
+   */
+  retainArgs(args: readonly unknown[]): () => void {
+    const regions = new Set<Region>();
+    const visit = (value: unknown) => {
+      if (value === null || typeof value !== "object") return;
+      const region = this.regionOf(value);
+      if (region && !region.disposed) regions.add(region);
+    };
+    for (const arg of args) {
+      visit(arg);
+      if (arg !== null && typeof arg === "object") visit(Object.getOwnPropertyDescriptor(arg, "mask")?.value);
+    }
+    const releases = [...regions].map((r) => this.retain(r));
+    return () => {
+      for (const release of releases) release();
+    };
+  }
+
+  /** One more user of `region`, until the returned function is called (once). */
+  private retain(region: Region): () => void {
     region.users++;
-    scope.defer(() => {
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
       region.users--;
       if (region.disposed && region.users === 0) this.heap.release(region.ptr);
-    });
+    };
+  }
+
+  /** The region of a WasmTensor, or of a tensor whose own `data` is a view of one (never a getter). */
+  private regionOf(value: object): Region | undefined {
+    const tracked = this.tensors.get(value);
+    if (tracked) return tracked;
+    const data = Object.getOwnPropertyDescriptor(value, "data")?.value as unknown;
+    if (!ArrayBuffer.isView(data)) return undefined;
+    const known = this.views.get(data);
+    if (known) return known.region;
+    return this.heap.owns(data.buffer) ? this.containing(data) : undefined;
+  }
+
+  /** The live tensor a view of wasm memory lies in. */
+  private containing(data: ArrayBufferView): Region | undefined {
+    const start = data.byteOffset;
+    const end = start + data.byteLength;
+    for (const region of this.live) {
+      if (region.ptr <= start && end <= region.ptr + region.bytes) return region;
+    }
+    return undefined;
   }
 
   /** Frees the region now, or when the last call using it ends. */

@@ -1,6 +1,16 @@
-import { type HeadsTensor, headsDims, headsShape } from "@ropekit/core";
+import type { HeadsDims } from "@ropekit/core";
+import type { Exec } from "./execution.js";
 import type { Heap } from "./heap.js";
-import type { Region } from "./residents.js";
+import type { Region, Residents } from "./residents.js";
+import type { UploadedTables } from "./uploads.js";
+
+/** What an op's marshalling works with: the memory, resident tensors, uploaded tables, where kernels run. */
+export interface Env {
+  readonly heap: Heap;
+  readonly residents: Residents;
+  readonly uploads: UploadedTables;
+  readonly exec: Exec;
+}
 
 /**
  * An input array of a call. One that lives in wasm memory (a resident tensor) is read through a fresh
@@ -15,14 +25,12 @@ export interface Input {
   read(): Float32Array;
 }
 
-/** A head tensor copied in as bhsd: its address, its element strides, and a view of the copy. */
-export interface PlacedHeads {
+/** A head tensor in wasm memory: its address and element strides. */
+export interface Placed {
   readonly ptr: number;
   readonly strideBatch: number;
   readonly strideSeq: number;
   readonly strideHead: number;
-  /** A view of the copy (made now: growth replaces the memory buffer). */
-  view(): HeadsTensor;
 }
 
 /**
@@ -33,13 +41,17 @@ export interface PlacedHeads {
 export class CallScope {
   private readonly blocks: number[] = [];
   private readonly onRelease: (() => void)[] = [];
-  constructor(private readonly heap: Heap) {}
+  constructor(
+    private readonly heap: Heap,
+    private readonly residents: Residents,
+  ) {}
 
   alloc(bytes: number): number {
     const ptr = this.heap.alloc(bytes);
     this.blocks.push(ptr);
     return ptr;
   }
+  /** A copy of `values` as f32 (f64 values are rounded). */
   f32(values: ArrayLike<number>): number {
     const ptr = this.alloc(values.length * 4);
     this.heap.view().f32.set(values, ptr >>> 2);
@@ -55,6 +67,23 @@ export class CallScope {
     this.heap.view().u8.set(values, ptr);
     return ptr;
   }
+
+  /**
+   * An input array, held for the call if it is a resident tensor's (so a dispose() during the call
+   * cannot free it); DISPOSED for a view of a disposed tensor.
+   */
+  input(data: Float32Array, name: string): Input {
+    const found = this.residents.find(data, name);
+    const length = data.length;
+    if (!found) return { ptr: undefined, region: undefined, length, read: () => data };
+    this.residents.hold(found.region, this);
+    const { ptr, region } = found;
+    return { ptr, region, length, read: () => this.heap.f32At(ptr, length) };
+  }
+  /** A small input read once on the host (mask): copied out of wasm memory if it lies there. */
+  hostCopy<A extends Float32Array | Float64Array | Uint8Array>(data: A, name: string): A {
+    return this.residents.find(data, name) ? (data.slice() as A) : data;
+  }
   /** A copy of an input (read after the allocation, so a resident one is read from the grown memory). */
   copy(input: Input): number {
     const ptr = this.alloc(input.length * 4);
@@ -62,13 +91,17 @@ export class CallScope {
     else this.heap.view().f32.set(input.read(), ptr >>> 2);
     return ptr;
   }
+  /** An input's address in wasm memory: where it lies if resident, else a copy's. */
+  place(input: Input): number {
+    return input.ptr ?? this.copy(input);
+  }
 
   /**
-   * Copies a head tensor in as bhsd (each head's rows contiguous, the order the attention kernel
-   * streams keys in), whatever its layout. `x` gives the shape and layout, `input` the values.
+   * A head tensor as the attention kernel reads it: a resident one where it lies, any other copied in
+   * as bhsd (each head's rows contiguous, the order the kernel streams keys in).
    */
-  heads(x: HeadsTensor, input: Input): PlacedHeads {
-    const d = headsDims(x);
+  heads(d: HeadsDims, input: Input): Placed {
+    if (input.ptr !== undefined) return { ...d, ptr: input.ptr };
     const n = d.batch * d.heads * d.seq * d.headDim;
     const ptr = this.alloc(n * 4);
     const f32 = this.heap.view().f32;
@@ -88,13 +121,11 @@ export class CallScope {
         }
       }
     }
-    const shape = headsShape("bhsd", d.batch, d.seq, d.heads, d.headDim);
     return {
       ptr,
       strideBatch: d.heads * d.seq * d.headDim,
       strideSeq: d.headDim,
       strideHead: d.seq * d.headDim,
-      view: () => ({ data: this.heap.f32At(ptr, n), shape, layout: "bhsd" }),
     };
   }
 
@@ -111,11 +142,42 @@ export class CallScope {
   }
 }
 
-/** [start, end) ranges splitting n items into at most `parts` non-empty pieces. */
-export function split(n: number, parts: number): [number, number][] {
-  const count = Math.max(1, Math.min(parts, n));
-  return Array.from({ length: count }, (_, i) => [
-    Math.floor((i * n) / count),
-    Math.floor(((i + 1) * n) / count),
-  ]);
+/** A kernel's result: a value when it ran on this thread, a promise when workers took part. */
+export type MaybePromise<T> = T | Promise<T>;
+
+/** A call once staged: its result, when its kernels are done (undefined: already), what to copy out then. */
+export interface Staged<T> {
+  readonly result: T;
+  readonly done: Promise<void> | undefined;
+  readonly copyOut?: (() => void) | undefined;
+}
+
+/**
+ * Runs one kernel call in a fresh scope: `stage` allocates, copies in and starts the kernels. The scope
+ * is released once they are done and the results copied out, or at once when staging throws. The result
+ * comes back as a value when everything ran on this thread, else as a promise.
+ */
+export function inScope<T>(env: Env, stage: (scope: CallScope) => Staged<T>): MaybePromise<T> {
+  const scope = new CallScope(env.heap, env.residents);
+  let staged: Staged<T>;
+  try {
+    staged = stage(scope);
+  } catch (error) {
+    scope.release();
+    throw error;
+  }
+  const { result, done, copyOut } = staged;
+  const end = (): T => {
+    try {
+      copyOut?.();
+    } finally {
+      scope.release();
+    }
+    return result;
+  };
+  if (done === undefined) return end();
+  return done.then(end, (error: unknown) => {
+    scope.release();
+    throw error;
+  });
 }

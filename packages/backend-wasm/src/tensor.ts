@@ -18,7 +18,9 @@ export class WasmTensor {
     private readonly region: Region,
     readonly shape: readonly number[],
     readonly layout: Layout | undefined,
-  ) {}
+  ) {
+    residents.track(this, region);
+  }
 
   /** Byte address in the wasm memory. */
   get ptr(): number {
@@ -30,9 +32,13 @@ export class WasmTensor {
     return this.region.bytes / 4;
   }
 
-  /** A Float32Array view of the tensor in the current wasm memory buffer. */
+  /**
+   * A Float32Array view of the tensor in the current wasm memory buffer. After `dispose()` it raises
+   * DISPOSED — once no call that began before the dispose still uses the tensor (such a call reads it
+   * to its end; a new op given the view raises DISPOSED all the same).
+   */
   get data(): Float32Array {
-    if (this.region.disposed)
+    if (this.region.disposed && this.region.users === 0)
       throw new RopekitError("DISPOSED", "this backend-wasm tensor was disposed", "tensor");
     if (!this.view || this.view.buffer !== this.heap.memory.buffer)
       this.view = this.residents.view(this.region, this.region.ptr, this.length);

@@ -1,3 +1,5 @@
+import type { KernelName } from "./worker-protocol.js";
+
 /** The compiled kernel variants, built from assembly/ by scripts/build-wasm.mjs. */
 export type WasmVariant = "simd" | "relaxed" | "threads" | "threads-relaxed";
 
@@ -34,6 +36,11 @@ export interface KernelExports {
     rowStart: number,
     rowEnd: number,
   ): void;
+}
+
+/** Runs one kernel call, on whichever thread this is (the backend's or a worker's). */
+export function callKernel(kernels: KernelExports, kernel: KernelName, args: readonly number[]): void {
+  (kernels[kernel] as (...a: readonly number[]) => void)(...args);
 }
 
 const isNode = typeof process !== "undefined" && typeof process.versions?.node === "string";

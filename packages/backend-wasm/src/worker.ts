@@ -1,6 +1,6 @@
 // A backend-wasm worker: instantiates the kernels over the shared memory it is sent, then runs the
 // kernel calls it receives. Works as a Node worker_threads worker and as a browser module worker.
-import { type KernelExports, instantiate } from "./wasm-module.js";
+import { type KernelExports, callKernel, instantiate } from "./wasm-module.js";
 import type { WorkerReply, WorkerRequest } from "./worker-protocol.js";
 
 let kernels: KernelExports | undefined;
@@ -12,8 +12,7 @@ function handle(message: WorkerRequest): WorkerReply {
       return { id: message.id };
     }
     if (!kernels) return { id: message.id, error: "not initialised" };
-    const run = kernels[message.kernel] as (...args: number[]) => void;
-    run(...message.args);
+    callKernel(kernels, message.kernel, message.args);
     return { id: message.id };
   } catch (error) {
     return { id: message.id, error: error instanceof Error ? error.message : String(error) };

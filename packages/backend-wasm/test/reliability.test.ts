@@ -172,6 +172,50 @@ describe("resident tensors after dispose", () => {
   });
 });
 
+describe("resident tensors disposed during a call that core reads after the kernels", () => {
+  const shape = [1, 2, 48, 16] as const;
+  /** Resident q, k, v with q, k × 1e20: their scores pass f32, so core recomputes rows in f64. */
+  const residents = (backend: WasmBackend) =>
+    [1, 2, 3].map((seed) => {
+      const t = backend.tensor([...shape], "bhsd");
+      t.data.set(values(t.length, seed).map((x) => (seed < 3 ? x * 1e20 : x)));
+      return t;
+    }) as [WasmTensor, WasmTensor, WasmTensor];
+  const plain = (t: WasmTensor) => ({ data: t.data.slice(), shape, layout: "bhsd" as const });
+
+  it("q, k, v disposed while attention runs on 2 threads: core's f64 repair still reads them, right", async () => {
+    const backend = await make({ threads: 2 });
+    const [q, k, v] = residents(backend);
+    const expected = await reference.attention(plain(q), plain(k), plain(v), { causal: true });
+    const baseline = backend.allocatedBytes;
+    const call = backend.attention(asHeads(q), asHeads(k), asHeads(v), { causal: true });
+    await Promise.resolve(); // the call has started: its kernels are posted to the worker
+    for (const t of [q, k, v]) t.dispose();
+    const got = await call;
+    expect(maxRelativeError(got.output.data as Float32Array, expected.output.data)).toBeLessThanOrEqual(1e-5);
+    expect(backend.allocatedBytes).toBeLessThan(baseline); // given back once the call ended
+    expect(() => k.data).toThrow(expect.objectContaining({ code: "DISPOSED" }));
+  });
+
+  it("the same with fused RoPE (k is rotated after q's kernel): the right answer or DISPOSED, never garbage", async () => {
+    const backend = await make({ threads: 2 });
+    const [q, k, v] = residents(backend);
+    const options = { causal: true, rope: { rope: spec, qPositions: 7, kPositions: 7 } };
+    const expected = await reference.attention(plain(q), plain(k), plain(v), options);
+    const baseline = backend.allocatedBytes;
+    const call = backend.attention(asHeads(q), asHeads(k), asHeads(v), options);
+    await Promise.resolve();
+    for (const t of [q, k, v]) t.dispose();
+    const got = await call.catch((error: RopekitError) => error);
+    if ("code" in got) expect(got.code).toBe("DISPOSED");
+    else {
+      const error = maxRelativeError(got.output.data as Float32Array, expected.output.data);
+      expect(error).toBeLessThanOrEqual(1e-5);
+    }
+    expect(backend.allocatedBytes).toBeLessThan(baseline);
+  });
+});
+
 describe("addSinusoidal with sparse ids", () => {
   it("ids [0, 2^24, 7] and [0, 2^31 − 1, 7] match the reference and cost the tokens, not the span", async () => {
     const backend = await make();
