@@ -27,14 +27,18 @@ const isolation = {
 };
 
 /** Runs the browser contenders on `configs` (attention up to S = 4096); returns result rows. */
-export async function runInBrowser(configs, { quick, log, onResult, timeoutMs = 120_000 }) {
+export async function runInBrowser(
+  configs,
+  { quick, log, onStart, onProgress, onResult, timeoutMs = 120_000 },
+) {
   if (!existsSync(CHROMIUM)) {
-    log(`browser: ${CHROMIUM} not found — browser contenders NOT RUN`);
+    // Unavailable, not failed: one note for the run, not a failed row (see unavailable.mjs).
+    log(`browser: ${CHROMIUM} not found — browser contenders not run`);
     return BROWSER_BACKENDS.map((contender) => ({
       config: "browser",
       contender,
-      status: "failed",
-      message: "no Chromium",
+      status: "unavailable",
+      message: `no Chromium at ${CHROMIUM} (set CHROMIUM_PATH)`,
     }));
   }
   const server = await createServer({
@@ -54,6 +58,8 @@ export async function runInBrowser(configs, { quick, log, onResult, timeoutMs = 
     return await runAll(pairs, {
       quick,
       timeoutMs,
+      onStart,
+      onProgress,
       onResult,
       // One fresh browser context per pair; a page that does not answer in time is a timeout.
       async runOne({ config, contender }) {

@@ -10,8 +10,11 @@ import { threadsOf } from "@ropekit/benchmarks/measure";
 import Table from "cli-table3";
 import { Command, Option } from "commander";
 import { withRatios } from "./ratios.mjs";
+import { createProgress } from "./progress.mjs";
 import { COLUMNS, machineInfo, rows, writeReport } from "./report.mjs";
 import { runAll } from "./runner.mjs";
+import { paintStatus, palette, shouldColor, tableStyle } from "./terminal.mjs";
+import { formatNote, unavailableNotes } from "./unavailable.mjs";
 
 const QUICK_PEERS = ["tutorial-js", "ort-node-1", "ort-web-1"];
 const resultsDir = join(
@@ -35,6 +38,8 @@ const program = new Command("ropekit-bench")
   .option("--json", "print the report as JSON on stdout (progress stays on stderr)")
   .option("--out <dir>", "where the report goes", resultsDir)
   .addOption(new Option("--timeout <seconds>", "limit per configuration").argParser(Number))
+  .option("--color", "colour the output even when it is not a terminal (also FORCE_COLOR=1)")
+  .option("--no-color", "no colours (also NO_COLOR=1); by default only a terminal gets colours")
   .addOption(new Option("--list", "list the configurations and contenders, run nothing"))
   .showHelpAfterError();
 program.parse();
@@ -61,7 +66,11 @@ if (opts.list) {
 }
 if (pairs.length === 0) program.error("nothing to run: the filters left no configuration or contender");
 
-const log = (line) => process.stderr.write(`${line}\n`);
+// Colours on stdout (the tables) and stderr (progress) only where a terminal shows them.
+const colorFor = (stream) => shouldColor({ isTTY: stream.isTTY, env: process.env, flag: opts.color });
+const paintOut = palette(colorFor(process.stdout));
+const display = createProgress({ stream: process.stderr, paint: palette(colorFor(process.stderr)) });
+const log = (line) => display.log(line);
 log(`ropekit-bench: ${profile} profile, ${configs.length} configurations × ${contenders.length} contenders`);
 const matmulGflops = JSON.parse(
   execFileSync(process.execPath, [fileURLToPath(import.meta.resolve("@ropekit/benchmarks/matmul"))], {
@@ -70,31 +79,23 @@ const matmulGflops = JSON.parse(
 ).gflops;
 log(`ceiling: SIMD matmul ${matmulGflops.toFixed(1)} GFLOP/s on one thread`);
 
-/** One progress line per pair: `where` tells Node runs from browser runs. */
-const progress = (where) => (i, n, r) => {
-  const what =
-    r.status === "ok"
-      ? `ok ${r.ms.toFixed(r.ms < 10 ? 2 : 0)} ms`
-      : `${r.status}${r.message ? ` (${r.message})` : ""}`;
-  const wall = r.wallMs ? ` [${(r.wallMs / 1000).toFixed(1)} s]` : "";
-  log(
-    `[${where}${String(i + 1).padStart(String(n).length)}/${n}] ${r.config} · ${r.contender}: ${what}${wall}`,
-  );
-};
 let results = await runAll(pairs, {
   quick,
   timeoutMs: (opts.timeout ?? (quick ? 60 : 240)) * 1000,
-  onResult: progress(""),
+  ...display.callbacks(""),
 });
 if (opts.browser) {
   const { runInBrowser } = await import("./browser.mjs");
-  results = results.concat(await runInBrowser(configs, { quick, log, onResult: progress("browser ") }));
+  results = results.concat(await runInBrowser(configs, { quick, log, ...display.callbacks("browser ") }));
 }
+display.stop();
 results = results.map((r) => ({ ...r, threads: threadsOf(r.contender) }));
 
 const unsupported = allPairs.length - pairs.length + results.filter((r) => r.status === "unsupported").length;
+// A contender that cannot run here is one note, not a failed row in every table.
+const unavailable = unavailableNotes(results);
 results = withRatios(
-  results.filter((r) => r.status !== "unsupported"),
+  results.filter((r) => r.status !== "unsupported" && r.status !== "unavailable"),
   { matmulGflops, isPeer },
 );
 const report = {
@@ -103,21 +104,27 @@ const report = {
   machine: machineInfo(),
   matmulGflops,
   unsupported,
+  unavailable,
   results,
 };
 const files = writeReport(report, configs, opts.out);
 
 if (opts.json) {
   process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  for (const note of unavailable) log(`note: ${formatNote(note)}`);
 } else {
   for (const config of configs) {
     const mine = results.filter((r) => r.config === config.id);
     if (mine.length === 0) continue;
-    const table = new Table({ head: COLUMNS, style: { head: [] } });
-    for (const row of rows(mine))
-      table.push(Object.values(row).map((v) => (v.length > 60 ? `${v.slice(0, 57)}…` : v)));
-    console.log(`\n${config.label}\n${table.toString()}`);
+    const table = new Table({ head: COLUMNS, style: tableStyle(colorFor(process.stdout)) });
+    for (const [i, row] of rows(mine).entries()) {
+      const cells = Object.values(row).map((v) => (v.length > 60 ? `${v.slice(0, 57)}…` : v));
+      cells[1] = paintStatus(cells[1], mine[i].status, paintOut);
+      table.push(cells);
+    }
+    console.log(`\n${paintOut.bold(config.label)}\n${table.toString()}`);
   }
+  for (const note of unavailable) console.log(`\nnote: ${formatNote(note)}`);
 }
 log(`\n${unsupported} (configuration, contender) pairs a contender does not implement were left out.`);
 log(`report: ${files.join(", ")}`);

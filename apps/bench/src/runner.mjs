@@ -1,7 +1,9 @@
 // Runs (configuration, contender) pairs, each in its own child process, and records what happened to each:
-// a measurement, a wrong result, or a failure (error, crash, out of memory, timeout) — and goes on.
+// a measurement, a wrong result, or a failure (error, crash, out of memory, timeout) — and goes on. A
+// contender that cannot run on this machine at all is recorded once as unavailable and not run again.
 import { spawn, spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { unavailableReason } from "./unavailable.mjs";
 
 const childScript = fileURLToPath(import.meta.resolve("@ropekit/benchmarks/child"));
 const hasXvfb = spawnSync("sh", ["-c", "command -v xvfb-run"], { stdio: "ignore" }).status === 0;
@@ -12,8 +14,28 @@ const needsDisplay = (contender) => contender === "gpujs-headlessgl" && !process
 const OUT_OF_MEMORY =
   /out of memory|allocation failed|Cannot allocate|ENOMEM|Invalid typed array length|Array buffer allocation/i;
 
-/** Runs one pair in a child process; never throws. `script` overrides the child (tests). */
-export function runPair({ config, contender, quick, timeoutMs, script = childScript }) {
+/**
+ * A child may report how far it got, on stderr, one line each: this prefix and a JSON object such as
+ * `{"phase":"timing","samples":12}`. Those lines go to `onProgress`, not into the error message.
+ */
+export const PROGRESS_PREFIX = "ropekit-bench:progress ";
+
+/** The progress object of one line of a child's stderr, or undefined when it is not a progress line. */
+export function parseProgress(line) {
+  if (!line.startsWith(PROGRESS_PREFIX)) return undefined;
+  try {
+    const p = JSON.parse(line.slice(PROGRESS_PREFIX.length));
+    return p && typeof p === "object" && !Array.isArray(p) ? p : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Runs one pair in a child process; never throws. `script` overrides the child (tests); `onProgress`
+ * gets what the child reports while it runs.
+ */
+export function runPair({ config, contender, quick, timeoutMs, script = childScript, onProgress }) {
   return new Promise((resolve) => {
     const started = performance.now();
     const payload = JSON.stringify({ config, contender, quick });
@@ -29,11 +51,19 @@ export function runPair({ config, contender, quick, timeoutMs, script = childScr
     });
     let stdout = "";
     let stderr = "";
+    let partial = "";
+    child.stderr.setEncoding("utf8"); // whole characters, even across chunks
     child.stdout.on("data", (d) => {
       stdout += d;
     });
     child.stderr.on("data", (d) => {
-      stderr = (stderr + d).slice(-4000);
+      const lines = (partial + d).split("\n");
+      partial = lines.pop();
+      for (const line of lines) {
+        const progress = parseProgress(line);
+        if (progress) onProgress?.(progress);
+        else stderr = `${stderr}${line}\n`.slice(-4000);
+      }
     });
     let timedOut = false;
     const timer = setTimeout(() => {
@@ -46,6 +76,7 @@ export function runPair({ config, contender, quick, timeoutMs, script = childScr
     }, timeoutMs);
     child.on("close", (code, signal) => {
       clearTimeout(timer);
+      if (partial && !parseProgress(partial)) stderr = `${stderr}${partial}`.slice(-4000);
       const base = { config: config.id, contender, wallMs: performance.now() - started };
       const last = stdout.trim().split("\n").at(-1) ?? "";
       let parsed;
@@ -81,14 +112,30 @@ export function runPair({ config, contender, quick, timeoutMs, script = childScr
 /**
  * Runs every pair in order. After a contender fails (error, timeout, crash, out of memory) on one configuration
  * of a series (`config.series`, e.g. attention prefill by length), its larger configurations of that
- * series are skipped and say why: they would fail the same way, only slower. `runOne` runs one pair
- * (default: a Node child process; the browser driver passes its page runner).
+ * series are skipped and say why: they would fail the same way, only slower. A contender that cannot run
+ * here at all (see unavailable.mjs) gets status "unavailable" and is not run again: its other pairs are
+ * recorded as unavailable with the same reason, without a process, and without `onStart` or `onResult`.
+ * `runOne` runs one pair (default: a Node child process; the browser driver passes its page runner);
+ * `onProgress(i, n, progress)` gets what a running pair reports.
  */
-export async function runAll(pairs, { quick, timeoutMs, onStart, onResult, script, runOne = runPair }) {
+export async function runAll(
+  pairs,
+  { quick, timeoutMs, onStart, onResult, onProgress, script, runOne = runPair },
+) {
   const results = [];
   const failedAt = new Map();
+  const unavailable = new Map();
   for (const [i, { config, contender }] of pairs.entries()) {
     const key = `${config.series ?? config.id}|${contender}`;
+    if (unavailable.has(contender)) {
+      results.push({
+        config: config.id,
+        contender,
+        status: "unavailable",
+        message: unavailable.get(contender),
+      });
+      continue;
+    }
     let result;
     if (config.series && failedAt.has(key)) {
       result = {
@@ -99,8 +146,19 @@ export async function runAll(pairs, { quick, timeoutMs, onStart, onResult, scrip
       };
     } else {
       onStart?.(i, pairs.length, config, contender);
-      result = await runOne({ config, contender, quick, timeoutMs, script });
-      if (["timeout", "crashed", "out-of-memory", "failed"].includes(result.status))
+      result = await runOne({
+        config,
+        contender,
+        quick,
+        timeoutMs,
+        script,
+        onProgress: (p) => onProgress?.(i, pairs.length, p),
+      });
+      const reason = unavailableReason(result);
+      if (reason !== undefined) {
+        unavailable.set(contender, reason);
+        result = { ...result, status: "unavailable", message: reason };
+      } else if (["timeout", "crashed", "out-of-memory", "failed"].includes(result.status))
         failedAt.set(key, `${config.id}: ${result.status}`);
     }
     results.push(result);
