@@ -2,6 +2,7 @@
 // pointers and never allocate.
 export { ropeApply, addRows } from "./rope";
 export { linear } from "./linear";
+export { rmsNorm } from "./norm";
 export { attention, attentionScratchBytes, BLOCK_Q, BLOCK_K } from "./attention";
 
 /** First byte the host may use: everything below belongs to the module's static data. */

@@ -36,6 +36,16 @@ export interface KernelExports {
     rowStart: number,
     rowEnd: number,
   ): void;
+  rmsNorm(
+    x: number,
+    w: number,
+    y: number,
+    dim: number,
+    eps: number,
+    weightOffset: number,
+    rowStart: number,
+    rowEnd: number,
+  ): void;
 }
 
 /** Runs one kernel call, on whichever thread this is (the backend's or a worker's). */

@@ -1,5 +1,5 @@
 /** Kernels a worker can run. */
-export type KernelName = "attention" | "ropeApply" | "addRows" | "linear";
+export type KernelName = "attention" | "ropeApply" | "addRows" | "linear" | "rmsNorm";
 
 /** Main thread → worker: instantiate once (id 0), then kernel calls. */
 export type WorkerRequest =
