@@ -24,7 +24,15 @@ async function preparer(name) {
 let result;
 try {
   const prepare = await preparer(contender);
-  result = await measure(config, prepare, { quick });
+  // Progress for the parent's live line, at most every 250 ms, on stderr (stdout carries the result).
+  let last = 0;
+  const onProgress = (p) => {
+    const now = Date.now();
+    if (now - last < 250 && p.phase === "timing") return;
+    last = now;
+    process.stderr.write(`ropekit-bench:progress ${JSON.stringify(p)}\n`);
+  };
+  result = await measure(config, prepare, { quick, onProgress });
   if (preparer.mode) result.mode = preparer.mode;
 } catch (error) {
   result = {

@@ -18,7 +18,7 @@ function smallVariant(config) {
  * Measures `prepare(config, inputs)` — which returns the timed call (resolving to the output as a
  * Float32Array in the configuration's layout), or undefined when the contender cannot run it.
  */
-export async function measure(config, prepare, { quick = true } = {}) {
+export async function measure(config, prepare, { quick = true, onProgress } = {}) {
   const w = workload(config);
   const run = await prepare(config, w.inputs);
   if (!run) return { status: "unsupported" };
@@ -29,6 +29,7 @@ export async function measure(config, prepare, { quick = true } = {}) {
     const warm = await prepare(small, workload(small).inputs);
     for (let i = 0; i < 3; i++) await warm?.();
   }
+  onProgress?.({ phase: "checking" });
   const t0 = performance.now();
   const out = await run();
   const firstMs = performance.now() - t0;
@@ -49,7 +50,10 @@ export async function measure(config, prepare, { quick = true } = {}) {
     warmupIterations: slow ? 0 : 1,
     warmupTime: 0,
   });
-  if (!verySlow) bench.add("op", run);
+  // afterEach runs outside the timed part of each sample (tinybench 6), so counting costs nothing measured.
+  let samples = 0;
+  if (!verySlow)
+    bench.add("op", run, { afterEach: () => onProgress?.({ phase: "timing", samples: ++samples }) });
   // Two copies of the same bytes, always warmed up: into an existing array (bandwidth), and into a fresh
   // one, which also pays for the new pages, as every out-of-place op does for its output.
   const ceilings = new Bench({
@@ -60,6 +64,7 @@ export async function measure(config, prepare, { quick = true } = {}) {
   });
   ceilings.add("copy", () => dst.set(src)).add("copy-fresh", () => new Float32Array(src));
   await bench.run();
+  onProgress?.({ phase: "ceiling" });
   await ceilings.run();
   const op = verySlow ? undefined : bench.tasks[0].result;
   const [copy, copyFresh] = ceilings.tasks.map((t) => t.result);
