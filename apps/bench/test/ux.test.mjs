@@ -231,7 +231,8 @@ describe("progress", () => {
       timeoutMs: 60_000,
       onProgress: (p) => seen.push(p),
     });
-    expect(seen).toEqual([{ phase: "timing", samples: 3 }, { samples: 4 }]);
+    // The contender's own two lines, then measure's "checking" before the (crashing) checked call.
+    expect(seen).toEqual([{ phase: "timing", samples: 3 }, { samples: 4 }, { phase: "checking" }]);
     expect(r.status).toBe("crashed");
     expect(r.message).toBe("exit SIGKILL: boom: the real error");
   });
