@@ -71,6 +71,7 @@ export type {
   AttentionKernelResult,
   Kernels,
   LinearKernelPlan,
+  MaybePromise,
   RmsNormKernelPlan,
   RopeKernelPlan,
   SyncKernels,

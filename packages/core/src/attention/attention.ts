@@ -176,35 +176,36 @@ export function repairAttentionRows(
   k: HeadsTensor,
   v: HeadsTensor,
   options: AttentionOptions,
-  output: Float32Array,
+  output: HeadsTensor<Float32Array>,
   lse: Float32Array,
   recheckMasked = false,
 ): number {
+  // The output's own shape gives the rows; the inputs are read (and planned) only when a row needs it.
+  const [batch, a, b2, vHeadDim] = output.shape;
+  const [qLen, qHeads] = output.layout === "bshd" ? [a, b2] : [b2, a];
+  const out = layoutDims(output.layout, batch, qLen, qHeads, vHeadDim);
   let call: ReferenceCall | undefined;
   let scores: Float64Array | undefined;
   let row: Float64Array | undefined;
   let repaired = 0;
-  const plan0 = planAttention(q, k, v, options);
-  const out = layoutDims(q.layout, plan0.batch, plan0.qLen, plan0.qHeads, plan0.vHeadDim);
-  const { batch, qHeads, qLen, vHeadDim } = plan0;
-  for (let b = 0; b < batch; b++) {
+  for (let bi = 0; bi < batch; bi++) {
     for (let h = 0; h < qHeads; h++) {
       for (let i = 0; i < qLen; i++) {
-        const r = (b * qHeads + h) * qLen + i;
-        const oo = b * out.strideBatch + i * out.strideSeq + h * out.strideHead;
+        const r = (bi * qHeads + h) * qLen + i;
+        const oo = bi * out.strideBatch + i * out.strideSeq + h * out.strideHead;
         const l = lse[r] as number;
         let bad =
           Number.isNaN(l) ||
           l === Number.POSITIVE_INFINITY ||
           (recheckMasked && l === Number.NEGATIVE_INFINITY);
-        for (let d = 0; d < vHeadDim && !bad; d++) bad = !Number.isFinite(output[oo + d] as number);
+        for (let d = 0; d < vHeadDim && !bad; d++) bad = !Number.isFinite(output.data[oo + d] as number);
         if (!bad) continue;
         call ??= referenceCall(q, k, v, options);
-        scores ??= new Float64Array(plan0.kvLen);
+        scores ??= new Float64Array(call.plan.kvLen);
         row ??= new Float64Array(vHeadDim);
         row.fill(0);
-        lse[r] = attentionRow(call, b, h, i, scores, row, 0);
-        output.set(row, oo);
+        lse[r] = attentionRow(call, bi, h, i, scores, row, 0);
+        output.data.set(row, oo);
         repaired++;
       }
     }

@@ -166,7 +166,8 @@ export function defineBackend(def: BackendDefinition): Backend {
             }),
             (result) => {
               const lse = result.lse;
-              if (result.output.data instanceof Float32Array && lse instanceof Float32Array) {
+              const { output } = result;
+              if (output.data instanceof Float32Array && lse instanceof Float32Array) {
                 // The kernel computed without sinks; its rows are repaired as such, then sinks applied.
                 const { sinks: _, ...withoutSinks } = options;
                 repairAttentionRows(
@@ -174,7 +175,7 @@ export function defineBackend(def: BackendDefinition): Backend {
                   kt,
                   v,
                   withoutSinks,
-                  result.output.data,
+                  output as HeadsTensor<Float32Array>,
                   lse,
                   def.recheckMaskedRows === true,
                 );
