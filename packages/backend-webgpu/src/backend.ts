@@ -37,6 +37,12 @@ export interface WebgpuBackendOptions extends DeviceOptions {
   attentionPath?: AttentionTuning["path"];
   /** Keys per split-K chunk (64, 128 or 256); default from the cache length. */
   splitKeys?: number;
+  /**
+   * Prefill kernel for head sizes ≤ 128 (larger ones always take "looped"): "auto" (default: "lanes" on
+   * software adapters, "tiled" on hardware ones), "lanes" (rows in vec4 registers, no workgroup memory:
+   * fastest on CPU-emulated GPUs), "tiled" (K/V tiles in workgroup memory) or "looped" (generic kernel).
+   */
+  flashKernel?: AttentionTuning["flashKernel"];
 }
 
 /** The webgpu backend: the contract's ops, and the adapter it runs on. */
@@ -60,6 +66,14 @@ function checkOptions(options: WebgpuBackendOptions): void {
       "INVALID_OPTION",
       `splitKeys must be 64, 128 or 256, got ${describeValue(split)}`,
       "splitKeys",
+    );
+  }
+  const fk = options.flashKernel;
+  if (fk !== undefined && !["auto", "lanes", "tiled", "looped"].includes(fk)) {
+    throw new RopekitError(
+      "INVALID_OPTION",
+      `flashKernel must be "auto", "lanes", "tiled" or "looped", got ${describeValue(fk)}`,
+      "flashKernel",
     );
   }
   const path = options.attentionPath;
@@ -91,6 +105,7 @@ export async function createWebgpuBackend(options: WebgpuBackendOptions = {}): P
     path: options.attentionPath ?? "auto",
     splitKeys: options.splitKeys,
     splitFrom: 256,
+    flashKernel: options.flashKernel ?? "auto",
   };
   const { adapter } = gpu;
 

@@ -85,6 +85,9 @@ describe("backend-webgpu selection (stubbed adapters)", () => {
     await expect(createWebgpuBackend({ attentionPath: "fast" as never })).rejects.toMatchObject({
       code: "INVALID_OPTION",
     });
+    await expect(createWebgpuBackend({ flashKernel: "unrolled" as never })).rejects.toMatchObject({
+      code: "INVALID_OPTION",
+    });
   });
 });
 
@@ -143,6 +146,58 @@ whenWebgpu("backend-webgpu on this adapter", unavailable, () => {
         expect(maxRelativeError(a.lse as Float32Array, e.lse as Float64Array)).toBeLessThanOrEqual(1e-5);
         auto.dispose();
         flash.dispose();
+      });
+    }
+
+    // Every prefill kernel ("auto" is lanes on software adapters, tiled on hardware) on shapes with odd head
+    // sizes (vec4 padding in tiled), rows spanning query heads and every score option compiled in.
+    const prefillCases: [string, number, number, number, number, number, number, AttentionOptions][] = [
+      ["GQA 6:2, causal, head 6 / v 10", 37, 37, 6, 2, 6, 10, { causal: true }],
+      [
+        "bottom-right causal, window 9, ALiBi",
+        29,
+        61,
+        3,
+        3,
+        8,
+        8,
+        { causal: true, window: 9, alibiSlopes: [0.5, 0.25, 0.125] },
+      ],
+      [
+        "soft-cap and an additive mask",
+        45,
+        45,
+        2,
+        1,
+        12,
+        12,
+        {
+          softcap: 8,
+          mask: {
+            data: Float32Array.from({ length: 45 * 45 }, (_, i) => (i % 5 === 0 ? -1e9 : Math.cos(i))),
+            shape: [1, 1, 45, 45],
+          },
+        },
+      ],
+    ];
+    for (const [name, qLen, kvLen, qHeads, kvHeads, dim, vDim, options] of prefillCases) {
+      it(`prefill ${name}: lanes, tiled, looped and the f64 reference agree`, async () => {
+        const reference = createReferenceBackend();
+        const q = tensor(7, 1, qLen, qHeads, dim);
+        const k = tensor(8, 1, kvLen, kvHeads, dim);
+        const v = tensor(9, 1, kvLen, kvHeads, vDim);
+        const o = { ...options, returnLse: true };
+        const e = await reference.attention(q, k, v, o);
+        for (const flashKernel of ["lanes", "tiled", "looped"] as const) {
+          const backend = await createWebgpuBackend({ flashKernel, attentionPath: "flash" });
+          const a = await backend.attention(q, k, v, o);
+          expect(maxRelativeError(a.output.data, e.output.data), flashKernel).toBeLessThanOrEqual(1e-5);
+          expect(
+            maxRelativeError(a.lse as Float32Array, e.lse as Float64Array),
+            flashKernel,
+          ).toBeLessThanOrEqual(1e-5);
+          backend.dispose();
+        }
       });
     }
 

@@ -380,3 +380,359 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
 }
 `;
 }
+
+/** Shapes and options a register-tiled flash kernel is specialised for. */
+export interface FlashRegShape {
+  /** Query rows per workgroup (one per invocation). */
+  readonly br: number;
+  /** Keys per tile; the tile loop is unrolled over them. */
+  readonly bc: number;
+  /** headDim and vHeadDim in vec4s (rounded up; the padding lanes are zero). */
+  readonly d4: number;
+  readonly dv4: number;
+  /** Score terms compiled in (absent ones cost nothing). */
+  readonly mask: boolean;
+  readonly softcap: boolean;
+  readonly alibi: boolean;
+}
+
+/**
+ * Prefill with every loop over keys and channels unrolled at generation time: q and the output
+ * accumulator live in named vec4 registers, K/V tiles sit in workgroup memory and are read at constant
+ * indices (one broadcast load serves every invocation), and the score options are compiled in or out.
+ * Software rasterisers (SwiftShader, lavapipe) turn dynamically indexed private arrays and dynamically
+ * addressed workgroup loads into per-lane memory traffic; this form has neither. Same contract as
+ * `flashWgsl`: a workgroup owns `br` rows of one (batch, kv head), tiles outside its band are skipped,
+ * online softmax in f32, lse always written.
+ */
+export function flashRegWgsl({ br, bc, d4, dv4, mask, softcap, alibi }: FlashRegShape): string {
+  const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+  const qRegs = range(d4).map((c) => `q${c}`);
+  const aRegs = range(dv4).map((c) => `a${c}`);
+  const loadVec4 = (buf: string, base: string, c: number, dim: string) =>
+    `vec4f(${range(4)
+      .map((x) => `select(0.0, ${buf}[${base} + ${4 * c + x}u], ${4 * c + x}u < ${dim})`)
+      .join(", ")})`;
+  const scoreLines = range(bc)
+    .map((jj) => {
+      const dot = range(d4)
+        .map((c) => `dot(${qRegs[c]}, kt[${jj * d4 + c}])`)
+        .join(" + ");
+      const lines = [`    var s${jj} = (${dot}) * P.scale;`];
+      if (softcap) lines.push(`    s${jj} = P.softcap * tanh_safe(s${jj} / P.softcap);`);
+      if (alibi) lines.push(`    s${jj} += slope * f32(i32(t0 + ${jj}u) - pos);`);
+      if (mask) {
+        lines.push(
+          `    let mk${jj} = mask[min(mrow + t0 + ${jj}u, mlast)];`,
+          `    s${jj} = select(s${jj} + mk${jj}, REMOVED, mk${jj} <= TAKES_PART);`,
+        );
+      }
+      lines.push(`    s${jj} = select(REMOVED, s${jj}, t0 + ${jj}u >= lo && t0 + ${jj}u < hi);`);
+      return lines.join("\n");
+    })
+    .join("\n");
+  const tmax = range(bc).reduce((acc, jj) => (acc ? `max(${acc}, s${jj})` : `s${jj}`), "");
+  const probs = range(bc)
+    .map((jj) => `      let p${jj} = select(0.0, exp(s${jj} - mNew), s${jj} > TAKES_PART);`)
+    .join("\n");
+  const lsum = range(bc)
+    .map((jj) => `p${jj}`)
+    .join(" + ");
+  const pv = range(dv4)
+    .map(
+      (c) =>
+        `      ${aRegs[c]} = ${aRegs[c]} * alpha + ${range(bc)
+          .map((jj) => `p${jj} * vt[${jj * dv4 + c}]`)
+          .join(" + ")};`,
+    )
+    .join("\n");
+  return /* wgsl */ `
+${common(`@group(0) @binding(5) var<storage, read_write> out: array<f32>;
+@group(0) @binding(6) var<storage, read_write> lse: array<f32>;
+@group(0) @binding(7) var<uniform> P: Params;`)}
+
+var<workgroup> kt: array<vec4f, ${bc * d4}>;
+var<workgroup> vt: array<vec4f, ${bc * dv4}>;
+
+@compute @workgroup_size(${br})
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) lid: u32) {
+  let block = wg.z * nwg.x + wg.x;
+  let b = wg.y / P.kvHeads;
+  let kvh = wg.y - b * P.kvHeads;
+  let r0 = block * ${br}u;
+  let r = r0 + lid;
+  let valid = r < P.rowsPerGroup;
+  let rr = min(r, P.rowsPerGroup - 1u);
+  let hl = rr / P.qLen;
+  let h = kvh * P.group + hl;
+  let i = rr - hl * P.qLen;
+  let range = row_range(i);
+  let lo = range.x;
+  let hi = range.y;
+  let pos = P.qOffset + i32(i);
+  let slope = ${alibi ? "slopes[h]" : "0.0"};
+  let mrow = b * P.msb + h * P.msh + i * P.msq;
+  let mlast = arrayLength(&mask) - 1u;
+
+  let rLast = min(r0 + ${br}u, P.rowsPerGroup) - 1u;
+  var iMin = r0 % P.qLen;
+  var iMax = rLast % P.qLen;
+  if (r0 / P.qLen != rLast / P.qLen) { iMin = 0u; iMax = P.qLen - 1u; }
+  let wlo = row_range(iMin).x;
+  let whi = row_range(iMax).y;
+
+  let qo = b * P.qsb + i * P.qss + h * P.qsh;
+${range(d4)
+  .map((c) => `  let ${qRegs[c]} = ${loadVec4("q", "qo", c, "P.headDim")};`)
+  .join("\n")}
+${aRegs.map((a) => `  var ${a} = vec4f(0.0);`).join("\n")}
+  var m = REMOVED;
+  var l = 0.0;
+  let ko = b * P.ksb + kvh * P.ksh;
+  let vo = b * P.vsb + kvh * P.vsh;
+
+  for (var t0 = wlo; t0 < whi; t0 += ${bc}u) {
+    let n = min(${bc}u, whi - t0);
+    workgroupBarrier();
+    for (var e = lid; e < ${bc * d4}u; e += ${br}u) {
+      let jj = e / ${d4}u;
+      let c = e - jj * ${d4}u;
+      var x = vec4f(0.0);
+      if (jj < n) {
+        let at = ko + (t0 + jj) * P.kss + 4u * c;
+        x = ${loadVec4("k", "at", 0, "P.headDim - 4u * c")};
+      }
+      kt[e] = x;
+    }
+    for (var e = lid; e < ${bc * dv4}u; e += ${br}u) {
+      let jj = e / ${dv4}u;
+      let c = e - jj * ${dv4}u;
+      var x = vec4f(0.0);
+      if (jj < n) {
+        let at = vo + (t0 + jj) * P.vss + 4u * c;
+        x = ${loadVec4("v", "at", 0, "P.vHeadDim - 4u * c")};
+      }
+      vt[e] = x;
+    }
+    workgroupBarrier();
+${scoreLines}
+    let tmax = ${tmax};
+    if (tmax > TAKES_PART) {
+      let mNew = max(m, tmax);
+      let alpha = exp(m - mNew);
+${probs}
+      l = l * alpha + (${lsum});
+${pv}
+      m = mNew;
+    }
+  }
+  if (valid) {
+    let oo = b * P.osb + i * P.oss + h * P.osh;
+    let lr = (b * P.qHeads + h) * P.qLen + i;
+    var inv = 0.0;
+    if (l > 0.0) {
+      inv = 1.0 / l;
+      lse[lr] = m + log(l);
+    } else {
+      lse[lr] = REMOVED;
+    }
+${range(dv4)
+  .map((c) =>
+    range(4)
+      .map(
+        (x) => `    if (${4 * c + x}u < P.vHeadDim) { out[oo + ${4 * c + x}u] = ${aRegs[c]}[${x}] * inv; }`,
+      )
+      .join("\n"),
+  )
+  .join("\n")}
+  }
+}
+`;
+}
+
+/** Shapes and options a lane-blocked flash kernel is specialised for. */
+export interface FlashLanesShape {
+  /** Invocations per workgroup. */
+  readonly wg: number;
+  /** vec4 row groups per invocation: each invocation owns 4·rv query rows. */
+  readonly rv: number;
+  /** Keys per online-softmax step (unrolled). */
+  readonly kb: number;
+  /** headDim and vHeadDim, exactly (every channel loop is unrolled). */
+  readonly d: number;
+  readonly dv: number;
+  readonly mask: boolean;
+  readonly softcap: boolean;
+  readonly alibi: boolean;
+}
+
+/**
+ * Prefill for CPU-emulated GPUs (SwiftShader and the like). Measured there: workgroup memory reads and
+ * barriers are an order of magnitude dearer than arithmetic, dynamically indexed private arrays spill
+ * per lane, and a storage load all lanes share is cheap. So this kernel has no workgroup memory and no
+ * barrier: each invocation owns 4·rv query rows held transposed in vec4 registers (component = row), and
+ * every k or v element it loads (one address for all lanes) feeds rv vec4 multiply-adds. Channel and key
+ * loops are unrolled at generation time (constant register names), the score options compiled in or out;
+ * online softmax in f32 per block of `kb` keys. Same results contract as `flashWgsl`, lse always written.
+ */
+export function flashLanesWgsl({ wg, rv, kb, d, dv, mask, softcap, alibi }: FlashLanesShape): string {
+  const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+  const R = 4 * rv;
+  const U = range(rv);
+  const perRow = range(R)
+    .map(
+      (g) => `  let rr${g} = min(rBase + ${g}u, P.rowsPerGroup - 1u);
+  let hl${g} = rr${g} / P.qLen;
+  let h${g} = kvh * P.group + hl${g};
+  let i${g} = rr${g} - hl${g} * P.qLen;
+  let band${g} = row_range(i${g});
+  let qo${g} = b * P.qsb + i${g} * P.qss + h${g} * P.qsh;`,
+    )
+    .join("\n");
+  const vec = (f: (g: number) => string, u: number, type = "vec4f") =>
+    `${type}(${range(4)
+      .map((x) => f(4 * u + x))
+      .join(", ")})`;
+  const rowVecs = U.map(
+    (u) => `  let lo${u} = ${vec((g) => `band${g}.x`, u, "vec4u")};
+  let hi${u} = ${vec((g) => `band${g}.y`, u, "vec4u")};${
+    alibi
+      ? `
+  let slope${u} = ${vec((g) => `slopes[h${g}]`, u)};
+  let pos${u} = ${vec((g) => `P.qOffset + i32(i${g})`, u, "vec4i")};`
+      : ""
+  }${
+    mask
+      ? `
+  let mrow${u} = ${vec((g) => `b * P.msb + h${g} * P.msh + i${g} * P.msq`, u, "vec4u")};`
+      : ""
+  }`,
+  ).join("\n");
+  const qLoads = range(d)
+    .map((c) => U.map((u) => `  let q${c}_${u} = ${vec((g) => `q[qo${g} + ${c}u]`, u)};`).join("\n"))
+    .join("\n");
+  const accDecl = range(dv)
+    .map((c) => U.map((u) => `var a${c}_${u} = vec4f(0.0);`).join(" "))
+    .map((line) => `  ${line}`)
+    .join("\n");
+  const keyBlock = range(kb)
+    .map((x) => {
+      const lines = [`    let j${x} = j + ${x}u;`, `    let kr${x} = ko + min(j${x}, P.kvLen - 1u) * P.kss;`];
+      for (const u of U) lines.push(`    var s${x}_${u} = vec4f(0.0);`);
+      for (let c = 0; c < d; c++) {
+        lines.push(
+          `    { let kk = k[kr${x} + ${c}u]; ${U.map((u) => `s${x}_${u} += q${c}_${u} * kk;`).join(" ")} }`,
+        );
+      }
+      for (const u of U) {
+        const s = `s${x}_${u}`;
+        lines.push(`    ${s} = ${s} * P.scale;`);
+        if (softcap) lines.push(`    ${s} = P.softcap * tanh4(${s} / P.softcap);`);
+        if (alibi) lines.push(`    ${s} += slope${u} * vec4f(vec4i(i32(j${x})) - pos${u});`);
+        if (mask) {
+          lines.push(
+            `    { let mk = ${vec((g) => `mask[min(mrow${u}[${g % 4}] + j${x}, mlast)]`, u)};`,
+            `      ${s} = select(${s} + mk, vec4f(REMOVED), mk <= vec4f(TAKES_PART)); }`,
+          );
+        }
+        lines.push(
+          `    ${s} = select(vec4f(REMOVED), ${s}, (vec4u(j${x}) >= lo${u}) & (vec4u(j${x}) < hi${u}));`,
+        );
+      }
+      return lines.join("\n");
+    })
+    .join("\n");
+  const softmax = U.map((u) => {
+    const tmax = range(kb).reduce((acc, x) => (acc ? `max(${acc}, s${x}_${u})` : `s${x}_${u}`), "");
+    return `    let mNew${u} = max(m${u}, ${tmax});
+    let alpha${u} = exp(m${u} - mNew${u});
+${range(kb)
+  .map(
+    (x) =>
+      `    let p${x}_${u} = select(vec4f(0.0), exp(s${x}_${u} - mNew${u}), s${x}_${u} > vec4f(TAKES_PART));`,
+  )
+  .join("\n")}
+    l${u} = l${u} * alpha${u} + ${range(kb)
+      .map((x) => `p${x}_${u}`)
+      .join(" + ")};
+    m${u} = mNew${u};`;
+  }).join("\n");
+  const pv = [
+    ...range(kb).map((x) => `    let vr${x} = vo + min(j${x}, P.kvLen - 1u) * P.vss;`),
+    ...range(dv).map(
+      (c) =>
+        `    { ${range(kb)
+          .map((x) => `let v${x} = v[vr${x} + ${c}u];`)
+          .join(" ")} ${U.map(
+          (u) =>
+            `a${c}_${u} = a${c}_${u} * alpha${u} + ${range(kb)
+              .map((x) => `p${x}_${u} * v${x}`)
+              .join(" + ")};`,
+        ).join(" ")} }`,
+    ),
+  ].join("\n");
+  const writes = range(R)
+    .map((g) => {
+      const u = Math.floor(g / 4);
+      const x = g % 4;
+      return `  if (rBase + ${g}u < P.rowsPerGroup) {
+    let oo = b * P.osb + i${g} * P.oss + h${g} * P.osh;
+    let lr = (b * P.qHeads + h${g}) * P.qLen + i${g};
+    let lg = l${u}[${x}];
+    var inv = 0.0;
+    if (lg > 0.0) { inv = 1.0 / lg; lse[lr] = m${u}[${x}] + log(lg); } else { lse[lr] = REMOVED; }
+${range(dv)
+  .map((c) => `    out[oo + ${c}u] = a${c}_${u}[${x}] * inv;`)
+  .join("\n")}
+  }`;
+    })
+    .join("\n");
+  const code = /* wgsl */ `
+${common(`@group(0) @binding(5) var<storage, read_write> out: array<f32>;
+@group(0) @binding(6) var<storage, read_write> lse: array<f32>;
+@group(0) @binding(7) var<uniform> P: Params;`)}
+
+// tanh_safe on four lanes, branch-free (the same two formulas, selected per component).
+fn tanh4(y: vec4f) -> vec4f {
+  let a = abs(y);
+  let z = y * y;
+  let small = ((((-5.70498872745e-3 * z + 2.06390887954e-2) * z - 5.37397155531e-2) * z
+    + 1.33314422036e-1) * z - 3.33332819422e-1) * z * y + y;
+  let e = exp(2.0 * min(a, vec4f(20.0)));
+  let t = 1.0 - 2.0 / (e + 1.0);
+  return select(select(t, -t, y < vec4f(0.0)), small, a < vec4f(0.625));
+}
+
+@compute @workgroup_size(${wg})
+fn main(@builtin(workgroup_id) wgid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) lid: u32) {
+  let block = wgid.z * nwg.x + wgid.x;
+  let b = wgid.y / P.kvHeads;
+  let kvh = wgid.y - b * P.kvHeads;
+  let rBase = (block * ${wg}u + lid) * ${R}u;
+  if (rBase >= P.rowsPerGroup) { return; }
+  let mlast = arrayLength(&mask) - 1u;
+${perRow}
+${rowVecs}
+  // Keys any of this invocation's rows sees (rows may span query heads: then their union).
+  var jlo = band0.x;
+  var jhi = band0.y;
+${range(R - 1)
+  .map((g) => `  jlo = min(jlo, band${g + 1}.x); jhi = max(jhi, band${g + 1}.y);`)
+  .join("\n")}
+${qLoads}
+${accDecl}
+${U.map((u) => `  var m${u} = vec4f(REMOVED);\n  var l${u} = vec4f(0.0);`).join("\n")}
+  let ko = b * P.ksb + kvh * P.ksh;
+  let vo = b * P.vsb + kvh * P.vsh;
+  for (var j = jlo; j < jhi; j += ${kb}u) {
+${keyBlock}
+${softmax}
+${pv}
+  }
+${writes}
+}
+`;
+  return code;
+}

@@ -4,8 +4,12 @@ import { type PreparedAttention, finishLse, prepareAttention } from "./attention
 import {
   ATTENTION_FIELDS,
   type DecodeShape,
+  type FlashLanesShape,
+  type FlashRegShape,
   type FlashShape,
   decodeWgsl,
+  flashLanesWgsl,
+  flashRegWgsl,
   flashWgsl,
   reduceWgsl,
 } from "./attention-wgsl.js";
@@ -18,7 +22,27 @@ export interface AttentionTuning {
   readonly splitKeys: number | undefined;
   /** Keys from which "auto" takes split-K when the rows allow it. Default 256. */
   readonly splitFrom: number;
+  /**
+   * Prefill kernel (head sizes up to UNROLLED_MAX_DIM; larger ones always take "looped"):
+   * - "lanes": no workgroup memory or barriers, 4·rv rows per invocation in vec4 registers: the fast one
+   *   on CPU-emulated GPUs (SwiftShader);
+   * - "tiled": K/V tiles in workgroup memory read at constant indices, one row per invocation in vec4
+   *   registers: the GPU form;
+   * - "looped": one generic kernel per head-size bucket;
+   * - "auto": "lanes" on software adapters, "tiled" on hardware ones.
+   */
+  readonly flashKernel: "auto" | "lanes" | "tiled" | "looped";
 }
+
+/** Largest headDim / vHeadDim the unrolled flash kernel is generated for (its code grows with both). */
+export const UNROLLED_MAX_DIM = 128;
+/** Rows per workgroup and keys per tile of the unrolled flash kernel. */
+const REG_BR = 64;
+const REG_BC = 16;
+/** Invocations per workgroup, row vec4s per invocation and keys per softmax step of the lanes kernel. */
+const LANES_WG = 16;
+const LANES_RV = 2;
+const LANES_KB = 1;
 
 const BR = 64;
 /** Decode handles at most this many query rows per kv head together. */
@@ -39,6 +63,59 @@ function flashShape(ctx: GpuContext, headDim: number, vHeadDim: number): FlashSh
     );
   }
   return { br: Math.min(BR, ctx.gpu.limits.maxInvocations), bc, dp, dvp };
+}
+
+/** The unrolled flash kernel's shape for this call, or undefined where it does not apply. */
+function flashRegShape(
+  ctx: GpuContext,
+  headDim: number,
+  vHeadDim: number,
+  data: { mask: unknown; slopes: unknown },
+  softcap: number,
+  tuning: AttentionTuning,
+): FlashRegShape | undefined {
+  if (tuning.flashKernel === "looped" || tuning.flashKernel === "lanes") return undefined;
+  if (tuning.flashKernel === "auto" && ctx.gpu.adapter.software) return undefined;
+  if (headDim > UNROLLED_MAX_DIM || vHeadDim > UNROLLED_MAX_DIM) return undefined;
+  const d4 = Math.ceil(headDim / 4);
+  const dv4 = Math.ceil(vHeadDim / 4);
+  const budget = Math.floor(ctx.gpu.limits.maxWorkgroupStorage / 16) - 16;
+  let bc = REG_BC;
+  while (bc > 1 && bc * (d4 + dv4) > budget) bc /= 2;
+  if (bc * (d4 + dv4) > budget) return undefined;
+  return {
+    br: Math.min(REG_BR, ctx.gpu.limits.maxInvocations),
+    bc,
+    d4,
+    dv4,
+    mask: data.mask !== undefined,
+    softcap: softcap > 0,
+    alibi: data.slopes !== undefined,
+  };
+}
+
+/** The lanes flash kernel's shape for this call, or undefined where it does not apply. */
+function flashLanesShape(
+  ctx: GpuContext,
+  headDim: number,
+  vHeadDim: number,
+  data: { mask: unknown; slopes: unknown },
+  softcap: number,
+  tuning: AttentionTuning,
+): FlashLanesShape | undefined {
+  if (tuning.flashKernel === "looped" || tuning.flashKernel === "tiled") return undefined;
+  if (tuning.flashKernel === "auto" && !ctx.gpu.adapter.software) return undefined;
+  if (headDim > UNROLLED_MAX_DIM || vHeadDim > UNROLLED_MAX_DIM) return undefined;
+  return {
+    wg: Math.min(LANES_WG, ctx.gpu.limits.maxInvocations),
+    rv: LANES_RV,
+    kb: LANES_KB,
+    d: headDim,
+    dv: vHeadDim,
+    mask: data.mask !== undefined,
+    softcap: softcap > 0,
+    alibi: data.slopes !== undefined,
+  };
 }
 
 /** The split-K decode shape for these rows, or undefined when decode does not fit them. */
@@ -142,14 +219,29 @@ async function runJob(
     nSplits,
   };
   const ATTN = ["read", "read", "read", "read", "read"] as const;
-  const flash = decode ? undefined : flashShape(ctx, headDim, vHeadDim);
-  const kernelFlash = flash
+  const lanes = decode ? undefined : flashLanesShape(ctx, headDim, vHeadDim, data, plan.softcap, tuning);
+  const reg = decode || lanes ? undefined : flashRegShape(ctx, headDim, vHeadDim, data, plan.softcap, tuning);
+  const flash = decode || reg || lanes ? undefined : flashShape(ctx, headDim, vHeadDim);
+  const rowsPerWorkgroup = lanes ? lanes.wg * 4 * lanes.rv : (reg?.br ?? flash?.br ?? 1);
+  const kernelFlash = lanes
     ? await ctx.kernel(
-        `attention-flash:${flash.br}:${flash.bc}:${flash.dp}:${flash.dvp}`,
-        () => flashWgsl(flash),
+        `attention-flash-lanes:${lanes.wg}:${lanes.rv}:${lanes.kb}:${lanes.d}:${lanes.dv}:${+lanes.mask}${+lanes.softcap}${+lanes.alibi}`,
+        () => flashLanesWgsl(lanes),
         [...ATTN, "rw", "rw", "uniform"],
       )
-    : undefined;
+    : reg
+      ? await ctx.kernel(
+          `attention-flash-reg:${reg.br}:${reg.bc}:${reg.d4}:${reg.dv4}:${+reg.mask}${+reg.softcap}${+reg.alibi}`,
+          () => flashRegWgsl(reg),
+          [...ATTN, "rw", "rw", "uniform"],
+        )
+      : flash
+        ? await ctx.kernel(
+            `attention-flash:${flash.br}:${flash.bc}:${flash.dp}:${flash.dvp}`,
+            () => flashWgsl(flash),
+            [...ATTN, "rw", "rw", "uniform"],
+          )
+        : undefined;
   const kernelDecode = decode
     ? await ctx.kernel(
         `attention-decode:${decode.rp}:${decode.cp}:${decode.dp}:${decode.dvp}`,
@@ -176,8 +268,9 @@ async function runJob(
     const lb = job.scratch(rows, "lse");
     const params = job.uniform(packParams(ATTENTION_FIELDS, values));
     const bk = geo.batch * geo.kvHeads;
-    if (kernelFlash && flash) {
-      job.dispatch(kernelFlash, [qb, kb, vb, mb, sb, ob, lb, params], Math.ceil(rowsPerGroup / flash.br), bk);
+    if (kernelFlash) {
+      const blocks = Math.ceil(rowsPerGroup / rowsPerWorkgroup);
+      job.dispatch(kernelFlash, [qb, kb, vb, mb, sb, ob, lb, params], blocks, bk);
     } else if (kernelDecode && kernelReduce && decode) {
       const pb = job.scratch(bk * rowsPerGroup * nSplits * (vHeadDim + 2), "attention partials");
       job.dispatch(kernelDecode, [qb, kb, vb, mb, sb, pb, params], nSplits, bk);
