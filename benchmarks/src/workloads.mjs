@@ -24,7 +24,8 @@ function pickTokens(data, layout, seq, heads, dim, rows) {
   const first = data.subarray(0, seq * heads * dim); // batch row 0, in either layout
   const bshd = toLayout({ data: first, shape: headsShape(layout, 1, seq, heads, dim), layout }, "bshd").data;
   const out = new Float32Array(rows.length * heads * dim);
-  rows.forEach((s, r) => out.set(bshd.subarray(s * heads * dim, (s + 1) * heads * dim), r * heads * dim));
+  for (const [r, s] of rows.entries())
+    out.set(bshd.subarray(s * heads * dim, (s + 1) * heads * dim), r * heads * dim);
   return out;
 }
 

@@ -163,7 +163,7 @@ export function flashAttention(
               for (let c = from; c < to; c++) {
                 const s = scores[row + c] as number;
                 if (s > tileMax) tileMax = s;
-                else if (s !== s) tileMax = s; // NaN sticks: the row becomes NaN, as in the reference
+                else if (Number.isNaN(s)) tileMax = s; // NaN sticks: the row becomes NaN, as in the reference
               }
             } else {
               const p = plan.qOffset + i;
@@ -182,7 +182,7 @@ export function flashAttention(
                 }
                 scores[row + c] = s;
                 if (s > tileMax) tileMax = s;
-                else if (s !== s) tileMax = s;
+                else if (Number.isNaN(s)) tileMax = s;
               }
             }
             if (tileMax === Number.NEGATIVE_INFINITY) {
