@@ -1,4 +1,4 @@
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Backend } from "../backend/contract.js";
 import type { KVCache } from "../modules/kv-cache.js";
 import { attentionFromHF } from "../modules/attention-from-hf.js";
@@ -54,7 +54,7 @@ export const HF_PARITY_FIXTURES: readonly ParityFixture[] = [
 export interface HFParityOptions {
   /** Shown in the test names. */
   name: string;
-  /** Makes a fresh backend for each scenario. */
+  /** Makes the backend under test (once for the suite). */
   create: () => Backend | Promise<Backend>;
   /** Max |error| over max |expected| per step; the fixtures' own criterion is 1e-4 (f32 rounding, chosen up front). */
   tolerance?: number;
@@ -80,7 +80,14 @@ export function describeHFParity(options: HFParityOptions): void {
   describe(`HF parity (transformers 4.57.6): ${options.name}`, () => {
     // The worst error of each scenario, printed at the end so a CI log shows the figures per backend.
     const worstOf = new Map<string, number>();
+    // One backend for the whole suite (a GPU backend compiles its pipelines once); each scenario gets a
+    // fresh layer and cache.
+    let backend: Backend;
+    beforeAll(async () => {
+      backend = await options.create();
+    });
     afterAll(() => {
+      backend?.dispose();
       const rows = [...worstOf.entries()].map(([k, v]) => `  ${k}: ${v.toExponential(2)}`).join("\n");
       console.info(`[ropekit hf-parity] ${options.name}: max error / max |expected| per scenario\n${rows}`);
     });
@@ -92,49 +99,44 @@ export function describeHFParity(options: HFParityOptions): void {
             continue;
           const label = `${fixture.title}: ${scenario.name}${derived ? " (positions from the mask)" : ""}`;
           it(label, async () => {
-            const backend = await options.create();
-            try {
-              const f64 = backend.describe().precision === "f64";
-              const make = (values: readonly number[]): FloatArray =>
-                f64 ? Float64Array.from(values) : Float32Array.from(values);
-              const weights: Record<string, Tensor> = Object.fromEntries(
-                Object.entries(fixture.weights).map(([name, t]) => [
-                  name,
-                  { data: make(t.data), shape: t.shape },
-                ]),
+            const f64 = backend.describe().precision === "f64";
+            const make = (values: readonly number[]): FloatArray =>
+              f64 ? Float64Array.from(values) : Float32Array.from(values);
+            const weights: Record<string, Tensor> = Object.fromEntries(
+              Object.entries(fixture.weights).map(([name, t]) => [
+                name,
+                { data: make(t.data), shape: t.shape },
+              ]),
+            );
+            const layer = attentionFromHF(backend, fixture.config, weights, {
+              layerIdx: fixture.layer_idx,
+            });
+            let cache: KVCache | undefined;
+            for (const [s, step] of scenario.steps.entries()) {
+              const [batch, seq, hidden] = step.hidden_states.shape as [number, number, number];
+              if (step.new_cache) cache = layer.createCache(batch);
+              const out = await layer.forward(
+                { data: make(step.hidden_states.data), shape: [batch, seq, hidden] },
+                {
+                  ...(cache ? { cache } : {}),
+                  attentionMask: step.attention_mask.data,
+                  ...(derived ? {} : { positions: positionsOf(step.position_ids) }),
+                },
               );
-              const layer = attentionFromHF(backend, fixture.config, weights, {
-                layerIdx: fixture.layer_idx,
-              });
-              let cache: KVCache | undefined;
-              for (const [s, step] of scenario.steps.entries()) {
-                const [batch, seq, hidden] = step.hidden_states.shape as [number, number, number];
-                if (step.new_cache) cache = layer.createCache(batch);
-                const out = await layer.forward(
-                  { data: make(step.hidden_states.data), shape: [batch, seq, hidden] },
-                  {
-                    ...(cache ? { cache } : {}),
-                    attentionMask: step.attention_mask.data,
-                    ...(derived ? {} : { positions: positionsOf(step.position_ids) }),
-                  },
-                );
-                let worst = 0;
-                let scale = 0;
-                for (let row = 0; row < batch * seq; row++) {
-                  if (step.compare.data[row] !== 1) continue;
-                  for (let c = 0; c < hidden; c++) {
-                    const e = step.expected.data[row * hidden + c] as number;
-                    worst = Math.max(worst, Math.abs((out.data[row * hidden + c] as number) - e));
-                    scale = Math.max(scale, Math.abs(e));
-                  }
+              let worst = 0;
+              let scale = 0;
+              for (let row = 0; row < batch * seq; row++) {
+                if (step.compare.data[row] !== 1) continue;
+                for (let c = 0; c < hidden; c++) {
+                  const e = step.expected.data[row * hidden + c] as number;
+                  worst = Math.max(worst, Math.abs((out.data[row * hidden + c] as number) - e));
+                  scale = Math.max(scale, Math.abs(e));
                 }
-                worstOf.set(label, Math.max(worstOf.get(label) ?? 0, worst / scale));
-                expect(worst / scale, `step ${s}: max error over max |expected|`).toBeLessThanOrEqual(
-                  tolerance,
-                );
               }
-            } finally {
-              backend.dispose();
+              worstOf.set(label, Math.max(worstOf.get(label) ?? 0, worst / scale));
+              expect(worst / scale, `step ${s}: max error over max |expected|`).toBeLessThanOrEqual(
+                tolerance,
+              );
             }
           });
         }
