@@ -77,7 +77,7 @@ function positionsOf(t: JsonTensor): Positions | MultimodalPositions {
  */
 export function describeHFParity(options: HFParityOptions): void {
   const tolerance = options.tolerance ?? 1e-4;
-  describe(`HF parity (transformers 4.57.6): ${options.name}`, () => {
+  describe(`HF parity (transformers 4.57.6): ${options.name}`, { timeout: 120_000 }, () => {
     // The worst error of each scenario, printed at the end so a CI log shows the figures per backend.
     const worstOf = new Map<string, number>();
     // One backend for the whole suite (a GPU backend compiles its pipelines once); each scenario gets a

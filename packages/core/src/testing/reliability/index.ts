@@ -47,7 +47,9 @@ export function describeReliability(options: ReliabilityOptions): void {
   const seed = options.seed ?? 20261202;
   const tally: Tally = { calls: 0, typedErrors: 0, mismatches: 0 };
 
-  describe(`reliability: ${name}`, () => {
+  // Generous limits: the fuzz and concurrency parts run thousands of calls, and CI runs several packages'
+  // suites at once on two cores. A hang still fails, at the limit.
+  describe(`reliability: ${name}`, { timeout: 300_000 }, () => {
     let backend: Backend;
     let f32 = true;
     const reference = createReferenceBackend();
