@@ -6,6 +6,8 @@ export default defineConfig({
   test: {
     // The worker threads load dist/worker.js and the compiled .wasm: tests run against the build.
     alias: { "../src/index.js": dist },
+    // CI runs several packages' suites at once on two cores: a limit of minutes, not 5 s (a hang still fails).
+    testTimeout: 120_000,
     projects: [
       {
         extends: true,
