@@ -8,6 +8,11 @@ import { type Env, type MaybePromise, inScope } from "../scope.js";
  * encoding rows, rounded to f32 here) is used where it lies if resident, else copied in.
  */
 export function addRows(env: Env, plan: AddRowsKernelPlan): MaybePromise<EmbeddingTensor<Float32Array>> {
+  const x = plan.x.data as Float32Array;
+  // Plain arrays on both sides: an element-wise add is bound by memory, and staging x and the table in
+  // wasm memory would move them three times; add them where they are, in one pass. (Resident tensors —
+  // views of wasm memory — take the kernel path, which also checks they are still alive.)
+  if (!env.heap.owns(x.buffer) && !env.heap.owns(plan.table.buffer)) return addRowsHere(plan, x);
   return inScope(env, (scope) => {
     const [batch, seq, dim] = plan.dims;
     const input = scope.input(plan.x.data as Float32Array, "x.data");
@@ -38,4 +43,17 @@ export function addRows(env: Env, plan: AddRowsKernelPlan): MaybePromise<Embeddi
       copyOut: inWasm ? undefined : () => out.set(env.heap.f32At(ptr, n)),
     };
   });
+}
+
+/** out[t] = x[t] + table[rows[t]] on the calling thread, for arrays outside wasm memory. */
+function addRowsHere(plan: AddRowsKernelPlan, x: Float32Array): EmbeddingTensor<Float32Array> {
+  const [batch, seq, dim] = plan.dims;
+  const out = plan.inPlace ? x : new Float32Array(x);
+  const { table, rows } = plan;
+  for (let t = 0; t < batch * seq; t++) {
+    const o = t * dim;
+    const r = (rows[t] as number) * dim;
+    for (let c = 0; c < dim; c++) out[o + c] = (out[o + c] as number) + (table[r + c] as number);
+  }
+  return { data: out, shape: [batch, seq, dim] };
 }

@@ -93,7 +93,10 @@ export function planAddSinusoidal(x: EmbeddingTensor, options: AddSinusoidalOpti
  * The encoding rows addSinusoidal needs: one row per distinct position (in f64), and the row of every
  * token — so the cost follows the number of tokens, never the span of the ids.
  */
-export function addSinusoidalRows(plan: AddSinusoidalPlan): { table: Float64Array; rows: Int32Array } {
+export function addSinusoidalRows(
+  plan: AddSinusoidalPlan,
+  storage: "float32" | "float64" = "float64",
+): { table: FloatArray; rows: Int32Array } {
   const [batch, seq, dim] = plan.dims;
   const rows = new Int32Array(batch * seq);
   const rowOf = new Map<number, number>();
@@ -118,7 +121,11 @@ export function addSinusoidalRows(plan: AddSinusoidalPlan): { table: Float64Arra
   const stepSin = Float64Array.from(plan.invFreq, Math.sin);
   const sin = new Float64Array(pairs);
   const cos = new Float64Array(pairs);
-  const table = new Float64Array(positions.length * dim);
+  // f32 backends get the rows in f32 (half the bytes to move; trig and stepping stay in f64).
+  const table =
+    storage === "float32"
+      ? new Float32Array(positions.length * dim)
+      : new Float64Array(positions.length * dim);
   for (const [r, p] of positions.entries()) {
     const step = r % 16 !== 0 && p === (positions[r - 1] as number) + 1;
     for (let i = 0; i < pairs; i++) {

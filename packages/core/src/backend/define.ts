@@ -133,7 +133,7 @@ export function defineBackend(def: BackendDefinition): Backend {
       addSinusoidal(x, options) {
         const plan = planAddSinusoidal(x, options);
         checkDtype(x.data, "x.data");
-        const { table, rows } = addSinusoidalRows(plan);
+        const { table, rows } = addSinusoidalRows(plan, f32() ? "float32" : "float64");
         return k.addRows({ x, dims: plan.dims, table, rows, inPlace: plan.inPlace });
       },
       addLearned(x, table, options) {
