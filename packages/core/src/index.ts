@@ -8,6 +8,7 @@ export {
   checkFloatData,
   embeddingDims,
   embeddingTensor,
+  headRowMeasure,
   headsDims,
   headsShape,
   headsTensor,

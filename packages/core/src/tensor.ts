@@ -233,3 +233,27 @@ export function requireFloat32(data: unknown, name: string, backend: string): Fl
   }
   return data;
 }
+
+/**
+ * Per row of a head tensor (`data` laid out as `d` says), in bhsd row order ((b·heads + h)·seq + s): the
+ * L2 norm in f64 (with `max`: the largest |value|), NaN when the row holds a NaN or ±∞. What an f32 GPU
+ * kernel's CPU pass uses to bound scores and values before it trusts the kernel with a row.
+ */
+export function headRowMeasure(data: ArrayLike<number>, d: HeadsDims, max = false): Float64Array {
+  const out = new Float64Array(d.batch * d.heads * d.seq);
+  for (let b = 0; b < d.batch; b++) {
+    for (let h = 0; h < d.heads; h++) {
+      for (let s = 0; s < d.seq; s++) {
+        const base = b * d.strideBatch + h * d.strideHead + s * d.strideSeq;
+        let acc = 0;
+        for (let c = 0; c < d.headDim; c++) {
+          const value = data[base + c] as number;
+          // Squares of f32 values cannot overflow f64: acc is finite iff every value is.
+          acc = max ? Math.max(acc, Math.abs(value)) : acc + value * value;
+        }
+        out[(b * d.heads + h) * d.seq + s] = Number.isFinite(acc) ? (max ? acc : Math.sqrt(acc)) : Number.NaN;
+      }
+    }
+  }
+  return out;
+}

@@ -4,11 +4,12 @@ import {
   type FloatArray,
   type HeadsDims,
   RopekitError,
+  headRowMeasure,
   headsShape,
   layoutDims,
 } from "@ropekit/core";
 import { type GpuContext, type KernelArgument, MAX_KERNEL_ELEMENTS, toFloat32 } from "../gpu.js";
-import { groupKeys, prepareBlock, rowMeasure, zeroRows } from "./prepass.js";
+import { groupKeys, prepareBlock, zeroRows } from "./prepass.js";
 import { outputKernel, rowMaxKernel, rowSumKernel, scoresKernel } from "./shaders.js";
 
 /** Longest loop a kernel may run (keys per row, channels per head). */
@@ -35,9 +36,9 @@ export async function attention(ctx: GpuContext, plan: AttentionKernelPlan): Pro
   const qb = bhsd(plan.qTensor.data, plan.q);
   const kb = bhsd(plan.kTensor.data, plan.k);
   const vb = bhsd(plan.vTensor.data, plan.v);
-  const qNorm = rowMeasure(plan.qTensor.data, plan.q);
-  const kNorm = rowMeasure(plan.kTensor.data, plan.k);
-  const vMax = rowMeasure(plan.vTensor.data, plan.v, true);
+  const qNorm = headRowMeasure(plan.qTensor.data, plan.q);
+  const kNorm = headRowMeasure(plan.kTensor.data, plan.k);
+  const vMax = headRowMeasure(plan.vTensor.data, plan.v, true);
   const kSeq = plan.k.seq;
   const group = qHeads / kvHeads;
   const groupRows = group * qLen;

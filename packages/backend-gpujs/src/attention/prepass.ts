@@ -1,4 +1,4 @@
-import type { AttentionKernelPlan, FloatArray, HeadsDims } from "@ropekit/core";
+import type { AttentionKernelPlan } from "@ropekit/core";
 import { visibleKeys } from "@ropekit/core";
 
 /**
@@ -32,29 +32,6 @@ const SCORE_BOUND = 1e37;
 const MASK_EXACT = 1e8;
 /** |v| up to this averages in f32 without overflow for any kvLen below 2^24: weights sum to ≤ 1 + 2^−24·kvLen. */
 const V_LIMIT = 2 ** 127;
-
-/**
- * Per row of a head tensor (`data` laid out as `d` says), in bhsd row order ((b·heads + h)·seq + s): the
- * L2 norm in f64 (`max`: the largest |value|), NaN when the row holds a NaN or ±∞.
- */
-export function rowMeasure(data: FloatArray, d: HeadsDims, max = false): Float64Array {
-  const out = new Float64Array(d.batch * d.heads * d.seq);
-  for (let b = 0; b < d.batch; b++) {
-    for (let h = 0; h < d.heads; h++) {
-      for (let s = 0; s < d.seq; s++) {
-        const base = b * d.strideBatch + h * d.strideHead + s * d.strideSeq;
-        let acc = 0;
-        for (let c = 0; c < d.headDim; c++) {
-          const value = data[base + c] as number;
-          // Squares of f32 values cannot overflow f64: acc is finite iff every value is.
-          acc = max ? Math.max(acc, Math.abs(value)) : acc + value * value;
-        }
-        out[(b * d.heads + h) * d.seq + s] = Number.isFinite(acc) ? (max ? acc : Math.sqrt(acc)) : Number.NaN;
-      }
-    }
-  }
-  return out;
-}
 
 /** What the CPU pass found about one (batch, kv head) group's keys. */
 export interface GroupKeys {

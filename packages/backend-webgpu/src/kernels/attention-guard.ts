@@ -1,4 +1,4 @@
-import { type AttentionKernelPlan, type HeadsDims, visibleKeys } from "@ropekit/core";
+import { type AttentionKernelPlan, type HeadsDims, headRowMeasure, visibleKeys } from "@ropekit/core";
 
 /**
  * The CPU side of exact attention on an f32 GPU. WGSL lets an implementation assume that no NaN or
@@ -55,25 +55,6 @@ export interface PreparedAttention {
   readonly flagged: Uint8Array;
 }
 
-/** Per row of a head tensor, in (b, h, s) order: the L2 norm (or the largest |value|) in f64, NaN if not finite. */
-function rowMeasure(data: ArrayLike<number>, d: HeadsDims, max: boolean): Float64Array {
-  const out = new Float64Array(d.batch * d.heads * d.seq);
-  for (let b = 0; b < d.batch; b++) {
-    for (let h = 0; h < d.heads; h++) {
-      for (let s = 0; s < d.seq; s++) {
-        const base = b * d.strideBatch + h * d.strideHead + s * d.strideSeq;
-        let acc = 0;
-        for (let c = 0; c < d.headDim; c++) {
-          const value = data[base + c] as number;
-          acc = max ? Math.max(acc, Math.abs(value)) : acc + value * value;
-        }
-        out[(b * d.heads + h) * d.seq + s] = Number.isFinite(acc) ? (max ? acc : Math.sqrt(acc)) : Number.NaN;
-      }
-    }
-  }
-  return out;
-}
-
 /** Copies `data` (once) and zeroes the head rows (b, h, s) listed. */
 function zeroRows(data: Float32Array, d: HeadsDims, rows: readonly number[]): Float32Array {
   if (rows.length === 0) return data;
@@ -127,9 +108,9 @@ export function prepareAttention(
   const group = qHeads / kvHeads;
   const rows = batch * qHeads * qLen;
   const flagged = new Uint8Array(rows);
-  const qNorm = rowMeasure(q, plan.q, false);
-  const kNorm = rowMeasure(k, plan.k, false);
-  const vMax = rowMeasure(v, plan.v, true);
+  const qNorm = headRowMeasure(q, plan.q);
+  const kNorm = headRowMeasure(k, plan.k);
+  const vMax = headRowMeasure(v, plan.v, true);
   const kSeq = plan.k.seq;
   const scale = Math.max(1, plan.scale);
 
