@@ -7,6 +7,7 @@ import type { OpCase } from "../cases/op-cases.js";
 import { seededValues } from "../cases/seeded.js";
 import { maxRelativeError } from "../compare.js";
 import { MultiHeadAttention } from "../modules/multi-head-attention.js";
+import { ropeSpec } from "../rope/spec.js";
 import { headsDims, headsShape, toLayout } from "../tensor.js";
 import type { FloatArray, HeadsTensor, Layout, RopeSpec } from "../types.js";
 
@@ -42,12 +43,10 @@ function expectLse(
   }
 }
 
-function random(
-  makeArray: ArrayMaker,
-  seed: string,
-  shape: [number, number, number, number],
-  layout: Layout,
-): HeadsTensor {
+/** A four-dimensional head tensor shape. */
+type Dims4 = [number, number, number, number];
+
+function random(makeArray: ArrayMaker, seed: string, shape: Dims4, layout: Layout): HeadsTensor {
   return {
     data: makeArray(
       seededValues(
@@ -158,23 +157,25 @@ export function describeAttentionConformance(ctx: AttentionSuiteContext, cases: 
     }
   });
 
-  describe("attention properties", () => {
-    const rope: RopeSpec = {
-      headDim: 8,
-      rotaryDim: 8,
-      base: 10000,
-      pairing: "half",
-      scaling: { type: "none" },
+  /** The backend, its array maker and seeded q, k, v (k and v in bhsd) of one property test. */
+  const qkvCase = (name: string, qShape: Dims4, kvShape: Dims4, qLayout: Layout = "bhsd") => {
+    const make = ctx.makeArray();
+    return {
+      make,
+      backend: ctx.backend(),
+      q: random(make, `${name}/q`, qShape, qLayout),
+      k: random(make, `${name}/k`, kvShape, "bhsd"),
+      v: random(make, `${name}/v`, kvShape, "bhsd"),
     };
+  };
+
+  describe("attention properties", () => {
+    const rope: RopeSpec = ropeSpec({ headDim: 8 });
     const n = 6;
     const perm = [3, 0, 5, 1, 4, 2];
 
     it("without a position encoding attention is permutation-equivariant; with RoPE it is not", async () => {
-      const make = ctx.makeArray();
-      const backend = ctx.backend();
-      const q = random(make, "perm/q", [1, 2, n, 8], "bhsd");
-      const k = random(make, "perm/k", [1, 2, n, 8], "bhsd");
-      const v = random(make, "perm/v", [1, 2, n, 8], "bhsd");
+      const { backend, q, k, v } = qkvCase("perm", [1, 2, n, 8], [1, 2, n, 8]);
       // Permuting keys and values together changes nothing; permuting queries permutes the output rows.
       const base = (await backend.attention(q, k, v)).output;
       const kvPermuted = (await backend.attention(q, permuteSeq(k, perm), permuteSeq(v, perm))).output;
@@ -193,11 +194,7 @@ export function describeAttentionConformance(ctx: AttentionSuiteContext, cases: 
     });
 
     it("fused RoPE equals applying RoPE to q and k first", async () => {
-      const make = ctx.makeArray();
-      const backend = ctx.backend();
-      const q = random(make, "fused/q", [2, 3, 4, 8], "bshd");
-      const k = random(make, "fused/k", [2, 2, 11, 8], "bhsd");
-      const v = random(make, "fused/v", [2, 2, 11, 8], "bhsd");
+      const { backend, q, k, v } = qkvCase("fused", [2, 3, 4, 8], [2, 2, 11, 8], "bshd");
       const options: AttentionOptions = { causal: true, rope: { rope, qPositions: 1000, kPositions: 992 } };
       const fused = (await backend.attention(q, k, v, options)).output;
       const qr = await backend.applyRope(q, rope, { positions: 1000 });
@@ -207,18 +204,14 @@ export function describeAttentionConformance(ctx: AttentionSuiteContext, cases: 
     });
 
     it("GQA equals MHA with each kv head repeated", async () => {
-      const make = ctx.makeArray();
-      const backend = ctx.backend();
-      const q = random(make, "gqa/q", [1, 6, 5, 8], "bhsd");
-      const k = random(make, "gqa/k", [1, 2, 7, 8], "bhsd");
-      const v = random(make, "gqa/v", [1, 2, 7, 8], "bhsd");
+      const { make, backend, q, k, v } = qkvCase("gqa", [1, 6, 5, 8], [1, 2, 7, 8]);
       const repeat = (t: HeadsTensor) => {
         const out = make(new Float64Array(6 * 7 * 8));
         for (let h = 0; h < 6; h++)
           out.set(t.data.subarray(Math.floor(h / 3) * 56, Math.floor(h / 3) * 56 + 56), h * 56);
         return {
           data: out,
-          shape: [1, 6, 7, 8] as [number, number, number, number],
+          shape: [1, 6, 7, 8] as Dims4,
           layout: "bhsd" as const,
         };
       };
@@ -228,11 +221,7 @@ export function describeAttentionConformance(ctx: AttentionSuiteContext, cases: 
     });
 
     it("decode rows equal the last rows of the causal prefill", async () => {
-      const make = ctx.makeArray();
-      const backend = ctx.backend();
-      const q = random(make, "decode/q", [1, 2, 9, 8], "bhsd");
-      const k = random(make, "decode/k", [1, 2, 9, 8], "bhsd");
-      const v = random(make, "decode/v", [1, 2, 9, 8], "bhsd");
+      const { make, backend, q, k, v } = qkvCase("decode", [1, 2, 9, 8], [1, 2, 9, 8]);
       const full = (await backend.attention(q, k, v, { causal: true, window: 4 })).output;
       const last2: HeadsTensor = {
         data: make([...q.data.subarray(7 * 8, 9 * 8), ...q.data.subarray(16 * 8, 18 * 8)]),
@@ -245,17 +234,13 @@ export function describeAttentionConformance(ctx: AttentionSuiteContext, cases: 
     });
 
     it("kvLength ignores the spare capacity of k and v (even NaN there)", async () => {
-      const make = ctx.makeArray();
-      const backend = ctx.backend();
-      const q = random(make, "cap/q", [1, 2, 2, 8], "bhsd");
-      const k = random(make, "cap/k", [1, 2, 5, 8], "bhsd");
-      const v = random(make, "cap/v", [1, 2, 5, 8], "bhsd");
+      const { make, backend, q, k, v } = qkvCase("cap", [1, 2, 2, 8], [1, 2, 5, 8]);
       const withSpare = (t: HeadsTensor) => {
         const out = make(new Float64Array(2 * 8 * 8).fill(Number.NaN));
         for (let h = 0; h < 2; h++) out.set(t.data.subarray(h * 40, h * 40 + 40), h * 64);
         return {
           data: out,
-          shape: [1, 2, 8, 8] as [number, number, number, number],
+          shape: [1, 2, 8, 8] as Dims4,
           layout: "bhsd" as const,
         };
       };
@@ -369,102 +354,56 @@ export function describeAttentionConformance(ctx: AttentionSuiteContext, cases: 
       shape,
       layout,
     });
-    const cases: [string, string, () => Promise<unknown>][] = [
-      [
-        "kv heads that do not divide q heads",
-        "INVALID_SHAPE",
-        () => ctx.backend().attention(t([1, 3, 4, 8]), t([1, 2, 4, 8]), t([1, 2, 4, 8])),
-      ],
-      [
-        "k head size ≠ q head size",
-        "INVALID_SHAPE",
-        () => ctx.backend().attention(t([1, 2, 4, 8]), t([1, 2, 4, 6]), t([1, 2, 4, 8])),
-      ],
-      [
-        "v positions ≠ k positions",
-        "INVALID_SHAPE",
-        () => ctx.backend().attention(t([1, 2, 4, 8]), t([1, 2, 4, 8]), t([1, 2, 5, 8])),
-      ],
-      [
-        "batch mismatch",
-        "INVALID_SHAPE",
-        () => ctx.backend().attention(t([2, 2, 4, 8]), t([1, 2, 4, 8]), t([1, 2, 4, 8])),
-      ],
+
+    const ok: Dims4 = [1, 2, 4, 8];
+    // Each row: what is wrong, the code, and the q/k/v shapes and options of the call.
+    const attentionCalls: [string, string, [Dims4, Dims4, Dims4], AttentionOptions?][] = [
+      ["kv heads that do not divide q heads", "INVALID_SHAPE", [[1, 3, 4, 8], ok, ok]],
+      ["k head size ≠ q head size", "INVALID_SHAPE", [ok, [1, 2, 4, 6], ok]],
+      ["v positions ≠ k positions", "INVALID_SHAPE", [ok, ok, [1, 2, 5, 8]]],
+      ["batch mismatch", "INVALID_SHAPE", [[2, 2, 4, 8], ok, ok]],
       [
         "mask of the wrong shape",
         "INVALID_SHAPE",
-        () =>
-          ctx.backend().attention(t([1, 2, 4, 8]), t([1, 2, 4, 8]), t([1, 2, 4, 8]), {
-            mask: { data: new Uint8Array(12), shape: [1, 1, 4, 3] },
-          }),
+        [ok, ok, ok],
+        { mask: { data: new Uint8Array(12), shape: [1, 1, 4, 3] } },
       ],
-      [
-        "negative window",
-        "INVALID_OPTION",
-        () => ctx.backend().attention(t([1, 2, 4, 8]), t([1, 2, 4, 8]), t([1, 2, 4, 8]), { window: -2 }),
-      ],
-      [
-        "NaN scale",
-        "INVALID_OPTION",
-        () =>
-          ctx.backend().attention(t([1, 2, 4, 8]), t([1, 2, 4, 8]), t([1, 2, 4, 8]), { scale: Number.NaN }),
-      ],
-      [
-        "zero soft-cap",
-        "INVALID_OPTION",
-        () => ctx.backend().attention(t([1, 2, 4, 8]), t([1, 2, 4, 8]), t([1, 2, 4, 8]), { softcap: 0 }),
-      ],
-      [
-        "kvLength past k",
-        "INVALID_OPTION",
-        () => ctx.backend().attention(t([1, 2, 4, 8]), t([1, 2, 4, 8]), t([1, 2, 4, 8]), { kvLength: 5 }),
-      ],
-      [
-        "ALiBi slopes of the wrong length",
-        "INVALID_OPTION",
-        () =>
-          ctx.backend().attention(t([1, 2, 4, 8]), t([1, 2, 4, 8]), t([1, 2, 4, 8]), { alibiSlopes: [1] }),
-      ],
-      [
-        "an unknown causal mode",
-        "INVALID_OPTION",
-        () =>
-          ctx.backend().attention(t([1, 2, 4, 8]), t([1, 2, 4, 8]), t([1, 2, 4, 8]), {
-            causal: "lower" as unknown as boolean,
-          }),
-      ],
+      ["negative window", "INVALID_OPTION", [ok, ok, ok], { window: -2 }],
+      ["NaN scale", "INVALID_OPTION", [ok, ok, ok], { scale: Number.NaN }],
+      ["zero soft-cap", "INVALID_OPTION", [ok, ok, ok], { softcap: 0 }],
+      ["kvLength past k", "INVALID_OPTION", [ok, ok, ok], { kvLength: 5 }],
+      ["ALiBi slopes of the wrong length", "INVALID_OPTION", [ok, ok, ok], { alibiSlopes: [1] }],
+      ["an unknown causal mode", "INVALID_OPTION", [ok, ok, ok], { causal: "lower" as unknown as boolean }],
       [
         "fused RoPE with the wrong head size",
         "INVALID_SHAPE",
-        () =>
-          ctx.backend().attention(t([1, 2, 4, 8]), t([1, 2, 4, 8]), t([1, 2, 4, 8]), {
-            rope: {
-              rope: { headDim: 16, rotaryDim: 16, base: 10000, pairing: "half", scaling: { type: "none" } },
-            },
-          }),
+        [ok, ok, ok],
+        {
+          rope: {
+            rope: { headDim: 16, rotaryDim: 16, base: 10000, pairing: "half", scaling: { type: "none" } },
+          },
+        },
       ],
+    ];
+    const matrix = (shape: readonly number[]) => ({
+      data: ctx.makeArray()(new Float64Array(shape.reduce((a, b) => a * b, 1))),
+      shape,
+    });
+    const cases: [string, string, () => Promise<unknown>][] = [
+      ...attentionCalls.map(([what, code, [q, k, v], options]): [string, string, () => Promise<unknown>] => [
+        what,
+        code,
+        () => ctx.backend().attention(t(q), t(k), t(v), options),
+      ]),
       [
         "linear weight of the wrong width",
         "INVALID_SHAPE",
-        () =>
-          ctx
-            .backend()
-            .linear(
-              { data: ctx.makeArray()(new Float64Array(6)), shape: [2, 3] },
-              { data: ctx.makeArray()(new Float64Array(8)), shape: [2, 4] },
-            ),
+        () => ctx.backend().linear(matrix([2, 3]), matrix([2, 4])),
       ],
       [
         "linear bias of the wrong length",
         "INVALID_SHAPE",
-        () =>
-          ctx
-            .backend()
-            .linear(
-              { data: ctx.makeArray()(new Float64Array(6)), shape: [2, 3] },
-              { data: ctx.makeArray()(new Float64Array(6)), shape: [2, 3] },
-              { data: ctx.makeArray()(new Float64Array(3)), shape: [3] },
-            ),
+        () => ctx.backend().linear(matrix([2, 3]), matrix([2, 3]), matrix([3])),
       ],
     ];
     for (const [what, code, call] of cases) it(`${what} → ${code}`, () => ctx.expectRejectCode(call, code));

@@ -7,6 +7,7 @@ import { OP_KINDS } from "../cases/op-kinds.js";
 import { describeKindConformance } from "./kind-conformance.js";
 import type { ApplyRopeCase } from "../cases/rope-cases.js";
 import { ropeFrequencies } from "../rope/frequencies.js";
+import { ropeSpec } from "../rope/spec.js";
 import { headsShape, toLayout } from "../tensor.js";
 import type { FloatArray, HeadsTensor, Layout, RopeSpec } from "../types.js";
 import { maxRelativeError } from "../compare.js";
@@ -315,13 +316,7 @@ export function describeConformance(options: ConformanceOptions): void {
     });
 
     describe("bad input raises RopekitError and leaves inputs unchanged", () => {
-      const spec: RopeSpec = {
-        headDim: 8,
-        rotaryDim: 8,
-        base: 10000,
-        pairing: "half",
-        scaling: { type: "none" },
-      };
+      const spec: RopeSpec = ropeSpec({ headDim: 8 });
       const fresh = (): HeadsTensor => ({
         data: makeArray(seededValues("errors/x", 2 * 3 * 2 * 8)),
         shape: [2, 3, 2, 8],

@@ -1,6 +1,7 @@
 import type { AttentionOptions } from "../../attention/plan.js";
 import type { Backend } from "../../backend/contract.js";
 import type { RopekitErrorCode } from "../../errors.js";
+import { ropeSpec } from "../../rope/spec.js";
 import { ropeTable } from "../../rope/table.js";
 import type { HeadsTensor, Layout, RopeSpec, Tensor } from "../../types.js";
 
@@ -22,13 +23,7 @@ export interface HostileCase {
   readonly make: () => HostileCall;
 }
 
-const spec: RopeSpec = {
-  headDim: 8,
-  rotaryDim: 8,
-  base: 10000,
-  pairing: "half",
-  scaling: { type: "none" },
-};
+const spec: RopeSpec = ropeSpec({ headDim: 8 });
 
 function heads(shape: [number, number, number, number], layout: Layout = "bhsd"): HeadsTensor {
   const n = shape.reduce((a, b) => a * b, 1);
