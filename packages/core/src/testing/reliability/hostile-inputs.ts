@@ -42,6 +42,25 @@ function detached(shape: [number, number, number, number]): HeadsTensor {
   return x;
 }
 
+/** A hostile case from its fresh arguments and the call that uses them. */
+function hostile<A extends readonly unknown[]>(
+  name: string,
+  code: RopekitErrorCode,
+  argument: string,
+  args: () => A,
+  call: (backend: Backend, args: A) => Promise<unknown>,
+): HostileCase {
+  return {
+    name,
+    code,
+    argument,
+    make: () => {
+      const fresh = args();
+      return { args: fresh, call: (b) => call(b, fresh) };
+    },
+  };
+}
+
 const rope = (
   name: string,
   code: RopekitErrorCode,
@@ -49,45 +68,35 @@ const rope = (
   x: () => HeadsTensor,
   r: () => unknown,
   options: () => unknown,
-): HostileCase => ({
-  name,
-  code,
-  argument,
-  make: () => {
-    const args = [x(), r(), options()] as const;
-    return {
-      args,
-      call: (b) => b.applyRope(args[0], args[1] as RopeSpec, args[2] as Record<string, never>),
-    };
-  },
-});
+): HostileCase =>
+  hostile(
+    name,
+    code,
+    argument,
+    () => [x(), r(), options()] as const,
+    (b, [x, r, o]) => b.applyRope(x, r as RopeSpec, o as Record<string, never>),
+  );
+
+type Dims4 = [number, number, number, number];
 
 const attn = (
   name: string,
   code: RopekitErrorCode,
   argument: string,
-  shapes: {
-    q: [number, number, number, number];
-    k: [number, number, number, number];
-    v?: [number, number, number, number];
-  },
+  shapes: { q: Dims4; k: Dims4; v?: Dims4 },
   options: () => unknown,
-): HostileCase => ({
-  name,
-  code,
-  argument,
-  make: () => {
-    const args = [heads(shapes.q), heads(shapes.k), heads(shapes.v ?? shapes.k), options()] as const;
-    return { args, call: (b) => b.attention(args[0], args[1], args[2], args[3] as AttentionOptions) };
-  },
-});
+): HostileCase =>
+  hostile(
+    name,
+    code,
+    argument,
+    () => [heads(shapes.q), heads(shapes.k), heads(shapes.v ?? shapes.k), options()] as const,
+    (b, [q, k, v, o]) => b.attention(q, k, v, o as AttentionOptions),
+  );
 
 const x4 = () => heads([1, 2, 3, 8]);
 const none = () => ({});
-const qkv = { q: [1, 4, 3, 8], k: [1, 2, 5, 8] } as {
-  q: [number, number, number, number];
-  k: [number, number, number, number];
-};
+const qkv: { q: Dims4; k: Dims4 } = { q: [1, 4, 3, 8], k: [1, 2, 5, 8] };
 
 /** Every kind of bad input the README's Errors section names, each with the code and argument it gets. */
 export const HOSTILE_CASES: readonly HostileCase[] = [
@@ -289,15 +298,13 @@ export const HOSTILE_CASES: readonly HostileCase[] = [
     () => spec,
     () => ({ seqLen: 0 }),
   ),
-  {
-    name: "applyRopeQK with different sequence lengths",
-    code: "INVALID_SHAPE",
-    argument: "k.shape",
-    make: () => {
-      const args = [heads([1, 2, 3, 8]), heads([1, 2, 4, 8]), spec] as const;
-      return { args, call: (b) => b.applyRopeQK(args[0], args[1], args[2], { inPlace: true }) };
-    },
-  },
+  hostile(
+    "applyRopeQK with different sequence lengths",
+    "INVALID_SHAPE",
+    "k.shape",
+    () => [heads([1, 2, 3, 8]), heads([1, 2, 4, 8])] as const,
+    (b, [q, k]) => b.applyRopeQK(q, k, spec, { inPlace: true }),
+  ),
   // attention
   attn(
     "kv heads do not divide q heads",
@@ -340,48 +347,48 @@ export const HOSTILE_CASES: readonly HostileCase[] = [
     rope: { rope: spec, qPosition: 2 },
   })),
   // tables and absolute encodings
-  {
-    name: "a RoPE table of 2^30 rows",
-    code: "TOO_LARGE",
-    argument: "positions.length",
-    make: () => ({ args: [], call: (b) => b.ropeTable(spec, { start: 0, length: 2 ** 30 }) }),
-  },
-  {
-    name: "a sinusoidal table of 2^26 × 4096",
-    code: "TOO_LARGE",
-    argument: "positions.length",
-    make: () => ({ args: [], call: (b) => b.sinusoidal({ start: 0, length: 2 ** 26 }, 4096) }),
-  },
-  {
-    name: "a sinusoidal table of 2^31 − 1 rows",
-    code: "TOO_LARGE",
-    argument: "positions.length",
-    make: () => ({ args: [], call: (b) => b.sinusoidal({ start: 0, length: 2 ** 31 - 1 }, 64) }),
-  },
-  {
-    name: "sinusoidal with dim 0",
-    code: "INVALID_OPTION",
-    argument: "dim",
-    make: () => ({ args: [], call: (b) => b.sinusoidal({ start: 0, length: 4 }, 0) }),
-  },
-  {
-    name: "addSinusoidal with a misspelled option",
-    code: "INVALID_OPTION",
-    argument: "options.offset",
-    make: () => {
-      const args = [embedding(1, 3, 8), { offset: 2 }] as const;
-      return { args, call: (b) => b.addSinusoidal(args[0], args[1] as unknown as Record<string, never>) };
-    },
-  },
-  {
-    name: "addLearned past the table",
-    code: "POSITION_OUT_OF_RANGE",
-    argument: "positions",
-    make: () => {
-      const args = [embedding(1, 3, 8), { data: new Float32Array(16), shape: [2, 8] }] as const;
-      return { args, call: (b) => b.addLearned(args[0], args[1], { inPlace: true }) };
-    },
-  },
+  hostile(
+    "a RoPE table of 2^30 rows",
+    "TOO_LARGE",
+    "positions.length",
+    () => [],
+    (b) => b.ropeTable(spec, { start: 0, length: 2 ** 30 }),
+  ),
+  hostile(
+    "a sinusoidal table of 2^26 × 4096",
+    "TOO_LARGE",
+    "positions.length",
+    () => [],
+    (b) => b.sinusoidal({ start: 0, length: 2 ** 26 }, 4096),
+  ),
+  hostile(
+    "a sinusoidal table of 2^31 − 1 rows",
+    "TOO_LARGE",
+    "positions.length",
+    () => [],
+    (b) => b.sinusoidal({ start: 0, length: 2 ** 31 - 1 }, 64),
+  ),
+  hostile(
+    "sinusoidal with dim 0",
+    "INVALID_OPTION",
+    "dim",
+    () => [],
+    (b) => b.sinusoidal({ start: 0, length: 4 }, 0),
+  ),
+  hostile(
+    "addSinusoidal with a misspelled option",
+    "INVALID_OPTION",
+    "options.offset",
+    () => [embedding(1, 3, 8), { offset: 2 }] as const,
+    (b, [x, o]) => b.addSinusoidal(x, o as unknown as Record<string, never>),
+  ),
+  hostile(
+    "addLearned past the table",
+    "POSITION_OUT_OF_RANGE",
+    "positions",
+    () => [embedding(1, 3, 8), { data: new Float32Array(16), shape: [2, 8] }] as const,
+    (b, [x, table]) => b.addLearned(x, table, { inPlace: true }),
+  ),
   ...(["weight of the wrong length", "eps negative", "weightOffset 2"] as const).map(
     (what): HostileCase => ({
       name: `rmsNorm with ${what}`,
@@ -405,16 +412,15 @@ export const HOSTILE_CASES: readonly HostileCase[] = [
       },
     }),
   ),
-  {
-    name: "linear with mismatched features",
-    code: "INVALID_SHAPE",
-    argument: "weight.shape",
-    make: () => {
-      const args = [
+  hostile(
+    "linear with mismatched features",
+    "INVALID_SHAPE",
+    "weight.shape",
+    () =>
+      [
         { data: new Float32Array(6), shape: [2, 3] },
         { data: new Float32Array(8), shape: [2, 4] },
-      ] as const;
-      return { args, call: (b) => b.linear(args[0], args[1]) };
-    },
-  },
+      ] as const,
+    (b, [x, w]) => b.linear(x, w),
+  ),
 ];
