@@ -4,6 +4,7 @@ import {
   type Kernels,
   OP_NAMES,
   RopekitError,
+  checkOptions,
   defineBackend,
 } from "@ropekit/core";
 import { addRows } from "./absolute/add-rows.js";
@@ -42,6 +43,7 @@ export interface GpujsBackend extends Backend {
  * applyRopeQK and fused RoPE + attention, and recomputes in f64 the attention rows the kernels flag.
  */
 export async function createGpujsBackend(options: GpujsBackendOptions = {}): Promise<GpujsBackend> {
+  checkOptions(options, ["mode", "tableCacheSize", "chunkElements"]);
   const chunk = options.chunkElements ?? CHUNK_ELEMENTS;
   if (!Number.isSafeInteger(chunk) || chunk < 64 || chunk > CHUNK_ELEMENTS) {
     throw new RopekitError(

@@ -99,4 +99,12 @@ describe("backend-gpujs modes", () => {
     expect((error as RopekitError).code).toBe("BACKEND_UNAVAILABLE");
     expect((error as Error).message).toMatch(/webgl2/);
   });
+
+  it("rejects an unknown option name with INVALID_OPTION before creating a context", async () => {
+    const misspelt = { mdoe: "cpu" } as unknown as Parameters<typeof createGpujsBackend>[0];
+    await expect(createGpujsBackend(misspelt)).rejects.toMatchObject({
+      code: "INVALID_OPTION",
+      argument: "options.mdoe",
+    });
+  });
 });

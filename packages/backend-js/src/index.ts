@@ -7,6 +7,7 @@ import {
   type BackendRegistration,
   OP_NAMES,
   type SyncKernels,
+  checkOptions,
   defineBackend,
 } from "@ropekit/core";
 import { addRows } from "./absolute/add-rows.js";
@@ -25,6 +26,7 @@ const kernels: SyncKernels = { applyRope, addRows, attention, linear, rmsNorm };
 
 /** Makes a backend-js instance (each has its own table cache). */
 export function createJsBackend(options: JsBackendOptions = {}): Backend {
+  checkOptions(options, ["tableCacheSize"]);
   return defineBackend({
     name: "js",
     kernels,

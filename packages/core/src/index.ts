@@ -3,6 +3,7 @@
  */
 export * from "./types.js";
 export { RopekitError, type RopekitErrorCode, describeValue, isRopekitError } from "./errors.js";
+export { checkOptions } from "./options.js";
 export {
   type HeadsDims,
   checkFloatData,

@@ -116,4 +116,12 @@ describe("registry", () => {
   it("rejects bad registrations", () => {
     expect(() => registerBackend({ ...fake("x", Number.NaN, true) })).toThrow(RopekitError);
   });
+
+  it("rejects an unknown option name with INVALID_OPTION, naming the known ones", async () => {
+    const misspelt = { backnd: "reference" } as unknown as Parameters<typeof pickBackend>[0];
+    const error = await pickBackend(misspelt).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RopekitError);
+    expect(error).toMatchObject({ code: "INVALID_OPTION", argument: "options.backnd" });
+    expect((error as Error).message).toMatch(/backend, env, url/);
+  });
 });

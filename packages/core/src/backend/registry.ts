@@ -1,4 +1,5 @@
 import { RopekitError, describeValue } from "../errors.js";
+import { checkOptions } from "../options.js";
 import type { Backend, BackendDescription, BackendRegistration } from "./contract.js";
 
 /** Why a backend was not the one picked. */
@@ -128,6 +129,7 @@ function explicitChoice(options: PickOptions): { name: string; source: string } 
  * and created once. The result names the mode that runs and why every other backend was skipped.
  */
 export async function pickBackend(options: PickOptions = {}): Promise<PickedBackend> {
+  checkOptions(options, ["backend", "env", "url"]);
   const ordered = [...entries.values()].sort((a, b) => b.registration.priority - a.registration.priority);
   const explicit = explicitChoice(options);
   const skipped: SkippedBackend[] = [];
