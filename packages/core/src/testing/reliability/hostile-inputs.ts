@@ -1,6 +1,7 @@
 import type { AttentionOptions } from "../../attention/plan.js";
 import type { Backend } from "../../backend/contract.js";
 import type { RopekitErrorCode } from "../../errors.js";
+import type { RmsNormOptions } from "../../norm/rms-norm.js";
 import { ropeSpec } from "../../rope/spec.js";
 import { ropeTable } from "../../rope/table.js";
 import type { HeadsTensor, Layout, RopeSpec, Tensor } from "../../types.js";
@@ -42,11 +43,12 @@ function detached(shape: [number, number, number, number]): HeadsTensor {
   return x;
 }
 
+/** What every hostile case starts with: its name, the code and the argument the error must name. */
+type Named = [name: string, code: RopekitErrorCode, argument: string];
+
 /** A hostile case from its fresh arguments and the call that uses them. */
 function hostile<A extends readonly unknown[]>(
-  name: string,
-  code: RopekitErrorCode,
-  argument: string,
+  [name, code, argument]: Named,
   args: () => A,
   call: (backend: Backend, args: A) => Promise<unknown>,
 ): HostileCase {
@@ -61,37 +63,32 @@ function hostile<A extends readonly unknown[]>(
   };
 }
 
+type Dims4 = [number, number, number, number];
+
 const rope = (
-  name: string,
-  code: RopekitErrorCode,
-  argument: string,
-  x: () => HeadsTensor,
-  r: () => unknown,
-  options: () => unknown,
-): HostileCase =>
+  ...[name, code, argument, x, r, options]: [...Named, () => HeadsTensor, () => unknown, () => unknown]
+) =>
   hostile(
-    name,
-    code,
-    argument,
+    [name, code, argument],
     () => [x(), r(), options()] as const,
     (b, [x, r, o]) => b.applyRope(x, r as RopeSpec, o as Record<string, never>),
   );
 
-type Dims4 = [number, number, number, number];
-
 const attn = (
-  name: string,
-  code: RopekitErrorCode,
-  argument: string,
-  shapes: { q: Dims4; k: Dims4; v?: Dims4 },
-  options: () => unknown,
-): HostileCase =>
+  ...[name, code, argument, shapes, options]: [...Named, { q: Dims4; k: Dims4; v?: Dims4 }, () => unknown]
+) =>
   hostile(
-    name,
-    code,
-    argument,
+    [name, code, argument],
     () => [heads(shapes.q), heads(shapes.k), heads(shapes.v ?? shapes.k), options()] as const,
     (b, [q, k, v, o]) => b.attention(q, k, v, o as AttentionOptions),
+  );
+
+const norm = (named: Named, weightLength: number, options: RmsNormOptions) =>
+  hostile(
+    named,
+    () =>
+      [embedding(1, 3, 8), { data: new Float32Array(weightLength), shape: [weightLength] }, options] as const,
+    (b, [x, w, o]) => b.rmsNorm(x, w, o),
   );
 
 const x4 = () => heads([1, 2, 3, 8]);
@@ -299,9 +296,7 @@ export const HOSTILE_CASES: readonly HostileCase[] = [
     () => ({ seqLen: 0 }),
   ),
   hostile(
-    "applyRopeQK with different sequence lengths",
-    "INVALID_SHAPE",
-    "k.shape",
+    ["applyRopeQK with different sequence lengths", "INVALID_SHAPE", "k.shape"],
     () => [heads([1, 2, 3, 8]), heads([1, 2, 4, 8])] as const,
     (b, [q, k]) => b.applyRopeQK(q, k, spec, { inPlace: true }),
   ),
@@ -348,74 +343,40 @@ export const HOSTILE_CASES: readonly HostileCase[] = [
   })),
   // tables and absolute encodings
   hostile(
-    "a RoPE table of 2^30 rows",
-    "TOO_LARGE",
-    "positions.length",
+    ["a RoPE table of 2^30 rows", "TOO_LARGE", "positions.length"],
     () => [],
     (b) => b.ropeTable(spec, { start: 0, length: 2 ** 30 }),
   ),
   hostile(
-    "a sinusoidal table of 2^26 × 4096",
-    "TOO_LARGE",
-    "positions.length",
+    ["a sinusoidal table of 2^26 × 4096", "TOO_LARGE", "positions.length"],
     () => [],
     (b) => b.sinusoidal({ start: 0, length: 2 ** 26 }, 4096),
   ),
   hostile(
-    "a sinusoidal table of 2^31 − 1 rows",
-    "TOO_LARGE",
-    "positions.length",
+    ["a sinusoidal table of 2^31 − 1 rows", "TOO_LARGE", "positions.length"],
     () => [],
     (b) => b.sinusoidal({ start: 0, length: 2 ** 31 - 1 }, 64),
   ),
   hostile(
-    "sinusoidal with dim 0",
-    "INVALID_OPTION",
-    "dim",
+    ["sinusoidal with dim 0", "INVALID_OPTION", "dim"],
     () => [],
     (b) => b.sinusoidal({ start: 0, length: 4 }, 0),
   ),
   hostile(
-    "addSinusoidal with a misspelled option",
-    "INVALID_OPTION",
-    "options.offset",
+    ["addSinusoidal with a misspelled option", "INVALID_OPTION", "options.offset"],
     () => [embedding(1, 3, 8), { offset: 2 }] as const,
     (b, [x, o]) => b.addSinusoidal(x, o as unknown as Record<string, never>),
   ),
   hostile(
-    "addLearned past the table",
-    "POSITION_OUT_OF_RANGE",
-    "positions",
+    ["addLearned past the table", "POSITION_OUT_OF_RANGE", "positions"],
     () => [embedding(1, 3, 8), { data: new Float32Array(16), shape: [2, 8] }] as const,
     (b, [x, table]) => b.addLearned(x, table, { inPlace: true }),
   ),
-  ...(["weight of the wrong length", "eps negative", "weightOffset 2"] as const).map(
-    (what): HostileCase => ({
-      name: `rmsNorm with ${what}`,
-      code: what === "weight of the wrong length" ? "INVALID_SHAPE" : "INVALID_OPTION",
-      argument:
-        what === "weight of the wrong length"
-          ? "weight.shape"
-          : what === "eps negative"
-            ? "eps"
-            : "weightOffset",
-      make: () => {
-        const args = [
-          embedding(1, 3, 8),
-          {
-            data: new Float32Array(what === "weight of the wrong length" ? 4 : 8),
-            shape: [what === "weight of the wrong length" ? 4 : 8],
-          },
-          what === "eps negative" ? { eps: -1 } : what === "weightOffset 2" ? { weightOffset: 2 } : {},
-        ] as const;
-        return { args, call: (b) => b.rmsNorm(args[0], args[1], args[2]) };
-      },
-    }),
-  ),
+  norm(["rmsNorm with weight of the wrong length", "INVALID_SHAPE", "weight.shape"], 4, {}),
+  norm(["rmsNorm with eps negative", "INVALID_OPTION", "eps"], 8, { eps: -1 }),
+  norm(["rmsNorm with weightOffset 2", "INVALID_OPTION", "weightOffset"], 8, { weightOffset: 2 }),
   hostile(
-    "linear with mismatched features",
-    "INVALID_SHAPE",
-    "weight.shape",
+    ["linear with mismatched features", "INVALID_SHAPE", "weight.shape"],
     () =>
       [
         { data: new Float32Array(6), shape: [2, 3] },
