@@ -7,7 +7,7 @@ import { WasmBackend } from "./backend.js";
 import { Heap } from "./heap.js";
 import { type WasmBackendOptions, checkOptions } from "./options.js";
 import { WorkerPool } from "./pool.js";
-import { type WasmVariant, instantiate, supportsVariant, wasmModule } from "./wasm-module.js";
+import { type WasmVariant, instantiate, simdSupported, supportsVariant, wasmModule } from "./wasm-module.js";
 
 export { WasmBackend } from "./backend.js";
 export { WasmTensor } from "./tensor.js";
@@ -21,22 +21,33 @@ function sharedMemoryAllowed(): string | undefined {
   return undefined;
 }
 
-/** Does this runtime run the wasm backend (WebAssembly SIMD)? */
+/**
+ * Does this runtime run the wasm backend (WebAssembly SIMD)? Decided by feature detection alone: a
+ * kernel file that cannot be loaded is `createWasmBackend`'s error (with the URL and the reason).
+ */
 export function isWasmSupported(): Promise<boolean> {
-  return supportsVariant("simd");
+  return Promise.resolve(simdSupported());
 }
 
 /** Compiles (once) and instantiates the kernels, and starts the worker pool if threads > 1. */
 export async function createWasmBackend(options: WasmBackendOptions = {}): Promise<WasmBackend> {
   const checked = checkOptions(options);
-  if (!(await supportsVariant("simd"))) {
+  if (!simdSupported()) {
     throw new RopekitError(
       "BACKEND_UNAVAILABLE",
       "backend-wasm needs WebAssembly SIMD, which this runtime does not validate",
       "backend",
     );
   }
-  const { maxPages } = checked;
+  const { maxPages, base } = checked;
+  // Load (and validate) the plain variant first: a missing or wrong file fails here, saying where it looked.
+  if (!(await supportsVariant("simd", base))) {
+    throw new RopekitError(
+      "BACKEND_UNAVAILABLE",
+      "backend-wasm: this runtime does not validate the compiled SIMD kernels",
+      "backend",
+    );
+  }
   const relaxed = checked.relaxedSimd;
 
   let threads = checked.threads;
@@ -46,7 +57,7 @@ export async function createWasmBackend(options: WasmBackendOptions = {}): Promi
     if (why) {
       threadsNote = `single-threaded: ${why}`;
       threads = 1;
-    } else if (!(await supportsVariant("threads"))) {
+    } else if (!(await supportsVariant("threads", base))) {
       threadsNote = "single-threaded: this runtime does not validate wasm threads";
       threads = 1;
     }
@@ -54,8 +65,8 @@ export async function createWasmBackend(options: WasmBackendOptions = {}): Promi
   const shared = threads > 1;
   const wantRelaxed: WasmVariant = shared ? "threads-relaxed" : "relaxed";
   const plain: WasmVariant = shared ? "threads" : "simd";
-  const variant = relaxed && (await supportsVariant(wantRelaxed)) ? wantRelaxed : plain;
-  const module = await wasmModule(variant);
+  const variant = relaxed && (await supportsVariant(wantRelaxed, base)) ? wantRelaxed : plain;
+  const module = await wasmModule(variant, base);
 
   const memory = shared
     ? new WebAssembly.Memory({ initial: Math.min(16, maxPages), maximum: maxPages, shared: true })

@@ -1,5 +1,7 @@
 import { RopekitError } from "@ropekit/core";
 import { MAX_PAGES } from "./heap.js";
+import type { WasmBase } from "./wasm-module.js";
+import { wasmBase } from "./wasm-paths.js";
 
 /** Options of `createWasmBackend`. */
 export interface WasmBackendOptions {
@@ -13,9 +15,16 @@ export interface WasmBackendOptions {
   relaxedSimd?: boolean;
   /** Upper bound of the wasm memory in bytes (default and maximum: 4 GiB, the wasm32 limit). */
   maxMemoryBytes?: number;
+  /**
+   * Where to load the compiled kernels from, for custom hosting: a URL or directory holding the
+   * `ropekit.<variant>.wasm` files of this package's dist/ (a path is relative to the page, or to the
+   * working directory in Node). Default: `globalThis.ROPEKIT_WASM_PATHS`, else the environment variable
+   * `ROPEKIT_WASM_PATHS`, else the copies embedded in the JavaScript, which need no configuration.
+   */
+  wasmPaths?: string | URL;
 }
 
-const OPTION_NAMES = ["threads", "relaxedSimd", "maxMemoryBytes"] as const;
+const OPTION_NAMES = ["threads", "relaxedSimd", "maxMemoryBytes", "wasmPaths"] as const;
 const PAGE = 65536;
 
 /** A value as an error message shows it: strings quoted, arrays and typed arrays by length. */
@@ -41,6 +50,7 @@ export function checkOptions(options: unknown): {
   threads: number;
   relaxedSimd: boolean;
   maxPages: number;
+  base: WasmBase;
 } {
   if (options === null || typeof options !== "object" || Array.isArray(options))
     throw invalidOption("options", "an object", options);
@@ -67,5 +77,6 @@ export function checkOptions(options: unknown): {
     threads,
     relaxedSimd: o.relaxedSimd !== false,
     maxPages: Math.min(MAX_PAGES, Math.floor(maxBytes / PAGE)),
+    base: wasmBase(o.wasmPaths),
   };
 }

@@ -1,18 +1,10 @@
 import { RopekitError } from "@ropekit/core";
-import type { KernelName, WorkerReply, WorkerRequest } from "./worker-protocol.js";
-
-const isNode = typeof process !== "undefined" && typeof process.versions?.node === "string";
-
-/** The part of Node's and the browser's Worker that the pool uses. */
-interface Port {
-  post(message: WorkerRequest): void;
-  /** Node only: let the process exit while the worker idles. */
-  setIdle(idle: boolean): void;
-  terminate(): void;
-}
+import { platform } from "#platform";
+import type { WorkerPort } from "./platform/types.js";
+import type { KernelName, WorkerReply } from "./worker-protocol.js";
 
 interface Slot {
-  port: Port;
+  port: WorkerPort;
   alive: boolean;
   pending: Map<number, { resolve: () => void; reject: (e: Error) => void }>;
   /** Marks the worker dead and rejects its pending calls with `error`. */
@@ -166,7 +158,7 @@ export class WorkerPool {
 
   private async spawn(): Promise<Slot> {
     const slot: Slot = {
-      port: undefined as unknown as Port,
+      port: undefined as unknown as WorkerPort,
       alive: true,
       pending: new Map(),
       fail: (error) => {
@@ -185,29 +177,7 @@ export class WorkerPool {
       if (reply.error !== undefined) p.reject(workerFailed(reply.error));
       else p.resolve();
     };
-    if (isNode) {
-      const threads = "node:worker_threads";
-      const { Worker } = (await import(/* @vite-ignore */ threads)) as typeof import("node:worker_threads");
-      const worker = new Worker(new URL("./worker.js", import.meta.url));
-      worker.on("message", onReply);
-      worker.on("error", (e) => fail(e.message));
-      worker.on("exit", (code) => fail(`exited with code ${code}`));
-      slot.port = {
-        post: (m) => worker.postMessage(m),
-        setIdle: (idle) => (idle ? worker.unref() : worker.ref()),
-        terminate: () => void worker.terminate(),
-      };
-    } else {
-      // Written out literally so bundlers (Vite, webpack) see and bundle the worker module.
-      const worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
-      worker.onmessage = (e: MessageEvent<WorkerReply>) => onReply(e.data);
-      worker.onerror = (e) => fail(e.message);
-      slot.port = {
-        post: (m) => worker.postMessage(m),
-        setIdle: () => {},
-        terminate: () => worker.terminate(),
-      };
-    }
+    slot.port = platform.spawnWorker({ reply: onReply, failed: fail });
     // The first reply (id 0) confirms the kernels are instantiated.
     try {
       await new Promise<void>((resolve, reject) => {

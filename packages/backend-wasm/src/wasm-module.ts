@@ -1,3 +1,6 @@
+import { RopekitError } from "@ropekit/core";
+import { platform } from "#platform";
+import { EMBEDDED } from "./embedded.js";
 import type { KernelName } from "./worker-protocol.js";
 
 /** The compiled kernel variants, built from assembly/ by scripts/build-wasm.mjs. */
@@ -53,53 +56,113 @@ export function callKernel(kernels: KernelExports, kernel: KernelName, args: rea
   (kernels[kernel] as (...a: readonly number[]) => void)(...args);
 }
 
-const isNode = typeof process !== "undefined" && typeof process.versions?.node === "string";
-const bytesCache = new Map<WasmVariant, Promise<Uint8Array<ArrayBuffer>>>();
-const moduleCache = new Map<WasmVariant, Promise<WebAssembly.Module>>();
+/**
+ * Where the compiled kernels come from: a directory URL holding the files `ropekit.<variant>.wasm` (as in
+ * this package's dist/) and the setting that named it, or undefined for the copies embedded in the
+ * JavaScript.
+ */
+export type WasmBase = { readonly url: URL; readonly source: string } | undefined;
 
-/** The variant's bytes: read from disk in Node, fetched next to this module in a browser. */
-export function wasmBytes(variant: WasmVariant): Promise<Uint8Array<ArrayBuffer>> {
-  let bytes = bytesCache.get(variant);
-  if (!bytes) {
-    const url = new URL(`./ropekit.${variant}.wasm`, import.meta.url);
-    bytes = (async () => {
-      if (isNode && url.protocol === "file:") {
-        const fs = "node:fs/promises";
-        const { readFile } = (await import(/* @vite-ignore */ fs)) as typeof import("node:fs/promises");
-        const file = await readFile(url);
-        return new Uint8Array(
-          file.buffer.slice(file.byteOffset, file.byteOffset + file.byteLength) as ArrayBuffer,
-        );
-      }
-      const response = await fetch(url);
-      if (!response.ok) throw new Error(`cannot load ${url.href}: HTTP ${response.status}`);
-      return new Uint8Array(await response.arrayBuffer());
-    })();
-    bytesCache.set(variant, bytes);
-  }
-  return bytes;
-}
+const moduleCache = new Map<string, Promise<WebAssembly.Module>>();
+const bytesCache = new Map<string, Promise<Uint8Array<ArrayBuffer>>>();
 
-/** Does this runtime validate the variant (SIMD, relaxed SIMD, threads)? Never throws. */
-export async function supportsVariant(variant: WasmVariant): Promise<boolean> {
+// The smallest module that needs SIMD: one function returning a v128 constant.
+// biome-ignore format: bytes by section
+const SIMD_PROBE = new Uint8Array([
+  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+  0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7b,
+  0x03, 0x02, 0x01, 0x00,
+  0x0a, 0x16, 0x01, 0x14, 0x00, 0xfd, 0x0c, ...new Array<number>(16).fill(0), 0x0b,
+]);
+
+/** Does this runtime validate WebAssembly SIMD? Decided without loading any asset; never throws. */
+export function simdSupported(): boolean {
   try {
-    if (typeof WebAssembly !== "object") return false;
-    if (variant.startsWith("threads")) {
-      if (typeof SharedArrayBuffer !== "function") return false;
-      new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
-    }
-    return WebAssembly.validate(await wasmBytes(variant));
+    return typeof WebAssembly === "object" && WebAssembly.validate(SIMD_PROBE);
   } catch {
     return false;
   }
 }
 
-/** The compiled module of a variant (compiled once). */
-export function wasmModule(variant: WasmVariant): Promise<WebAssembly.Module> {
-  let module = moduleCache.get(variant);
+function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
+  const binary = atob(text);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
+}
+
+function fileName(variant: WasmVariant): string {
+  return `ropekit.${variant}.wasm`;
+}
+
+function loadFailed(url: URL, source: string, reason: string): RopekitError {
+  return new RopekitError(
+    "BACKEND_UNAVAILABLE",
+    `backend-wasm could not load its WebAssembly from ${url.href} (location from ${source}): ${reason}`,
+    source,
+  );
+}
+
+async function load(variant: WasmVariant, base: WasmBase): Promise<Uint8Array<ArrayBuffer>> {
+  if (!base) return decodeBase64(EMBEDDED[variant]);
+  const url = new URL(fileName(variant), base.url);
+  let bytes: Uint8Array<ArrayBuffer>;
+  try {
+    bytes = await platform.readAsset(url);
+  } catch (error) {
+    throw loadFailed(url, base.source, error instanceof Error ? error.message : String(error));
+  }
+  // A server that answers every path with a page (SPA fallback) returns 200 and HTML: say so.
+  const magic = [0x00, 0x61, 0x73, 0x6d];
+  if (bytes.length < 8 || magic.some((b, i) => bytes[i] !== b)) {
+    const start = new TextDecoder().decode(bytes.subarray(0, 16)).replace(/\s+/g, " ");
+    throw loadFailed(
+      url,
+      base.source,
+      `not a WebAssembly module (${bytes.length} bytes starting ${JSON.stringify(start)})`,
+    );
+  }
+  return bytes;
+}
+
+/** The variant's bytes, from `base` or embedded; a failed load rejects with the URL and the reason. */
+export function wasmBytes(variant: WasmVariant, base: WasmBase): Promise<Uint8Array<ArrayBuffer>> {
+  const key = `${variant} ${base?.url.href ?? "embedded"}`;
+  let bytes = bytesCache.get(key);
+  if (!bytes) {
+    bytes = load(variant, base);
+    bytesCache.set(key, bytes);
+    // A failed load is not remembered: the file may be there on the next try.
+    bytes.catch(() => bytesCache.delete(key));
+  }
+  return bytes;
+}
+
+/**
+ * Does this runtime validate the variant (relaxed SIMD, threads)? A variant that cannot be loaded
+ * rejects (with the URL and the reason) rather than passing for an unsupported feature.
+ */
+export async function supportsVariant(variant: WasmVariant, base: WasmBase): Promise<boolean> {
+  if (!simdSupported()) return false;
+  if (variant.startsWith("threads")) {
+    if (typeof SharedArrayBuffer !== "function") return false;
+    try {
+      new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
+    } catch {
+      return false;
+    }
+  }
+  return WebAssembly.validate(await wasmBytes(variant, base));
+}
+
+/** The compiled module of a variant (compiled once per source). */
+export function wasmModule(variant: WasmVariant, base: WasmBase): Promise<WebAssembly.Module> {
+  const key = `${variant} ${base?.url.href ?? "embedded"}`;
+  let module = moduleCache.get(key);
   if (!module) {
-    module = wasmBytes(variant).then((bytes) => WebAssembly.compile(bytes));
-    moduleCache.set(variant, module);
+    module = wasmBytes(variant, base).then((bytes) => WebAssembly.compile(bytes));
+    moduleCache.set(key, module);
+    module.catch(() => moduleCache.delete(key));
   }
   return module;
 }
