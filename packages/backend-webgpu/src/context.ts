@@ -1,4 +1,4 @@
-/// <reference types="@webgpu/types" />
+/// <reference types="@webgpu/types" preserve="true" />
 import { RopekitError } from "@ropekit/core";
 import type { GpuDevice } from "./device.js";
 

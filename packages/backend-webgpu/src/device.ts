@@ -1,4 +1,4 @@
-/// <reference types="@webgpu/types" />
+/// <reference types="@webgpu/types" preserve="true" />
 import { RopekitError } from "@ropekit/core";
 
 /** Renderer names of software implementations: a "GPU" that really computes on the CPU. */

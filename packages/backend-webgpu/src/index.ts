@@ -24,23 +24,19 @@ export function declineReason(backend: Backend): string | undefined {
   return undefined;
 }
 
-/** True where WebGPU may exist: browsers with `navigator.gpu`, and Node (through the optional `webgpu` package). */
-function mayHaveWebgpu(): boolean {
-  const g = globalThis as { navigator?: { gpu?: unknown }; process?: { versions?: { node?: string } } };
-  return g.navigator?.gpu !== undefined || typeof g.process?.versions?.node === "string";
-}
-
 /**
  * Registration for the registry: priority 40, above backend-gpujs (30) and backend-wasm (20). Declined
  * for automatic selection on fallback and software adapters (SwiftShader, lavapipe/llvmpipe, WARP),
  * where the CPU backends are faster; `pickBackend({ backend: "webgpu" })` still gets it. In Node
  * without the `webgpu` package or without a GPU driver, `create()` fails with BACKEND_UNAVAILABLE and
- * the registry says so.
+ * the registry says so. The probe passes everywhere and `create()` is the real check, so a skipped
+ * backend carries its reason (no `navigator.gpu`, no `webgpu` package, no adapter); it is cheap where
+ * WebGPU is absent (a failed import or a missing global), and Dawn loads only where the package is.
  */
 export const webgpuRegistration: BackendRegistration = {
   name: "webgpu",
   priority: 40,
-  isSupported: mayHaveWebgpu,
+  isSupported: () => true,
   create: () => createWebgpuBackend(),
   declineAutoPick: declineReason,
 };

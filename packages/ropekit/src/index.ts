@@ -32,6 +32,7 @@ import {
 } from "@ropekit/core";
 import { jsRegistration } from "@ropekit/backend-js";
 import { wasmRegistration } from "@ropekit/backend-wasm";
+import { webgpuRegistration } from "@ropekit/backend-webgpu";
 
 export type {
   AttentionFromHFOptions,
@@ -117,10 +118,23 @@ export {
 } from "@ropekit/core";
 export { createJsBackend, type JsBackendOptions } from "@ropekit/backend-js";
 export { WasmBackend, type WasmBackendOptions, WasmTensor, createWasmBackend } from "@ropekit/backend-wasm";
+export {
+  type AdapterDescription,
+  type WebgpuBackend,
+  type WebgpuBackendOptions,
+  createWebgpuBackend,
+} from "@ropekit/backend-webgpu";
 
-/** Registers the backends this package ships with (idempotent; called on import). */
+/**
+ * Registers the backends this package ships with (idempotent; called on import): webgpu above wasm,
+ * then js and the f64 reference. Registering costs nothing: webgpu looks for an adapter only when
+ * `pickBackend()` first reaches it (Dawn loads only in Node where the optional `webgpu` package is
+ * installed), and it is picked only on a hardware adapter; on software or fallback adapters it is
+ * declined with the reason, unless asked for by name.
+ */
 export function registerDefaultBackends(): void {
   const known = new Set(listBackends().map((b) => b.name));
+  if (!known.has(webgpuRegistration.name)) registerBackend(webgpuRegistration);
   if (!known.has(wasmRegistration.name)) registerBackend(wasmRegistration);
   if (!known.has(jsRegistration.name)) registerBackend(jsRegistration);
   if (!known.has(referenceRegistration.name)) registerBackend(referenceRegistration);

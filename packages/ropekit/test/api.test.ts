@@ -29,12 +29,15 @@ const spec = ropeSpecFromHF({
 const values = (n: number) => Float32Array.from({ length: n }, (_, i) => Math.cos(i * 0.37) * 1.5);
 
 describe("ropekit umbrella", () => {
-  it("registers wasm, js and the reference, and prefers wasm where SIMD exists", async () => {
-    expect(listBackends().map((b) => b.name)).toEqual(["wasm", "js", "reference"]);
+  it("registers webgpu, wasm, js and the reference, and prefers wasm where SIMD exists and no GPU is", async () => {
+    expect(listBackends().map((b) => b.name)).toEqual(["webgpu", "wasm", "js", "reference"]);
     const picked = await getBackend({ env: {} });
     expect(picked.name).toBe("wasm");
     expect(picked.mode).toMatch(/^wasm-/);
-    expect(picked.skipped).toEqual([
+    // No hardware adapter here: webgpu is unavailable (no Vulkan driver) or declined (a software one).
+    expect(picked.skipped[0]).toMatchObject({ name: "webgpu", priority: 40 });
+    expect(picked.skipped[0]?.reason).toMatch(/^(failed to initialise|not picked automatically): /);
+    expect(picked.skipped.slice(1)).toEqual([
       { name: "js", priority: 10, reason: "lower priority than wasm" },
       { name: "reference", priority: 0, reason: "lower priority than wasm" },
     ]);

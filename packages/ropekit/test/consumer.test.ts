@@ -39,7 +39,9 @@ describe("consumer of the packed packages", () => {
     expect(installed).toEqual([
       "node_modules/@ropekit/backend-js",
       "node_modules/@ropekit/backend-wasm",
+      "node_modules/@ropekit/backend-webgpu",
       "node_modules/@ropekit/core",
+      "node_modules/@webgpu/types", // backend-webgpu's declarations use WebGPU's types (no runtime code)
       "node_modules/ropekit",
     ]);
   });
@@ -51,6 +53,7 @@ describe("consumer of the packed packages", () => {
 const out = {};
 const picked = await getBackend();
 out.backend = picked.name;
+out.webgpu = picked.skipped.find((s) => s.name === "webgpu")?.reason;
 // headDim 2: (1, 0) at position p must become (cos p, sin p).
 const two = await applyRope({ data: new Float32Array([1, 0]), shape: [1, 1, 1, 2], layout: "bshd" }, ropeSpec({ headDim: 2 }), { positions: 100000 });
 out.two = Array.from(two.data);
@@ -67,11 +70,14 @@ console.log(JSON.stringify(out));
     );
     const out = JSON.parse(run("node", ["main.mjs"], app)) as {
       backend: string;
+      webgpu: string;
       two: number[];
       llama: number[];
       error: [boolean, string];
     };
     expect(out.backend).toBe("wasm");
+    // The optional peer `webgpu` (Dawn) is not installed: the umbrella says how to get it.
+    expect(out.webgpu).toMatch(/optional peer dependency `webgpu`.*npm install webgpu/);
     expect(out.two[0]).toBeCloseTo(Math.cos(100000), 6);
     expect(out.two[1]).toBeCloseTo(Math.sin(100000), 6);
     expect(out.llama[0]).toBeCloseTo(Math.cos(131071), 6);

@@ -30,7 +30,7 @@ function pnpm(args: string[], cwd: string): string {
 /** Packs core, the backends and ropekit into `dir`; returns the tarball paths. */
 export function packPublished(dir: string): string[] {
   mkdirSync(dir, { recursive: true });
-  for (const pkg of ["core", "backend-js", "backend-wasm", "ropekit"])
+  for (const pkg of ["core", "backend-js", "backend-wasm", "backend-webgpu", "ropekit"])
     pnpm(["pack", "--pack-destination", dir], join(packagesDir, pkg));
   return readdirSync(dir).map((f) => join(dir, f));
 }
