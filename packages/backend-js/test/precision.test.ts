@@ -1,23 +1,13 @@
 // The 1e-5 bound at far positions, at real head sizes — and a control showing the bound is tight enough
 // to catch the common mistake (angles computed in f32, as a GPU shader or a naive port would).
 import { applyRopeReference, ropeFrequencies, ropeSpecFromHF } from "@ropekit/core";
+import { HF_CONFIGS } from "@ropekit/core/cases";
 import { maxRelativeError } from "@ropekit/core/testing";
 import { describe, expect, it } from "vitest";
 import { createJsBackend } from "../src/index.js";
 
-const llama31 = ropeSpecFromHF({
-  hidden_size: 4096,
-  num_attention_heads: 32,
-  max_position_embeddings: 131072,
-  rope_theta: 500000,
-  rope_scaling: {
-    rope_type: "llama3",
-    factor: 8,
-    low_freq_factor: 1,
-    high_freq_factor: 4,
-    original_max_position_embeddings: 8192,
-  },
-});
+// The llama31 case config (llama3 scaling, base 500000) at Llama-3.1-8B's real head size 128.
+const llama31 = ropeSpecFromHF({ ...HF_CONFIGS.llama31, hidden_size: 4096, num_attention_heads: 32 });
 
 function input(n: number): Float32Array {
   const x = new Float32Array(n);

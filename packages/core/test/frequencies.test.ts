@@ -1,6 +1,8 @@
 // The reference checked against facts that do not come from our own code: closed forms from the
 // papers / HF formulas worked by hand, and boundary behaviour of each scaling kind.
 import { describe, expect, it } from "vitest";
+import { HF_SPECS } from "../src/cases/index.js";
+import type { RopeScaling } from "../src/index.js";
 import { ropeFrequencies, ropeSpec } from "../src/index.js";
 
 describe("default frequencies", () => {
@@ -44,13 +46,10 @@ describe("yarn", () => {
   // factor 4, original 4096, head_dim 128, base 10000.
   const spec = ropeSpec({
     headDim: 128,
+    // Qwen's YaRN (factor 4, beta 32/1, truncate) over an original context of 4096.
     scaling: {
-      type: "yarn",
-      factor: 4,
+      ...(HF_SPECS.qwenYarn.scaling as Extract<RopeScaling, { type: "yarn" }>),
       originalMaxPositionEmbeddings: 4096,
-      betaFast: 32,
-      betaSlow: 1,
-      truncate: true,
     },
   });
   const plain = ropeFrequencies(ropeSpec({ headDim: 128 })).invFreq;
@@ -72,17 +71,8 @@ describe("yarn", () => {
   it("with mscale and mscale_all_dim the scale is their get_mscale ratio (DeepSeek)", () => {
     const ds = ropeSpec({
       headDim: 64,
-      scaling: {
-        type: "yarn",
-        factor: 40,
-        originalMaxPositionEmbeddings: 4096,
-        betaFast: 32,
-        betaSlow: 1,
-        mscale: 1,
-        // biome-ignore lint/suspicious/noApproximativeNumericConstant: DeepSeek-V3's config value, not √½
-        mscaleAllDim: 0.707,
-        truncate: true,
-      },
+      // DeepSeek-V3's: factor 40, original 4096, mscale 1, mscale_all_dim 0.707.
+      scaling: HF_SPECS.deepseekYarn.scaling,
     });
     // (0.1·1·ln 40 + 1) / (0.1·0.707·ln 40 + 1), ln 40 = 3.6888794541139363
     expect(ropeFrequencies(ds).attentionScale).toBeCloseTo(1.3688879454113936 / 1.2608037774058554, 14);
@@ -108,13 +98,7 @@ describe("llama3", () => {
   const spec = ropeSpec({
     headDim: 128,
     base: 500000,
-    scaling: {
-      type: "llama3",
-      factor: 8,
-      lowFreqFactor: 1,
-      highFreqFactor: 4,
-      originalMaxPositionEmbeddings: 8192,
-    },
+    scaling: HF_SPECS.llama31.scaling,
   });
   const plain = ropeFrequencies(ropeSpec({ headDim: 128, base: 500000 })).invFreq;
   const { invFreq } = ropeFrequencies(spec);
