@@ -29,29 +29,37 @@ describe("applyRope reference by hand", () => {
     ]);
   });
 
-  it("half pairing rotates (x0, x2) at frequency 1 and (x1, x3) at 10000^(−1/2)", () => {
-    const spec = ropeSpec({ headDim: 4 });
-    const [a, b, c, d] = [0.5, -1, 2, 0.25];
-    const p = 3;
-    const out = applyRopeReference(t([a, b, c, d], [1, 1, 1, 4]), spec, { positions: p });
-    const w = p * 0.01;
-    expect(out.data[0]).toBeCloseTo(a * Math.cos(p) - c * Math.sin(p), 15);
-    expect(out.data[2]).toBeCloseTo(c * Math.cos(p) + a * Math.sin(p), 15);
-    expect(out.data[1]).toBeCloseTo(b * Math.cos(w) - d * Math.sin(w), 15);
-    expect(out.data[3]).toBeCloseTo(d * Math.cos(w) + b * Math.sin(w), 15);
-  });
-
-  it("interleaved pairing rotates (x0, x1) and (x2, x3)", () => {
-    const spec = ropeSpec({ headDim: 4, pairing: "interleaved" });
-    const [a, b, c, d] = [0.5, -1, 2, 0.25];
-    const p = 3;
-    const out = applyRopeReference(t([a, b, c, d], [1, 1, 1, 4]), spec, { positions: p });
-    const w = p * 0.01;
-    expect(out.data[0]).toBeCloseTo(a * Math.cos(p) - b * Math.sin(p), 15);
-    expect(out.data[1]).toBeCloseTo(b * Math.cos(p) + a * Math.sin(p), 15);
-    expect(out.data[2]).toBeCloseTo(c * Math.cos(w) - d * Math.sin(w), 15);
-    expect(out.data[3]).toBeCloseTo(d * Math.cos(w) + c * Math.sin(w), 15);
-  });
+  // Half pairing rotates (x0, x2) and (x1, x3); interleaved (x0, x1) and (x2, x3). The first pair turns at
+  // frequency 1, the second at 10000^(−1/2) = 0.01.
+  const pairings = [
+    [
+      "half",
+      [
+        [0, 2],
+        [1, 3],
+      ],
+    ],
+    [
+      "interleaved",
+      [
+        [0, 1],
+        [2, 3],
+      ],
+    ],
+  ] as const;
+  for (const [pairing, pairs] of pairings) {
+    it(`${pairing} pairing rotates ${pairs.map(([i, j]) => `(x${i}, x${j})`).join(" and ")}`, () => {
+      const x = [0.5, -1, 2, 0.25];
+      const p = 3;
+      const out = applyRopeReference(t(x, [1, 1, 1, 4]), ropeSpec({ headDim: 4, pairing }), { positions: p });
+      for (const [n, [i, j]] of pairs.entries()) {
+        const angle = n === 0 ? p : p * 0.01;
+        const [xi, xj] = [x[i] as number, x[j] as number];
+        expect(out.data[i]).toBeCloseTo(xi * Math.cos(angle) - xj * Math.sin(angle), 15);
+        expect(out.data[j]).toBeCloseTo(xj * Math.cos(angle) + xi * Math.sin(angle), 15);
+      }
+    });
+  }
 
   it("partial rotary passes channels ≥ rotaryDim through", () => {
     const spec = ropeSpec({ headDim: 6, rotaryDim: 2 });
