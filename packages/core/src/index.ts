@@ -5,6 +5,18 @@ export * from "./types.js";
 export { RopekitError, type RopekitErrorCode, describeValue, isRopekitError } from "./errors.js";
 export { checkOptions } from "./options.js";
 export {
+  type DimsTensor,
+  type HeadsTensorLike,
+  type InteropOptions,
+  type OrtTensorConstructor,
+  type TensorLike,
+  fromTensorLike,
+  interopArgs,
+  isDimsTensor,
+  toDimsTensor,
+  toOrtTensor,
+} from "./interop.js";
+export {
   type HeadsDims,
   checkFloatData,
   embeddingDims,

@@ -3,6 +3,7 @@ import { addSinusoidalRows, planAddSinusoidal, sinusoidalReference } from "../ab
 import { repairAttentionRows } from "../attention/attention.js";
 import { fusedRopePositions, planAttention } from "../attention/plan.js";
 import { RopekitError, describeValue } from "../errors.js";
+import { interopArgs } from "../interop.js";
 import { planLinear } from "../linear/linear.js";
 import { planRmsNorm } from "../norm/rms-norm.js";
 import { type ApplyRopeOptions, type RopeInput, planApplyRope } from "../rope/apply.js";
@@ -235,8 +236,14 @@ export function defineBackend(def: BackendDefinition): Backend {
       alive();
       return f(...args);
     };
+  // Tensors from other libraries ({ data, dims }: onnxruntime, transformers.js) are read before planning.
   const wrapEach = (o: ReturnType<typeof ops>, wrap: typeof call | typeof guardSync) =>
-    Object.fromEntries(Object.entries(o).map(([op, f]) => [op, wrap(f)]));
+    Object.fromEntries(
+      Object.entries(o).map(([op, f]) => [
+        op,
+        wrap((...args: never[]) => (f as (...a: unknown[]) => unknown)(...interopArgs(op, args))),
+      ]),
+    );
   // The op signatures come from `ops()`, whose parameters are the contract's; the wrappers keep them.
   type AsyncOps = Omit<Backend, "name" | "describe" | "sync" | "dispose">;
   const syncOps = def.syncKernels
