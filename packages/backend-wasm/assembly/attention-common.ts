@@ -38,3 +38,13 @@ export function f32At(base: usize, index: i32): usize {
 export function fillRemoved(sr: usize): void {
   for (let c = 0; c < BLOCK_K; c += 4) v128.store(sr + (<usize>c << 2), REMOVED);
 }
+
+/** Claims the next work unit from the shared counter (atomically in the threads build). */
+// @ts-ignore: decorator
+@inline
+export function nextUnit(counter: usize): i32 {
+  if (ASC_FEATURE_THREADS) return atomic.add<i32>(counter, 1);
+  const u = load<i32>(counter);
+  store<i32>(counter, u + 1);
+  return u;
+}

@@ -1,22 +1,14 @@
 // Tiled attention with an online softmax. The parameter block's layout is src/attention-layout.ts; the
 // pieces of one key tile are attention-scores.ts (q·k), attention-softmax.ts and attention-pv.ts (P·V).
 import * as P from "../src/attention-layout";
-import { BLOCK_K, BLOCK_Q, f32At, param, paramF } from "./attention-common";
+import { BLOCK_K, BLOCK_Q, f32At, nextUnit, param, paramF } from "./attention-common";
+import { attentionDecode, attentionReduce } from "./attention-decode";
+import { storeRow } from "./attention-store";
 import { accumulatePV } from "./attention-pv";
 import { scoresFewRows, scoresTiled } from "./attention-scores";
 import { softmaxTile } from "./attention-softmax";
 
 export { BLOCK_K, BLOCK_Q } from "./attention-common";
-
-/** Claims the next work unit from the shared counter (atomically in the threads build). */
-// @ts-ignore: decorator
-@inline
-function nextUnit(counter: usize): i32 {
-  if (ASC_FEATURE_THREADS) return atomic.add<i32>(counter, 1);
-  const u = load<i32>(counter);
-  store<i32>(counter, u + 1);
-  return u;
-}
 
 /** Bytes of scratch one thread needs for head sizes d and dv. */
 export function attentionScratchBytes(d: i32, dv: i32): i32 {
@@ -33,6 +25,9 @@ export function attentionScratchBytes(d: i32, dv: i32): i32 {
  * (a row f32 could not compute, or whose output is not finite), and the host does exactly that.
  */
 export function attention(p: usize): void {
+  const mode = param(p, P.MODE);
+  if (mode == P.MODE_DECODE) return attentionDecode(p);
+  if (mode == P.MODE_REDUCE) return attentionReduce(p);
   const batch = param(p, P.BATCH);
   const qHeads = param(p, P.Q_HEADS);
   const kvHeads = param(p, P.KV_HEADS);
@@ -119,32 +114,12 @@ export function attention(p: usize): void {
       accumulatePV(scores, acc, v, vBase, vStride, c0, rows, cols, dv);
     }
 
-    // Normalise and store; a row that saw no key stays zero (lse −∞). A bad row, or one whose output is
-    // not finite (v near the f32 limit, NaN or ∞ in v), gets lse NaN: the host looks at the lse alone.
     for (let r = 0; r < rows; r++) {
+      const ar = acc + (<usize>(r * dv) << 2);
+      const bad = load<i32>(rowBad + (<usize>r << 2)) != 0;
       const i = load<i32>(rowI + (<usize>r << 2));
       const h = load<i32>(rowH + (<usize>r << 2));
-      const o =
-        out +
-        (<usize>(
-          b * param(p, P.OUT_STRIDE_BATCH) + i * param(p, P.OUT_STRIDE_SEQ) + h * param(p, P.OUT_STRIDE_HEAD)
-        ) <<
-          2);
-      const sum = load<f32>(f32At(rowSum, r));
-      const bad = load<i32>(rowBad + (<usize>r << 2)) != 0;
-      const inv: f32 = bad ? <f32>NaN : sum > 0 ? <f32>1 / sum : 0;
-      const ar = acc + (<usize>(r * dv) << 2);
-      let check: f32 = 0; // finite only if every output is (a finite overflow only costs a recompute)
-      for (let x = 0; x < dv; x++) {
-        const y = load<f32>(f32At(ar, x)) * inv;
-        check += y;
-        store<f32>(f32At(o, x), y);
-      }
-      if (lse) {
-        let l: f32 = sum > 0 ? load<f32>(f32At(rowMax, r)) + Mathf.log(sum) : negInf;
-        if (!(Mathf.abs(check) < <f32>Infinity)) l = <f32>NaN;
-        store<f32>(f32At(lse, (b * qHeads + h) * qLen + i), l);
-      }
+      storeRow(p, b, i, h, ar, load<f32>(f32At(rowSum, r)), load<f32>(f32At(rowMax, r)), bad);
     }
   }
 }

@@ -74,5 +74,24 @@ export const WORK_STEP = 37;
 /** Address of a shared i32 the threads claim units from (0: use WORK_FIRST / WORK_STEP). */
 export const WORK_COUNTER = 38;
 
+// ---- decode (split-K): few query rows against a long cache ----
+/** What the call does: MODE_TILED, MODE_DECODE (partials of key chunks) or MODE_REDUCE (partials → rows). */
+export const MODE = 39;
+/** Keys per chunk (a multiple of the key tile) in MODE_DECODE; units are (batch, kv head, chunk). */
+export const CHUNK_KEYS = 40;
+/** Chunks per (batch, kv head). */
+export const CHUNKS = 41;
+/** f32 partials of every unit: per packed row its max, its sum (NaN: a row for the f64 recompute), acc[dv]. */
+export const PARTIALS_PTR = 42;
+
 /** Words in the block. */
-export const PARAM_WORDS = 39;
+export const PARAM_WORDS = 43;
+
+/** MODE: the tiled kernel, work units are blocks of query rows. */
+export const MODE_TILED = 0;
+/** MODE: split-K decode, each unit writes the partial softmax state of one key chunk. */
+export const MODE_DECODE = 1;
+/** MODE: combines the chunks' partials into the output and lse (one thread). */
+export const MODE_REDUCE = 2;
+/** Most packed rows (query heads of a kv head × query positions) the decode mode takes. */
+export const DECODE_MAX_ROWS = 8;

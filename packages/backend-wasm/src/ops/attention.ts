@@ -18,6 +18,8 @@ interface Buffers {
   readonly mask: number;
   readonly alibi: number;
   readonly counter: number;
+  /** Partials of the decode mode's units (0 in the tiled mode). */
+  readonly partials: number;
 }
 
 /**
@@ -42,25 +44,43 @@ export function attention(env: Env, plan: AttentionKernelPlan): MaybePromise<Att
     const lse = scope.alloc(rowCount * 4);
     const mask = plan.mask && maskData ? maskIn(scope, maskData, plan.mask.boolean) : 0;
     const alibi = plan.alibiSlopes ? scope.f32(plan.alibiSlopes) : 0;
-    // Work units as the kernel counts them: blocks of 32 rows, query heads of a kv group packed together.
-    const units = plan.batch * plan.kvHeads * Math.ceil(((plan.qHeads / plan.kvHeads) * plan.qLen) / 32);
+    const split = decodeSplit(plan, exec.threads);
+    // Work units as the kernel counts them: key chunks of one (batch, kv head) in the decode mode, else
+    // blocks of 32 rows, query heads of a kv group packed together.
+    const units = split
+      ? plan.batch * plan.kvHeads * split.chunks
+      : plan.batch * plan.kvHeads * Math.ceil(((plan.qHeads / plan.kvHeads) * plan.qLen) / 32);
     const workers = Math.max(1, Math.min(exec.threads, units));
     const scratchBytes = exec.kernels.attentionScratchBytes(plan.headDim, plan.vHeadDim);
     // With several threads, units are claimed from a shared counter, so a faster thread takes more.
     const counter = workers > 1 ? scope.alloc(4) : 0;
+    const rows = (plan.qHeads / plan.kvHeads) * plan.qLen;
+    const partials = split ? scope.alloc(units * rows * (plan.vHeadDim + 2) * 4) : 0;
     const blocks = Array.from({ length: workers }, () => ({
       params: scope.alloc(P.PARAM_WORDS * 4),
       scratch: scope.alloc(scratchBytes),
     }));
     if (counter) heap.view().i32[counter >>> 2] = 0;
     const layout = plan.q.layout;
-    const buffers: Buffers = { q, k, v, out, lse, mask, alibi, counter };
+    const buffers: Buffers = { q, k, v, out, lse, mask, alibi, counter, partials };
+    const mode = split ? P.MODE_DECODE : P.MODE_TILED;
     for (const [w, b] of blocks.entries())
-      writeParams(heap.view(), b.params, plan, layout, buffers, b.scratch, w, workers);
-    const done = exec.run(
+      writeParams(heap.view(), b.params, plan, layout, buffers, b.scratch, w, workers, mode, split);
+    const first = exec.run(
       "attention",
       blocks.map((b) => [b.params]),
     );
+    // The decode mode's reduce runs on this thread once every chunk is done (block 0 is reused).
+    const reduce = () => {
+      const b = blocks[0] as { params: number; scratch: number };
+      writeParams(heap.view(), b.params, plan, layout, buffers, b.scratch, 0, 1, P.MODE_REDUCE, split);
+      exec.run("attention", [[b.params]]);
+    };
+    let done = first;
+    if (split) {
+      if (first) done = first.then(reduce);
+      else reduce();
+    }
     const output = new Float32Array(n);
     const lseOut = new Float32Array(rowCount);
     const shape = headsShape(layout, plan.batch, plan.qLen, plan.qHeads, plan.vHeadDim);
@@ -100,6 +120,8 @@ function writeParams(
   scratch: number,
   w: number,
   workers: number,
+  mode: number,
+  split: DecodeSplit | undefined,
 ): void {
   const p = at >>> 2;
   const i32 = (word: number, value: number) => {
@@ -145,4 +167,31 @@ function writeParams(
   i32(P.WORK_FIRST, w);
   i32(P.WORK_STEP, workers);
   i32(P.WORK_COUNTER, buffers.counter);
+  i32(P.MODE, mode);
+  i32(P.CHUNK_KEYS, split?.chunkKeys ?? 0);
+  i32(P.CHUNKS, split?.chunks ?? 0);
+  i32(P.PARTIALS_PTR, buffers.partials);
+}
+
+/** How the decode mode splits each (batch, kv head)'s keys. */
+interface DecodeSplit {
+  readonly chunks: number;
+  readonly chunkKeys: number;
+}
+
+/**
+ * The decode mode's split, or undefined for the tiled kernel. It takes few packed rows (the query heads
+ * of one kv head × query positions, at most DECODE_MAX_ROWS) and head sizes of whole f32x4 vectors. The
+ * keys are cut into chunks so that the threads get about four units each (at least 256 keys a chunk, a
+ * whole number of key tiles): one pass over K and V serves all rows of a kv head either way.
+ */
+function decodeSplit(plan: AttentionKernelPlan, threads: number): DecodeSplit | undefined {
+  const rows = (plan.qHeads / plan.kvHeads) * plan.qLen;
+  if (rows > P.DECODE_MAX_ROWS || plan.headDim % 4 !== 0) return undefined;
+  const pairs = plan.batch * plan.kvHeads;
+  const wanted = Math.ceil((4 * threads) / pairs);
+  const chunks = Math.max(1, Math.min(wanted, Math.floor(plan.kvLen / 256)));
+  const tile = 32;
+  const chunkKeys = Math.max(tile, Math.ceil(plan.kvLen / chunks / tile) * tile);
+  return { chunks: Math.max(1, Math.ceil(plan.kvLen / chunkKeys)), chunkKeys };
 }
