@@ -71,11 +71,8 @@ export interface AttentionResult {
   readonly lse: Float32Array | Float64Array | undefined;
 }
 
-/** Validated arguments of `attention`. */
-export interface AttentionPlan {
-  readonly q: HeadsDims;
-  readonly k: HeadsDims;
-  readonly v: HeadsDims;
+/** The sizes of one attention call (a plan's, or a test case's). */
+export interface AttentionSizes {
   readonly batch: number;
   readonly qHeads: number;
   readonly kvHeads: number;
@@ -83,6 +80,13 @@ export interface AttentionPlan {
   /** Valid keys (kvLength, or k's seq). */
   readonly kvLen: number;
   readonly headDim: number;
+}
+
+/** Validated arguments of `attention`. */
+export interface AttentionPlan extends AttentionSizes {
+  readonly q: HeadsDims;
+  readonly k: HeadsDims;
+  readonly v: HeadsDims;
   readonly vHeadDim: number;
   readonly scale: number;
   /** Absolute position of query row 0 (queries are at qOffset + i); keys are at 0 … kvLen − 1. */

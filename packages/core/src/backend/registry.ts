@@ -135,6 +135,10 @@ export async function pickBackend(options: PickOptions = {}): Promise<PickedBack
   const skipped: SkippedBackend[] = [];
   const skip = (e: Entry, reason: string) =>
     skipped.push({ name: e.registration.name, priority: e.registration.priority, reason });
+  const picked = (entry: Entry, backend: Backend, reason: string): PickedBackend => {
+    const description = backend.describe();
+    return { backend, name: entry.registration.name, mode: description.mode, description, reason, skipped };
+  };
 
   if (explicit) {
     const entry = entries.get(explicit.name);
@@ -155,15 +159,7 @@ export async function pickBackend(options: PickOptions = {}): Promise<PickedBack
     }
     for (const e of ordered)
       if (e !== entry) skip(e, `not chosen: ${explicit.source} asked for ${explicit.name}`);
-    const description = result.backend.describe();
-    return {
-      backend: result.backend,
-      name: entry.registration.name,
-      mode: description.mode,
-      description,
-      reason: `explicit choice (${explicit.source})`,
-      skipped,
-    };
+    return picked(entry, result.backend, `explicit choice (${explicit.source})`);
   }
 
   for (const [i, entry] of ordered.entries()) {
@@ -178,15 +174,11 @@ export async function pickBackend(options: PickOptions = {}): Promise<PickedBack
       continue;
     }
     for (const rest of ordered.slice(i + 1)) skip(rest, `lower priority than ${entry.registration.name}`);
-    const description = result.backend.describe();
-    return {
-      backend: result.backend,
-      name: entry.registration.name,
-      mode: description.mode,
-      description,
-      reason: i === 0 ? "highest priority backend" : "highest priority backend that can run here",
-      skipped,
-    };
+    return picked(
+      entry,
+      result.backend,
+      i === 0 ? "highest priority backend" : "highest priority backend that can run here",
+    );
   }
   throw new RopekitError(
     "BACKEND_UNAVAILABLE",

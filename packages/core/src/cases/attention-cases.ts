@@ -1,18 +1,12 @@
-import type { AttentionOptions, CausalMode } from "../attention/plan.js";
+import type { AttentionOptions, AttentionSizes, CausalMode } from "../attention/plan.js";
 import type { Layout, RopeSpec } from "../types.js";
 import { HF_SPECS } from "./rope-cases.js";
 import { seededValues } from "./seeded.js";
 
 /** An attention case. q, k, v (and the mask) are seeded from the id. */
-export interface AttentionCase {
+export interface AttentionCase extends AttentionSizes {
   readonly id: string;
   readonly op: "attention";
-  readonly batch: number;
-  readonly qHeads: number;
-  readonly kvHeads: number;
-  readonly qLen: number;
-  readonly kvLen: number;
-  readonly headDim: number;
   /** Default headDim. */
   readonly vHeadDim?: number;
   /** Layout of q. */
