@@ -99,6 +99,8 @@ function describeGpujs(ctx: GpuContext, device: DeviceInfo): BackendDescription 
     name: "gpujs",
     mode: `gpujs-${modes}${device.software ? " (software)" : ""}`,
     precision: "f32",
+    // float32 only: gpu.js textures hold f32, so float16/bfloat16 would need a CPU conversion pass each
+    // way around every kernel — more time than the halved transfer saves. Such tensors get INVALID_DTYPE.
     dtypes: ["float32"],
     ops: OP_NAMES,
     pairings: ["half", "interleaved"],
@@ -106,6 +108,7 @@ function describeGpujs(ctx: GpuContext, device: DeviceInfo): BackendDescription 
     threads: 1,
     notes: [
       where,
+      "float32 data only (textures are f32; converting float16/bfloat16 on the CPU would cost more than it saves)",
       "cos/sin and sinusoidal tables computed on the CPU in f64 and uploaded (GPU trig is not accurate enough)",
       "RoPE rows holding NaN/∞ rotated on the CPU",
       "attention in blocks of query rows, with the rows f32 cannot compute exactly (scores that could overflow, NaN/∞ in what a row sees, |mask| > 1e8, rows left with no key) flagged on the CPU and recomputed in f64 by core",

@@ -9,6 +9,7 @@ import {
   type SyncKernels,
   checkOptions,
   defineBackend,
+  widenHalfKernels,
 } from "@ropekit/core";
 import { addRows } from "./absolute/add-rows.js";
 import { attention } from "./attention/attention.js";
@@ -22,7 +23,15 @@ export interface JsBackendOptions {
   tableCacheSize?: number;
 }
 
-const kernels: SyncKernels = { applyRope, addRows, attention, linear, rmsNorm };
+/**
+ * The f32 kernels, taking float16/bfloat16 tensors too: half inputs are decoded (exactly) to f32 before a
+ * kernel and half outputs rounded to nearest even after it — one conversion pass per half tensor, cheap
+ * next to the arithmetic of these kernels.
+ */
+const kernels: SyncKernels = widenHalfKernels(
+  { applyRope, addRows, attention, linear, rmsNorm } satisfies SyncKernels,
+  "float32",
+);
 
 /** Makes a backend-js instance (each has its own table cache). */
 export function createJsBackend(options: JsBackendOptions = {}): Backend {
@@ -36,13 +45,13 @@ export function createJsBackend(options: JsBackendOptions = {}): Backend {
       name: "js",
       mode: "js-f32",
       precision: "f32",
-      dtypes: ["float32"],
+      dtypes: ["float32", "float16", "bfloat16"],
       ops: OP_NAMES,
       pairings: ["half", "interleaved"],
       layouts: ["bshd", "bhsd"],
       threads: 1,
       notes:
-        "plain TypeScript on the calling thread; cos/sin tables in f32 from f64 trig, cached across calls",
+        "plain TypeScript on the calling thread; cos/sin tables in f32 from f64 trig, cached across calls; float16/bfloat16 converted to f32 at each kernel's boundary",
     }),
   });
 }

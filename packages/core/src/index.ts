@@ -78,11 +78,12 @@ export {
   type RopeQK,
   type SyncOps,
 } from "./backend/contract.js";
-export { type BackendDefinition, checkQKPair, defineBackend, dtypeOf } from "./backend/define.js";
+export { type BackendDefinition, checkQKPair, defineBackend } from "./backend/define.js";
 export type {
   AddRowsKernelPlan,
   AttentionKernelPlan,
   AttentionKernelResult,
+  KernelTensor,
   Kernels,
   LinearKernelPlan,
   MaybePromise,
@@ -108,9 +109,39 @@ export {
 } from "./backend/registry.js";
 export { maxRelativeError } from "./compare.js";
 export {
+  DTYPES,
+  allocDtype,
+  convertTensor,
+  dtypeOf,
+  isFloat16Array,
+  isHalfDtype,
+  isTensorData,
+  kernelData,
+  narrowData,
+  referenceInput,
+  roundToDtype,
+  tensorDtype,
+  widenData,
+  widenTensor,
+} from "./dtype/dtype.js";
+export {
+  type HalfDtype,
+  bfloat16Bits,
+  bfloat16Value,
+  decodeHalf,
+  encodeHalf,
+  float16Bits,
+  float16Value,
+  halfBits,
+  halfValue,
+  roundToHalf,
+} from "./dtype/half.js";
+export { type KernelWidth, widenHalfKernels } from "./dtype/widen-kernels.js";
+export {
   type AttentionMask,
   type AttentionOptions,
   type AttentionPlan,
+  type AttentionSizes,
   type AttentionResult,
   type CausalMode,
   type FusedRope,

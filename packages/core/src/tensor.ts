@@ -1,5 +1,6 @@
+import { isTensorData } from "./dtype/dtype.js";
 import { RopekitError, describeValue } from "./errors.js";
-import type { EmbeddingTensor, FloatArray, HeadsTensor, Layout, Tensor } from "./types.js";
+import type { EmbeddingTensor, HeadsTensor, Layout, Tensor, TensorData } from "./types.js";
 
 /** Shape and strides of a head tensor, whatever its layout. Offsets are in elements. */
 export interface HeadsDims {
@@ -29,26 +30,31 @@ function isDetached(buffer: ArrayBufferLike): boolean {
   }
 }
 
-/** Checks that `data` is a live Float32Array or Float64Array of `expected` elements. */
-export function checkFloatData(data: unknown, expected: number, name: string): asserts data is FloatArray {
-  if (!(data instanceof Float32Array || data instanceof Float64Array)) {
+/**
+ * Checks that `data` is a live tensor array — Float32Array, Float64Array, or float16/bfloat16 bits in a
+ * Uint16Array (or a Float16Array) — of `expected` elements. Which dtype a Uint16Array holds is the
+ * tensor's `dtype`, checked by `tensorDtype`.
+ */
+export function checkFloatData(data: unknown, expected: number, name: string): asserts data is TensorData {
+  if (!isTensorData(data)) {
     throw new RopekitError(
       "INVALID_DTYPE",
-      `${name} must be a Float32Array or Float64Array, got ${describeValue(data)}`,
+      `${name} must be a Float32Array, Float64Array or Uint16Array of float16/bfloat16 bits, got ${describeValue(data)}`,
       name,
     );
   }
-  if (expected > 0 && data.length === 0 && isDetached(data.buffer)) {
+  const array = data as TensorData;
+  if (expected > 0 && array.length === 0 && isDetached(array.buffer)) {
     throw new RopekitError(
       "DETACHED_BUFFER",
       `${name} has a detached buffer (was it transferred?); expected ${expected} elements`,
       name,
     );
   }
-  if (data.length !== expected) {
+  if (array.length !== expected) {
     throw new RopekitError(
       "INVALID_SHAPE",
-      `${name} has ${data.length} elements but its shape needs ${expected}`,
+      `${name} has ${array.length} elements but its shape needs ${expected}`,
       name,
     );
   }
@@ -172,7 +178,7 @@ export function tableDims(x: Tensor, name: string): readonly [number, number] {
  * Wraps flat data as a head tensor, checking that the length fits the shape.
  * `shape` is in the order the layout names: [batch, seq, heads, dim] for "bshd", [batch, heads, seq, dim] for "bhsd".
  */
-export function headsTensor<T extends FloatArray>(
+export function headsTensor<T extends TensorData>(
   data: T,
   shape: readonly [number, number, number, number],
   layout: Layout,
@@ -183,7 +189,7 @@ export function headsTensor<T extends FloatArray>(
 }
 
 /** Wraps flat data as an embedding tensor [batch, seq, dim]. */
-export function embeddingTensor<T extends FloatArray>(
+export function embeddingTensor<T extends TensorData>(
   data: T,
   shape: readonly [number, number, number],
 ): EmbeddingTensor<T> {
@@ -204,7 +210,7 @@ export function headsShape(
 }
 
 /** Copies a head tensor into the other layout (used by tests and by callers that need one layout). */
-export function toLayout<T extends FloatArray>(x: HeadsTensor<T>, layout: Layout): HeadsTensor<T> {
+export function toLayout<T extends TensorData>(x: HeadsTensor<T>, layout: Layout): HeadsTensor<T> {
   const from = headsDims(x);
   if (from.layout === layout) return x;
   const out = new (x.data.constructor as new (n: number) => T)(x.data.length);
@@ -219,7 +225,7 @@ export function toLayout<T extends FloatArray>(x: HeadsTensor<T>, layout: Layout
       }
     }
   }
-  return { data: out, shape, layout };
+  return x.dtype === undefined ? { data: out, shape, layout } : { data: out, shape, layout, dtype: x.dtype };
 }
 
 /** For backends that compute in f32: the data must be a Float32Array (they write f32). */

@@ -16,28 +16,48 @@ export type Pairing = "half" | "interleaved";
  */
 export type Layout = "bshd" | "bhsd";
 
-/** The float arrays ropekit reads. Backends state which ones they write. */
+/** The float arrays ropekit computes with directly (element = value). */
 export type FloatArray = Float32Array | Float64Array;
+
+/**
+ * How a tensor's numbers are stored:
+ * - `"float32"`: a Float32Array;
+ * - `"float64"`: a Float64Array (the f64 reference backend);
+ * - `"float16"`: IEEE binary16 — a Uint16Array of its bits, or a Float16Array where the runtime has one;
+ * - `"bfloat16"`: a Uint16Array of bfloat16 bits (the top half of a float32).
+ */
+export type Dtype = "float32" | "float16" | "bfloat16" | "float64";
+
+/**
+ * A tensor's data: float arrays, or a Uint16Array of float16 / bfloat16 bits (the tensor's `dtype` says
+ * which). A Float16Array is accepted at runtime where one exists (read as float16 bits).
+ */
+export type TensorData = FloatArray | Uint16Array;
 
 /**
  * A dense tensor: flat row-major data plus its shape.
  * Rank-4 head tensors also carry a `layout`; embeddings are rank 3 ([batch, seq, dim]);
  * encoding tables are rank 2 ([positions, dim]).
  */
-export interface Tensor<T extends FloatArray = FloatArray> {
+export interface Tensor<T extends TensorData = TensorData> {
   readonly data: T;
   readonly shape: readonly number[];
   readonly layout?: Layout;
+  /**
+   * The element type. Optional for Float32Array, Float64Array and Float16Array data (the array says it);
+   * required for a Uint16Array ("float16" or "bfloat16"). Must agree with the array.
+   */
+  readonly dtype?: Dtype;
 }
 
 /** A rank-4 tensor of attention heads in one of the two layouts. */
-export interface HeadsTensor<T extends FloatArray = FloatArray> extends Tensor<T> {
+export interface HeadsTensor<T extends TensorData = TensorData> extends Tensor<T> {
   readonly shape: readonly [number, number, number, number];
   readonly layout: Layout;
 }
 
 /** A rank-3 embedding tensor [batch, seq, dim]. */
-export interface EmbeddingTensor<T extends FloatArray = FloatArray> extends Tensor<T> {
+export interface EmbeddingTensor<T extends TensorData = TensorData> extends Tensor<T> {
   readonly shape: readonly [number, number, number];
 }
 

@@ -1,9 +1,9 @@
 import {
   type AttentionKernelPlan,
   type AttentionKernelResult,
-  type FloatArray,
   type HeadsDims,
   RopekitError,
+  type TensorData,
   headRowMeasure,
   headsShape,
   layoutDims,
@@ -164,7 +164,7 @@ export async function attention(ctx: GpuContext, plan: AttentionKernelPlan): Pro
 }
 
 /** A head tensor's data in bhsd order as f32: `data` itself when it is already, else a copy. */
-function bhsd(data: FloatArray, d: HeadsDims): Float32Array {
+function bhsd(data: TensorData, d: HeadsDims): Float32Array {
   if (d.layout === "bhsd" && data instanceof Float32Array) return data;
   const out = new Float32Array(d.batch * d.heads * d.seq * d.headDim);
   let o = 0;

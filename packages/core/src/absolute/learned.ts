@@ -1,3 +1,4 @@
+import { referenceInput } from "../dtype/dtype.js";
 import { RopekitError } from "../errors.js";
 import { booleanOption, checkOptions } from "../options.js";
 import { positionAt, resolvePositions } from "../rope/positions.js";
@@ -59,11 +60,13 @@ export function addLearnedReference(
 ): EmbeddingTensor<FloatArray> {
   const plan = planAddLearned(x, table, options);
   const [batch, seq, dim] = plan.dims;
-  const out: FloatArray = plan.inPlace ? x.data : Float64Array.from(x.data);
+  const xf = referenceInput(x, "x", plan.inPlace);
+  const tf = referenceInput(table, "table");
+  const out: FloatArray = plan.inPlace ? xf.data : Float64Array.from(xf.data);
   for (let t = 0; t < batch * seq; t++) {
     const row = plan.rows[t] as number;
     for (let c = 0; c < dim; c++)
-      out[t * dim + c] = (out[t * dim + c] as number) + (table.data[row * dim + c] as number);
+      out[t * dim + c] = (out[t * dim + c] as number) + (tf.data[row * dim + c] as number);
   }
   return { data: out, shape: [batch, seq, dim] };
 }

@@ -1,3 +1,4 @@
+import { referenceInput } from "../dtype/dtype.js";
 import { allocFloat64 } from "../allocate.js";
 import { booleanOption, checkOptions } from "../options.js";
 import { checkPositiveFinite, checkPositiveInteger } from "../rope/spec.js";
@@ -153,7 +154,8 @@ export function addSinusoidalReference(
 ): EmbeddingTensor<FloatArray> {
   const plan = planAddSinusoidal(x, options);
   const [batch, seq, dim] = plan.dims;
-  const out: FloatArray = plan.inPlace ? x.data : Float64Array.from(x.data);
+  const xf = referenceInput(x, "x", plan.inPlace);
+  const out: FloatArray = plan.inPlace ? xf.data : Float64Array.from(xf.data);
   for (let b = 0; b < batch; b++) {
     for (let s = 0; s < seq; s++) {
       const p = positionAt(plan.positions, b, s, seq);

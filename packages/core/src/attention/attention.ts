@@ -1,3 +1,5 @@
+import { isHalfDtype, tensorDtype, widenTensor } from "../dtype/dtype.js";
+import { halfBits, halfValue } from "../dtype/half.js";
 import { applyRopeReference } from "../rope/apply.js";
 import { headsDims, headsShape, layoutDims } from "../tensor.js";
 import type { AttentionKernelPlan, AttentionKernelResult } from "../backend/kernels.js";
@@ -53,6 +55,10 @@ function referenceCall(
   options: AttentionOptions,
 ): ReferenceCall {
   const plan = planAttention(q, k, v, options);
+  // Half inputs are read as the exact f64 values of their bits.
+  q = widenTensor(q, "q");
+  k = widenTensor(k, "k");
+  v = widenTensor(v, "v");
   if (!plan.rope) return { plan, q, k, v };
   const positions = fusedRopePositions(plan);
   const qr = applyRopeReference(q, plan.rope.rope, { positions: positions.q });
@@ -124,7 +130,8 @@ function attentionRow(
 
 /**
  * f64 reference of attention: for each query row, every visible key's score in a row buffer (O(kvLen)
- * memory, never qLen×kvLen), softmax, weighted sum of values. Obviously correct, not fast.
+ * memory, never qLen×kvLen), softmax, weighted sum of values. Obviously correct, not fast. Float16 and
+ * bfloat16 inputs are read as their exact values; the output is f64 whatever the inputs.
  */
 export function attentionReference(
   q: HeadsTensor,
@@ -137,9 +144,19 @@ export function attentionReference(
   return { output, lse: call.plan.returnLse ? lse : undefined };
 }
 
-/** The reference's attention kernel: the same rows, from a plan core made (q and k already rotated). */
+/**
+ * The reference's attention kernel: the same rows, from a plan core made (q and k already rotated); f64
+ * output, rounded to the plan's dtype when that is a half.
+ */
 export function attentionReferenceKernel(plan: AttentionKernelPlan): AttentionKernelResult {
-  return attentionRows({ plan, q: plan.qTensor, k: plan.kTensor, v: plan.vTensor });
+  const q = widenTensor(plan.qTensor, "q");
+  const k = widenTensor(plan.kTensor, "k");
+  const v = widenTensor(plan.vTensor, "v");
+  const { output, lse } = attentionRows({ plan, q, k, v });
+  if (!isHalfDtype(plan.outDtype)) return { output, lse };
+  const bits = new Uint16Array(output.data.length);
+  for (let i = 0; i < bits.length; i++) bits[i] = halfBits(output.data[i] as number, plan.outDtype);
+  return { output: { ...output, data: bits, dtype: plan.outDtype }, lse };
 }
 
 function attentionRows(call: ReferenceCall): { output: HeadsTensor; lse: Float64Array } {
@@ -170,16 +187,23 @@ function attentionRows(call: ReferenceCall): { output: HeadsTensor; lse: Float64
  * not touched, so the cost is zero on ordinary inputs. Returns how many rows it recomputed.
  *
  * `lse` must hold every row's log-sum-exp ([batch, qHeads, qLen]) whether or not the caller asked for it.
+ * A float16/bfloat16 output (Uint16Array bits with its `dtype`) is read and written in its format.
  */
 export function repairAttentionRows(
   q: HeadsTensor,
   k: HeadsTensor,
   v: HeadsTensor,
   options: AttentionOptions,
-  output: HeadsTensor<Float32Array>,
+  output: HeadsTensor<Float32Array | Uint16Array>,
   lse: Float32Array,
   recheckMasked = false,
 ): number {
+  const dtype = output.data instanceof Uint16Array ? tensorDtype(output, "output") : "float32";
+  const half = isHalfDtype(dtype) ? dtype : undefined;
+  const valueAt = (i: number) => {
+    const x = output.data[i] as number;
+    return half ? halfValue(x, half) : x;
+  };
   // The output's own shape gives the rows; the inputs are read (and planned) only when a row needs it.
   const [batch, a, b2, vHeadDim] = output.shape;
   const [qLen, qHeads] = output.layout === "bshd" ? [a, b2] : [b2, a];
@@ -198,14 +222,17 @@ export function repairAttentionRows(
           Number.isNaN(l) ||
           l === Number.POSITIVE_INFINITY ||
           (recheckMasked && l === Number.NEGATIVE_INFINITY);
-        for (let d = 0; d < vHeadDim && !bad; d++) bad = !Number.isFinite(output.data[oo + d] as number);
+        for (let d = 0; d < vHeadDim && !bad; d++) bad = !Number.isFinite(valueAt(oo + d));
         if (!bad) continue;
         call ??= referenceCall(q, k, v, options);
         scores ??= new Float64Array(call.plan.kvLen);
         row ??= new Float64Array(vHeadDim);
         row.fill(0);
         lse[r] = attentionRow(call, bi, h, i, scores, row, 0);
-        output.data.set(row, oo);
+        for (let d = 0; d < vHeadDim; d++) {
+          const x = row[d] as number;
+          output.data[oo + d] = half ? halfBits(x, half) : x;
+        }
         repaired++;
       }
     }

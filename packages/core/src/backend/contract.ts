@@ -5,8 +5,9 @@ import type { RmsNormOptions } from "../norm/rms-norm.js";
 import type { ApplyRopeOptions, RopeInput } from "../rope/apply.js";
 import type { RopeTableOptions, TablePositions } from "../rope/table.js";
 import type {
+  Dtype,
   EmbeddingTensor,
-  FloatArray,
+  TensorData,
   HeadsTensor,
   Layout,
   Pairing,
@@ -40,8 +41,8 @@ export const OP_NAMES: readonly OpName[] = [
   "rmsNorm",
 ];
 
-/** How a tensor's numbers are stored: Float32Array data is "float32", Float64Array "float64". */
-export type Dtype = "float32" | "float64";
+/** How a tensor's numbers are stored (re-exported here: `describe().dtypes` lists them). */
+export type { Dtype } from "../types.js";
 
 /** What a backend can do and how it really runs — what `pickBackend()` reports to the user. */
 export interface BackendDescription {
@@ -62,7 +63,7 @@ export interface BackendDescription {
 }
 
 /** The result of applying RoPE to q and k in one call. */
-export interface RopeQK<T extends FloatArray = FloatArray> {
+export interface RopeQK<T extends TensorData = TensorData> {
   readonly q: HeadsTensor<T>;
   readonly k: HeadsTensor<T>;
 }

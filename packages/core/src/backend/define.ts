@@ -2,7 +2,9 @@ import { planAddLearned } from "../absolute/learned.js";
 import { addSinusoidalRows, planAddSinusoidal, sinusoidalReference } from "../absolute/sinusoidal.js";
 import { repairAttentionRows } from "../attention/attention.js";
 import { fusedRopePositions, planAttention } from "../attention/plan.js";
-import { RopekitError, describeValue } from "../errors.js";
+import { isHalfDtype, kernelData, tensorDtype } from "../dtype/dtype.js";
+import { halfBits, halfValue } from "../dtype/half.js";
+import { RopekitError } from "../errors.js";
 import { interopArgs } from "../interop.js";
 import { planLinear } from "../linear/linear.js";
 import { planRmsNorm } from "../norm/rms-norm.js";
@@ -10,9 +12,9 @@ import { type ApplyRopeOptions, type RopeInput, planApplyRope } from "../rope/ap
 import { ropeTable } from "../rope/table.js";
 import { RopeTableCache } from "../rope/table-cache.js";
 import { headsDims, layoutDims } from "../tensor.js";
-import type { FloatArray, HeadsTensor } from "../types.js";
-import type { Backend, BackendDescription, Dtype, SyncOps } from "./contract.js";
-import type { Kernels, MaybePromise, RopeKernelPlan, SyncKernels } from "./kernels.js";
+import type { Dtype, FloatArray, HeadsTensor, Tensor } from "../types.js";
+import type { Backend, BackendDescription, SyncOps } from "./contract.js";
+import type { KernelTensor, Kernels, MaybePromise, RopeKernelPlan, SyncKernels } from "./kernels.js";
 
 /** Runs `f` on a value now, or on a promise's value later: composition that stays sync for sync kernels. */
 function then<T, U>(value: MaybePromise<T>, f: (v: T) => MaybePromise<U>): MaybePromise<U> {
@@ -42,13 +44,6 @@ export interface BackendDefinition {
    * without a reliable −∞ (GLSL), so a finfo.min mask is never mistaken for a removed key.
    */
   readonly recheckMaskedRows?: boolean;
-}
-
-/** The element type of a data array, as `describe().dtypes` names them. */
-export function dtypeOf(data: unknown): Dtype | undefined {
-  if (data instanceof Float32Array) return "float32";
-  if (data instanceof Float64Array) return "float64";
-  return undefined;
 }
 
 /**
@@ -88,16 +83,21 @@ export function defineBackend(def: BackendDefinition): Backend {
     if (disposed) throw new RopekitError("DISPOSED", `backend ${def.name} was disposed`, "backend");
   };
 
-  const checkDtype = (data: unknown, argument: string): void => {
+  /**
+   * The one dtype check: the tensor's dtype (declared or implied by its array, see `tensorDtype`) must be
+   * one the backend declares. Returns the tensor as kernels see it: dtype set, half data as Uint16Array.
+   */
+  const resolve = <T extends Tensor>(t: T, name: string): KernelTensor<T> => {
+    const dtype = tensorDtype(t, name);
     const supported = describe().dtypes;
-    const dtype = dtypeOf(data);
-    if (dtype === undefined || !supported.includes(dtype)) {
+    if (!supported.includes(dtype)) {
       throw new RopekitError(
         "INVALID_DTYPE",
-        `${argument} must be ${supported.join(" or ")} data for backend ${def.name}, got ${describeValue(data)}`,
-        argument,
+        `${name} is ${dtype} but backend ${def.name} takes ${supported.join(", ")} data`,
+        `${name}.data`,
       );
     }
+    return { ...t, data: kernelData(t.data, dtype), dtype };
   };
   const f32 = () => describe().precision === "f32";
 
@@ -109,23 +109,28 @@ export function defineBackend(def: BackendDefinition): Backend {
     name = "x",
   ): RopeKernelPlan => {
     const plan = planApplyRope(x, rope, options, name);
-    checkDtype(x.data, `${name}.data`);
+    const xr = resolve(x, name);
     const { table, rows } = tables.forPlan(plan);
-    return { ...plan, x, table, rows, tableFromCaller: plan.table !== undefined };
+    return { ...plan, x: xr, table, rows, tableFromCaller: plan.table !== undefined };
   };
 
   /** The ops, each planning then running `k` (the async or the sync kernels). */
   function ops(k: Kernels): PlannedOps {
     return {
       ropeTable: (spec, positions, options) => ropeTable(spec, positions, options),
-      applyRope: (x, rope, options) => k.applyRope(planRope(x, rope, options)),
+      applyRope(x, rope, options) {
+        const plan = planRope(x, rope, options);
+        return then(k.applyRope(plan), (out) => typed(out, plan.x.dtype));
+      },
       applyRopeQK(q, kt, rope, options) {
         checkQKPair(q, kt);
         // Both planned before either is written, so a bad k never leaves q half-done in place.
         const pq = planRope(q, rope, options, "q");
         const pk = planRope(kt, rope, options, "k");
         const rq = k.applyRope(pq);
-        return then(rq, (qOut) => then(k.applyRope(pk), (kOut) => ({ q: qOut, k: kOut })));
+        return then(rq, (qOut) =>
+          then(k.applyRope(pk), (kOut) => ({ q: typed(qOut, pq.x.dtype), k: typed(kOut, pk.x.dtype) })),
+        );
       },
       sinusoidal(positions, dim, base) {
         const table = sinusoidalReference(positions, dim, base);
@@ -133,27 +138,33 @@ export function defineBackend(def: BackendDefinition): Backend {
       },
       addSinusoidal(x, options) {
         const plan = planAddSinusoidal(x, options);
-        checkDtype(x.data, "x.data");
-        const { table, rows } = addSinusoidalRows(plan, f32() ? "float32" : "float64");
-        return k.addRows({ x, dims: plan.dims, table, rows, inPlace: plan.inPlace });
+        const xr = resolve(x, "x");
+        const tableDtype = f32() ? "float32" : "float64";
+        const { table, rows } = addSinusoidalRows(plan, tableDtype);
+        const out = k.addRows({ x: xr, dims: plan.dims, table, tableDtype, rows, inPlace: plan.inPlace });
+        return then(out, (o) => typed(o, xr.dtype));
       },
       addLearned(x, table, options) {
         const plan = planAddLearned(x, table, options);
-        checkDtype(x.data, "x.data");
-        checkDtype(table.data, "table.data");
-        return k.addRows({
-          x,
+        const xr = resolve(x, "x");
+        const tr = resolve(table, "table");
+        const out = k.addRows({
+          x: xr,
           dims: plan.dims,
-          table: table.data as FloatArray,
+          table: tr.data,
+          tableDtype: tr.dtype,
           rows: plan.rows,
           inPlace: plan.inPlace,
         });
+        return then(out, (o) => typed(o, xr.dtype));
       },
       attention(q, kt, v, options = {}) {
         const plan = planAttention(q, kt, v, options);
-        checkDtype(q.data, "q.data");
-        checkDtype(kt.data, "k.data");
-        checkDtype(v.data, "v.data");
+        const qIn = resolve(q, "q");
+        const kIn = resolve(kt, "k");
+        const vIn = resolve(v, "v");
+        // Mixed dtypes are fine (f32 q with bf16 K/V); the output comes in q's.
+        const outDtype = qIn.dtype;
         const { rope, sinks, ...rest } = plan;
         const run = (qr: HeadsTensor, kr: HeadsTensor) =>
           then(
@@ -161,52 +172,60 @@ export function defineBackend(def: BackendDefinition): Backend {
               ...rest,
               q: headsDims(qr, "q"),
               k: headsDims(kr, "k"),
-              qTensor: qr,
-              kTensor: kr,
-              vTensor: v,
+              qTensor: resolve(qr, "q"),
+              kTensor: resolve(kr, "k"),
+              vTensor: vIn,
+              outDtype,
             }),
             (result) => {
               const lse = result.lse;
-              const { output } = result;
-              if (output.data instanceof Float32Array && lse instanceof Float32Array) {
+              const output = typed(result.output, outDtype);
+              const repairable =
+                output.data instanceof Float32Array ||
+                (isHalfDtype(outDtype) && output.data instanceof Uint16Array);
+              if (repairable && lse instanceof Float32Array) {
                 // The kernel computed without sinks; its rows are repaired as such, then sinks applied.
                 const { sinks: _, ...withoutSinks } = options;
                 repairAttentionRows(
-                  q,
-                  kt,
-                  v,
+                  qIn,
+                  kIn,
+                  vIn,
                   withoutSinks,
-                  output as HeadsTensor<Float32Array>,
+                  output as HeadsTensor<Float32Array | Uint16Array>,
                   lse,
                   def.recheckMaskedRows === true,
                 );
               }
-              if (sinks) applySinks(plan, sinks, result.output, lse);
-              return { output: result.output, lse: plan.returnLse ? lse : undefined };
+              if (sinks) applySinks(plan, sinks, output, lse);
+              return { output, lse: plan.returnLse ? lse : undefined };
             },
           );
-        if (!rope) return run(q, kt);
+        if (!rope) return run(qIn, kIn);
         // Fused RoPE: rotated copies of q and k (the caller's tensors are untouched), then attention.
         const positions = fusedRopePositions(plan);
-        const rq = k.applyRope(planRope(q, rope.rope, { positions: positions.q }, "q"));
-        return then(rq, (qr) =>
-          then(k.applyRope(planRope(kt, rope.rope, { positions: positions.k }, "k")), (kr) => run(qr, kr)),
-        );
+        const pq = planRope(q, rope.rope, { positions: positions.q }, "q");
+        const rq = k.applyRope(pq);
+        return then(rq, (qr) => {
+          const pk = planRope(kt, rope.rope, { positions: positions.k }, "k");
+          return then(k.applyRope(pk), (kr) => run(typed(qr, pq.x.dtype), typed(kr, pk.x.dtype)));
+        });
       },
       linear(x, weight, bias) {
         const plan = planLinear(x, weight, bias);
-        checkDtype(x.data, "x.data");
-        checkDtype(weight.data, "weight.data");
-        if (bias) checkDtype(bias.data, "bias.data");
-        return k.linear({ ...plan, x, weight, bias });
+        const xr = resolve(x, "x");
+        const wr = resolve(weight, "weight");
+        const br = bias ? resolve(bias, "bias") : undefined;
+        // f16/bf16 weights with f32 activations give f32 outputs: the output follows x.
+        const out = k.linear({ ...plan, x: xr, weight: wr, bias: br, outDtype: xr.dtype });
+        return then(out, (o) => typed(o, xr.dtype));
       },
       rmsNorm(x, weight, options) {
         const plan = planRmsNorm(x, weight, options);
-        checkDtype(x.data, "x.data");
-        if (weight) checkDtype(weight.data, "weight.data");
+        const xr = resolve(x, "x");
+        const wr = weight ? resolve(weight, "weight") : undefined;
         // A head tensor stays a head tensor: the output keeps x's layout.
-        return then(k.rmsNorm({ ...plan, x, weight }), (out) =>
-          x.layout ? { ...out, layout: x.layout } : out,
+        return then(k.rmsNorm({ ...plan, x: xr, weight: wr }), (out) =>
+          typed(x.layout ? { ...out, layout: x.layout } : out, xr.dtype),
         );
       },
     };
@@ -264,6 +283,14 @@ export function defineBackend(def: BackendDefinition): Backend {
 }
 
 /**
+ * A kernel's output as users get it: half data carries its dtype (a Uint16Array says nothing by itself);
+ * float outputs are returned as the kernel made them.
+ */
+function typed<T extends Tensor>(out: T, dtype: Dtype): T {
+  return isHalfDtype(dtype) && out.dtype !== dtype ? { ...out, dtype } : out;
+}
+
+/**
  * Attention sinks from the kernel's sink-free result: with a sink logit σ for the row's head, the softmax
  * over [scores, σ] is the sink-free one times 1 / (1 + e^(σ − lse)); the new lse is logaddexp(lse, σ).
  * Exact, per row, so no kernel needs to know about sinks.
@@ -289,7 +316,11 @@ function applySinks(
         if (l === Number.NEGATIVE_INFINITY) continue; // no key: zeros stay zeros
         const f = Math.exp(l - total);
         const o = b * out.strideBatch + i * out.strideSeq + h * out.strideHead;
-        for (let d = 0; d < vHeadDim; d++) output.data[o + d] = (output.data[o + d] as number) * f;
+        const half = output.dtype !== undefined && isHalfDtype(output.dtype) ? output.dtype : undefined;
+        for (let d = 0; d < vHeadDim; d++) {
+          const value = output.data[o + d] as number;
+          output.data[o + d] = half ? halfBits(halfValue(value, half) * f, half) : value * f;
+        }
       }
     }
   }

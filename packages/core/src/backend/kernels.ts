@@ -1,17 +1,39 @@
 import type { AttentionPlan } from "../attention/plan.js";
 import type { RmsNormPlan } from "../norm/rms-norm.js";
 import type { ApplyRopePlan } from "../rope/apply.js";
-import type { EmbeddingTensor, FloatArray, HeadsTensor, RopeTable, Tensor } from "../types.js";
+import type {
+  Dtype,
+  EmbeddingTensor,
+  FloatArray,
+  HeadsTensor,
+  RopeTable,
+  Tensor,
+  TensorData,
+} from "../types.js";
 
 /**
  * What the kernels of a backend receive (contract v2): core has validated the call, checked every
  * tensor's dtype against the backend's description, resolved positions and tables and composed the op;
  * a kernel only computes. Kernels may return a value or a promise.
+ *
+ * Dtypes: every tensor in a plan carries its resolved `dtype`, one of the backend's `describe().dtypes`;
+ * its data is a Float32Array ("float32"), a Float64Array ("float64") or a Uint16Array of bits
+ * ("float16", "bfloat16" — a caller's Float16Array arrives as a Uint16Array view of the same bytes). A
+ * kernel returns its output in the plan's `outDtype` (halves as a Uint16Array of bits, rounded to nearest
+ * even); in place, it writes the bits into the input's array. `widenHalfKernels` turns f32/f64 kernels
+ * into kernels that take every dtype by converting at the boundary.
  */
+
+/** A tensor as a kernel receives it: its dtype resolved, half data as a Uint16Array of bits. */
+export type KernelTensor<T extends Tensor = Tensor> = T & {
+  readonly data: TensorData;
+  readonly dtype: Dtype;
+};
 
 /** applyRope on one tensor: rotate the first rotaryDim channels of every head of `x`. */
 export interface RopeKernelPlan extends ApplyRopePlan {
-  readonly x: HeadsTensor;
+  /** Output in x's dtype. */
+  readonly x: KernelTensor<HeadsTensor>;
   /** cos/sin rows covering the call (from the backend's table cache or the caller's table). */
   readonly table: RopeTable;
   /** The table row of every token, b·seq + s. */
@@ -25,10 +47,12 @@ export interface RopeKernelPlan extends ApplyRopePlan {
  * table) and addSinusoidal (table = one encoding row per distinct position, computed in f64 by core).
  */
 export interface AddRowsKernelPlan {
-  readonly x: EmbeddingTensor;
+  /** Output in x's dtype. */
+  readonly x: KernelTensor<EmbeddingTensor>;
   readonly dims: readonly [number, number, number];
-  /** Rows of `dims[2]` values. */
-  readonly table: FloatArray;
+  /** Rows of `dims[2]` values, of `tableDtype` (f32/f64 for addSinusoidal; any for addLearned). */
+  readonly table: TensorData;
+  readonly tableDtype: Dtype;
   readonly rows: Int32Array;
   readonly inPlace: boolean;
 }
@@ -38,23 +62,27 @@ export interface AddRowsKernelPlan {
  * the kernel's output from its lse (a per-row rescale), so kernels never see them.
  */
 export interface AttentionKernelPlan extends Omit<AttentionPlan, "rope" | "sinks"> {
-  readonly qTensor: HeadsTensor;
-  readonly kTensor: HeadsTensor;
-  readonly vTensor: HeadsTensor;
+  readonly qTensor: KernelTensor<HeadsTensor>;
+  readonly kTensor: KernelTensor<HeadsTensor>;
+  readonly vTensor: KernelTensor<HeadsTensor>;
+  /** The output's dtype: q's (q, k and v may differ, e.g. f32 q with bf16 K/V). */
+  readonly outDtype: Dtype;
 }
 
 /** What an attention kernel returns: the output in q's layout and the lse of every row (always). */
 export interface AttentionKernelResult {
   readonly output: HeadsTensor;
-  /** [batch, qHeads, qLen]; −∞ for a row that saw no key. Core drops it unless the caller asked. */
+  /** [batch, qHeads, qLen] in f32 or f64 whatever the dtypes; −∞ for a row that saw no key. Core drops it unless the caller asked. */
   readonly lse: FloatArray;
 }
 
 /** y = x·Wᵀ + b. */
 export interface LinearKernelPlan {
-  readonly x: Tensor;
-  readonly weight: Tensor;
-  readonly bias: Tensor | undefined;
+  readonly x: KernelTensor;
+  readonly weight: KernelTensor;
+  readonly bias: KernelTensor | undefined;
+  /** The output's dtype: x's. */
+  readonly outDtype: Dtype;
   readonly rows: number;
   readonly inFeatures: number;
   readonly outFeatures: number;
@@ -63,8 +91,9 @@ export interface LinearKernelPlan {
 
 /** RMSNorm over the last dimension of x. */
 export interface RmsNormKernelPlan extends RmsNormPlan {
-  readonly x: Tensor;
-  readonly weight: Tensor | undefined;
+  /** Output in x's dtype. */
+  readonly x: KernelTensor;
+  readonly weight: KernelTensor | undefined;
 }
 
 /** A kernel may compute right away or on a worker / GPU. */

@@ -1,4 +1,5 @@
 import { attentionReferenceKernel } from "../attention/attention.js";
+import { widenHalfKernels } from "../dtype/widen-kernels.js";
 import { linearReference } from "../linear/linear.js";
 import { rmsNormReference } from "../norm/rms-norm.js";
 import { applyRopeReference } from "../rope/apply.js";
@@ -9,12 +10,8 @@ import { OP_NAMES } from "./contract.js";
 import { defineBackend } from "./define.js";
 import type { SyncKernels } from "./kernels.js";
 
-/**
- * The f64 reference of every op as kernels: what the reference backend runs, and the starting point of
- * a new backend (spread it, then replace kernels with yours one by one). RoPE from a spec is evaluated
- * in f64 per token, not from the f32 table core resolved.
- */
-export const referenceKernels: SyncKernels = {
+/** The f64 kernels on float data; `referenceKernels` adds float16/bfloat16 around them. */
+const f64Kernels: SyncKernels = {
   applyRope(plan) {
     const idsOf = (p: ResolvedPositions) => p.ids ?? p.offset;
     const axes = plan.positions.axes;
@@ -32,7 +29,8 @@ export const referenceKernels: SyncKernels = {
   },
   addRows(plan) {
     const [batch, seq, dim] = plan.dims;
-    const out: FloatArray = plan.inPlace ? plan.x.data : Float64Array.from(plan.x.data);
+    // Float data only: half tensors arrive decoded (widenHalfKernels).
+    const out = plan.inPlace ? (plan.x.data as FloatArray) : Float64Array.from(plan.x.data);
     for (let t = 0; t < batch * seq; t++) {
       const row = plan.rows[t] as number;
       for (let c = 0; c < dim; c++)
@@ -50,10 +48,18 @@ export const referenceKernels: SyncKernels = {
     }),
 };
 
-/** What the reference kernels can do: every op, pairing and layout, f32 and f64 data, f64 arithmetic. */
+/**
+ * The f64 reference of every op as kernels: what the reference backend runs, and the starting point of
+ * a new backend (spread it, then replace kernels with yours one by one). RoPE from a spec is evaluated
+ * in f64 per token, not from the f32 table core resolved. Float16/bfloat16 inputs are read as their exact
+ * values and half outputs rounded once, to nearest even, from the f64 result.
+ */
+export const referenceKernels: SyncKernels = widenHalfKernels(f64Kernels, "float64");
+
+/** What the reference kernels can do: every op, pairing and layout, every dtype, f64 arithmetic. */
 export const referenceCapabilities: Omit<BackendDescription, "name" | "mode" | "notes"> = {
   precision: "f64",
-  dtypes: ["float32", "float64"],
+  dtypes: ["float32", "float16", "bfloat16", "float64"],
   ops: OP_NAMES,
   pairings: ["half", "interleaved"],
   layouts: ["bshd", "bhsd"],

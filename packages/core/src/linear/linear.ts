@@ -1,3 +1,4 @@
+import { referenceInput } from "../dtype/dtype.js";
 import { RopekitError } from "../errors.js";
 import { checkFloatData, rowsOfLastDim } from "../tensor.js";
 import type { FloatArray, Tensor } from "../types.js";
@@ -54,6 +55,10 @@ export function planLinear(x: Tensor, weight: Tensor, bias?: Tensor): LinearPlan
 /** f64 reference: y = x·Wᵀ + b. */
 export function linearReference(x: Tensor, weight: Tensor, bias?: Tensor): Tensor<FloatArray> {
   const { rows, inFeatures, outFeatures, outShape } = planLinear(x, weight, bias);
+  // f16/bf16 inputs are read as their exact values.
+  x = referenceInput(x, "x");
+  weight = referenceInput(weight, "weight");
+  if (bias) bias = referenceInput(bias, "bias");
   const out = new Float64Array(rows * outFeatures);
   for (let r = 0; r < rows; r++) {
     for (let o = 0; o < outFeatures; o++) {

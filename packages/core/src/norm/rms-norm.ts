@@ -1,3 +1,4 @@
+import { referenceInput } from "../dtype/dtype.js";
 import { booleanOption, checkOptions } from "../options.js";
 import { RopekitError, describeValue } from "../errors.js";
 import { checkFloatData, rowsOfLastDim } from "../tensor.js";
@@ -82,15 +83,17 @@ export function rmsNormReference(
 ): Tensor<FloatArray> {
   const plan = planRmsNorm(x, weight, options);
   const { rows, dim } = plan;
-  const out: FloatArray = plan.inPlace ? x.data : Float64Array.from(x.data);
+  const xf = referenceInput(x, "x", plan.inPlace);
+  const wf = weight ? referenceInput(weight, "weight") : undefined;
+  const out: FloatArray = plan.inPlace ? xf.data : Float64Array.from(xf.data);
   for (let r = 0; r < rows; r++) {
     const o = r * dim;
     let sum = 0;
-    for (let c = 0; c < dim; c++) sum += (x.data[o + c] as number) ** 2;
+    for (let c = 0; c < dim; c++) sum += (xf.data[o + c] as number) ** 2;
     const inv = 1 / Math.sqrt(sum / dim + plan.eps);
     for (let c = 0; c < dim; c++) {
-      const w = weight ? plan.weightOffset + (weight.data[c] as number) : 1;
-      out[o + c] = (x.data[o + c] as number) * inv * w;
+      const w = wf ? plan.weightOffset + (wf.data[c] as number) : 1;
+      out[o + c] = (xf.data[o + c] as number) * inv * w;
     }
   }
   return { data: out, shape: [...x.shape] };

@@ -1,3 +1,4 @@
+import { referenceInput } from "../dtype/dtype.js";
 import { RopekitError, describeValue } from "../errors.js";
 import { booleanOption, checkOptions } from "../options.js";
 import { type HeadsDims, headsDims } from "../tensor.js";
@@ -116,7 +117,8 @@ export function applyRopeReference(
 ): HeadsTensor<FloatArray> {
   const plan = planApplyRope(x, rope, options);
   const { dims, spec, table, rows, positions } = plan;
-  const out: FloatArray = plan.inPlace ? x.data : Float64Array.from(x.data);
+  const xf = referenceInput(x, "x", plan.inPlace);
+  const out: FloatArray = plan.inPlace ? xf.data : Float64Array.from(xf.data);
   const half = spec.rotaryDim / 2;
   const freqs = table ? undefined : ropeFrequencies(spec, { seqLen: plan.seqLen });
   // Multimodal RoPE: pair i turns with the position of its section's axis.
