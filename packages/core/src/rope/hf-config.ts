@@ -141,38 +141,34 @@ export function ropeSpecFromHF(config: unknown, options: HFConfigOptions = {}): 
     headDim = hidden / heads;
   }
 
+  // A number from the rope block, else the top level, else its legacy top-level name (GPT-NeoX's), with
+  // the path its errors should name.
+  const blockOrTop = (key: string, legacy: string) => {
+    const source =
+      block[key] != null ? field(key) : config[key] == null && config[legacy] != null ? legacy : key;
+    const value =
+      readNumber(block, key, field(key)) ??
+      readNumber(config, key, key) ??
+      readNumber(config, legacy, legacy);
+    return { value, source };
+  };
+
   // Rotary part of the head.
   let rotaryDim: number;
   let rotarySource = "rotary_dim";
   const gptjRotaryDim = positiveInteger(readNumber(config, "rotary_dim", "rotary_dim"), "rotary_dim");
   if (gptjRotaryDim !== undefined) rotaryDim = gptjRotaryDim;
   else {
-    rotarySource =
-      block["partial_rotary_factor"] != null
-        ? field("partial_rotary_factor")
-        : config["partial_rotary_factor"] == null && config["rotary_pct"] != null
-          ? "rotary_pct"
-          : "partial_rotary_factor";
-    const partial =
-      readNumber(block, "partial_rotary_factor", rotarySource) ??
-      readNumber(config, "partial_rotary_factor", "partial_rotary_factor") ??
-      readNumber(config, "rotary_pct", "rotary_pct") ??
-      1;
-    if (partial <= 0 || partial > 1) invalid(rotarySource, "in (0, 1]", partial);
-    rotaryDim = Math.trunc(headDim * partial); // HF: int(head_dim * partial_rotary_factor)
+    const partial = blockOrTop("partial_rotary_factor", "rotary_pct");
+    rotarySource = partial.source;
+    const factor = partial.value ?? 1;
+    if (factor <= 0 || factor > 1) invalid(rotarySource, "in (0, 1]", factor);
+    rotaryDim = Math.trunc(headDim * factor); // HF: int(head_dim * partial_rotary_factor)
   }
 
-  const baseSource =
-    block["rope_theta"] != null
-      ? field("rope_theta")
-      : config["rope_theta"] == null && config["rotary_emb_base"] != null
-        ? "rotary_emb_base"
-        : "rope_theta";
-  const base =
-    readNumber(block, "rope_theta", field("rope_theta")) ??
-    readNumber(config, "rope_theta", "rope_theta") ??
-    readNumber(config, "rotary_emb_base", "rotary_emb_base") ??
-    10000; // the default of every HF config class that has the field
+  const theta = blockOrTop("rope_theta", "rotary_emb_base");
+  const baseSource = theta.source;
+  const base = theta.value ?? 10000; // the default of every HF config class that has the field
 
   // Qwen2-VL writes `type: "mrope"` with an `mrope_section`: default frequencies, rotated by three axes.
   const mrope = block["mrope_section"];
