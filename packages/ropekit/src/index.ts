@@ -15,9 +15,13 @@ import {
   type AddSinusoidalOptions,
   type ApplyRopeOptions,
   type AttentionOptions,
+  type AttentionMask,
   type AttentionResult,
+  type DimsTensor,
   type EmbeddingTensor,
   type HeadsTensor,
+  type HeadsTensorLike,
+  type InteropOptions,
   type PickOptions,
   type PickedBackend,
   type RopeInput,
@@ -25,6 +29,7 @@ import {
   type RopeQK,
   type TablePositions,
   type Tensor,
+  type TensorLike,
   listBackends,
   pickBackend,
   referenceRegistration,
@@ -49,6 +54,7 @@ export type {
   BackendDescription,
   BackendRegistration,
   CausalMode,
+  DimsTensor,
   Dtype,
   EmbeddingTensor,
   FloatArray,
@@ -57,6 +63,8 @@ export type {
   FusedRope,
   HFConfigOptions,
   HeadsTensor,
+  HeadsTensorLike,
+  InteropOptions,
   KVCacheOptions,
   Layout,
   MultiHeadAttentionConfig,
@@ -81,6 +89,8 @@ export type {
   SyncOps,
   TablePositions,
   Tensor,
+  TensorLike,
+  OrtTensorConstructor,
 } from "@ropekit/core";
 export {
   KVCache,
@@ -113,7 +123,9 @@ export {
   ropeSpecFromHF,
   ropeTable,
   sinusoidalReference,
+  toDimsTensor,
   toLayout,
+  toOrtTensor,
   unregisterBackend,
 } from "@ropekit/core";
 export { createJsBackend, type JsBackendOptions } from "@ropekit/backend-js";
@@ -172,21 +184,22 @@ export function getBackend(options?: PickOptions): Promise<PickedBackend> {
  * ```
  */
 export async function applyRope(
-  x: HeadsTensor,
+  x: HeadsTensorLike,
   rope: RopeInput,
-  options?: ApplyRopeOptions,
+  options?: ApplyRopeOptions & InteropOptions,
 ): Promise<HeadsTensor> {
-  return (await getBackend()).backend.applyRope(x, rope, options);
+  // Tensors from other libraries and the layout option are read by every backend (core's interop).
+  return (await getBackend()).backend.applyRope(x as HeadsTensor, rope, options);
 }
 
 /** Rotates q and k with the same positions on the picked backend. */
 export async function applyRopeQK(
-  q: HeadsTensor,
-  k: HeadsTensor,
+  q: HeadsTensorLike,
+  k: HeadsTensorLike,
   rope: RopeInput,
-  options?: ApplyRopeOptions,
+  options?: ApplyRopeOptions & InteropOptions,
 ): Promise<RopeQK> {
-  return (await getBackend()).backend.applyRopeQK(q, k, rope, options);
+  return (await getBackend()).backend.applyRopeQK(q as HeadsTensor, k as HeadsTensor, rope, options);
 }
 
 /** The sinusoidal table [positions, dim] on the picked backend. */
@@ -196,19 +209,19 @@ export async function sinusoidal(positions: TablePositions, dim: number, base?: 
 
 /** x + sinusoidal encoding, on the picked backend. */
 export async function addSinusoidal(
-  x: EmbeddingTensor,
+  x: EmbeddingTensor | TensorLike,
   options?: AddSinusoidalOptions,
 ): Promise<EmbeddingTensor> {
-  return (await getBackend()).backend.addSinusoidal(x, options);
+  return (await getBackend()).backend.addSinusoidal(x as EmbeddingTensor, options);
 }
 
 /** x + learned table rows by position, on the picked backend. */
 export async function addLearned(
-  x: EmbeddingTensor,
-  table: Tensor,
+  x: EmbeddingTensor | TensorLike,
+  table: TensorLike,
   options?: AddLearnedOptions,
 ): Promise<EmbeddingTensor> {
-  return (await getBackend()).backend.addLearned(x, table, options);
+  return (await getBackend()).backend.addLearned(x as EmbeddingTensor, table as Tensor, options);
 }
 
 /**
@@ -226,17 +239,18 @@ export async function addLearned(
  * ```
  */
 export async function attention(
-  q: HeadsTensor,
-  k: HeadsTensor,
-  v: HeadsTensor,
-  options?: AttentionOptions,
+  q: HeadsTensorLike,
+  k: HeadsTensorLike,
+  v: HeadsTensorLike,
+  options?: Omit<AttentionOptions, "mask"> & InteropOptions & { mask?: AttentionMask | DimsTensor },
 ): Promise<AttentionResult> {
-  return (await getBackend()).backend.attention(q, k, v, options);
+  const backend = (await getBackend()).backend;
+  return backend.attention(q as HeadsTensor, k as HeadsTensor, v as HeadsTensor, options as AttentionOptions);
 }
 
 /** y = x·Wᵀ + b on the picked backend. */
-export async function linear(x: Tensor, weight: Tensor, bias?: Tensor): Promise<Tensor> {
-  return (await getBackend()).backend.linear(x, weight, bias);
+export async function linear(x: TensorLike, weight: TensorLike, bias?: TensorLike): Promise<Tensor> {
+  return (await getBackend()).backend.linear(x as Tensor, weight as Tensor, bias as Tensor | undefined);
 }
 
 /**
@@ -248,6 +262,6 @@ export async function linear(x: Tensor, weight: Tensor, bias?: Tensor): Promise<
  * const gemma = await rmsNorm(q, qNormWeight, { eps: 1e-6, weightOffset: 1 }); // 1 + w (Gemma-3)
  * ```
  */
-export async function rmsNorm(x: Tensor, weight?: Tensor, options?: RmsNormOptions): Promise<Tensor> {
-  return (await getBackend()).backend.rmsNorm(x, weight, options);
+export async function rmsNorm(x: TensorLike, weight?: TensorLike, options?: RmsNormOptions): Promise<Tensor> {
+  return (await getBackend()).backend.rmsNorm(x as Tensor, weight as Tensor | undefined, options);
 }
