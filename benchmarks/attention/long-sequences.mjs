@@ -4,9 +4,8 @@
 // Work is counted honestly for causal attention: only the S(S+1)/2 visible (query, key) pairs, each
 // costing 2·d flops for q·k and 2·d for the weighted sum of v.
 import { execFileSync } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
-import { cpus } from "node:os";
 import { fileURLToPath } from "node:url";
+import { machineInfo, saveResult } from "../src/results.mjs";
 
 const heads = 8;
 const headDim = 64;
@@ -50,16 +49,9 @@ for (const seq of lengths) {
   });
 }
 
-const machine = {
-  cpu: cpus()[0]?.model,
-  cores: cpus().length,
-  node: process.version,
-  date: new Date().toISOString(),
-};
+const machine = machineInfo();
 console.log(
   `backend-js causal attention, ${heads} heads × S × ${headDim} (${machine.cpu}, ${machine.cores} cores, Node ${machine.node})`,
 );
 console.table(rows);
-const dir = fileURLToPath(new URL("../results/", import.meta.url));
-mkdirSync(dir, { recursive: true });
-writeFileSync(`${dir}attention-long.json`, `${JSON.stringify({ machine, heads, headDim, rows }, null, 2)}\n`);
+saveResult("attention-long.json", { machine, heads, headDim, rows });

@@ -4,9 +4,8 @@
 // onnxruntime-web and tfjs-backend-wasm, every contender in its own process, rounds interleaved so
 // machine noise hits all of them alike. Results go to results/wasm-targets.json.
 import { execFileSync } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
-import { cpus } from "node:os";
 import { fileURLToPath } from "node:url";
+import { machineInfo, saveResult } from "../src/results.mjs";
 
 const args = process.argv.slice(2);
 const rounds = Number(args[args.indexOf("--rounds") + 1] || 3);
@@ -79,12 +78,7 @@ if (long)
     pass: long.peakRss < 2 ** 30,
   });
 
-const machine = {
-  cpu: cpus()[0]?.model,
-  cores: cpus().length,
-  node: process.version,
-  date: new Date().toISOString(),
-};
+const machine = machineInfo();
 console.log(
   `backend-wasm targets (${machine.cpu}, ${machine.cores} cores, Node ${machine.node}); ${rounds} interleaved rounds`,
 );
@@ -98,8 +92,4 @@ console.log(
       ? `; 32768: ${(long.times[0] / 1000).toFixed(1)} s, peak RSS ${(long.peakRss / 2 ** 20).toFixed(0)} MiB`
       : ""),
 );
-mkdirSync(here("../results/"), { recursive: true });
-writeFileSync(
-  here("../results/wasm-targets.json"),
-  `${JSON.stringify({ machine, rows, attentionMs: ms, errors, bandwidth, long }, null, 2)}\n`,
-);
+saveResult("wasm-targets.json", { machine, rows, attentionMs: ms, errors, bandwidth, long });
