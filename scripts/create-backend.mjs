@@ -1,4 +1,4 @@
-// Creates a backend package from templates/backend:
+// Creates a backend package from packages/backend-example (the template is a real, tested package):
 //   pnpm create-backend <name> [--out <dir>]
 // <name>: lowercase letters, digits and dashes (e.g. "webgpu"); the package is @ropekit/backend-<name>
 // in packages/backend-<name> unless --out says where.
@@ -25,21 +25,26 @@ if (existsSync(target) && readdirSync(target).length > 0) {
   process.exit(1);
 }
 
-const template = join(root, "templates", "backend");
+const template = join(root, "packages", "backend-example");
+// Build output, installs and the test of this script itself are not part of the template.
+const skip = (path) => /node_modules|dist|\.turbo|template\.test\.ts$/.test(relative(template, path));
 const files = [];
 const walk = (dir) => {
   for (const entry of readdirSync(dir)) {
     const path = join(dir, entry);
+    if (skip(path)) continue;
     if (statSync(path).isDirectory()) walk(path);
     else files.push(path);
   }
 };
 walk(template);
 for (const file of files) {
+  // Every "example" in the template is its name: the registration's camelCase, the factory's PascalCase,
+  // and the plain name everywhere else.
   const text = readFileSync(file, "utf8")
-    .replaceAll("__NAME__", name)
-    .replaceAll("__PASCAL__", pascal)
-    .replaceAll("__CAMEL__", camel);
+    .replaceAll("exampleRegistration", `${camel}Registration`)
+    .replaceAll("Example", pascal)
+    .replaceAll("example", name);
   const out = join(target, relative(template, file));
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, text);

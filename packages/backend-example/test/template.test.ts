@@ -1,5 +1,5 @@
-// This package is what `pnpm create-backend example` generates; this test regenerates it into a
-// temporary folder and checks that nothing drifted, so the template CI proves is the one users get.
+// This package is the template of `pnpm create-backend <name>`: the script copies it with every "example"
+// renamed, so the template users get is the package CI tests. This test generates one and checks the names.
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -21,20 +21,27 @@ function files(dir: string, skip: (path: string) => boolean): string[] {
   return out;
 }
 
-it("matches what create-backend generates today", () => {
+it("generates this package under a new name, with no trace of the old one", () => {
   const dir = mkdtempSync(join(tmpdir(), "ropekit-template-"));
   try {
-    const out = join(dir, "backend-example");
-    execFileSync(process.execPath, [script, "example", "--out", out], { encoding: "utf8" });
+    const out = join(dir, "backend-my-gpu");
+    execFileSync(process.execPath, [script, "my-gpu", "--out", out], { encoding: "utf8" });
     const generated = files(out, () => false)
       .map((f) => relative(out, f))
       .sort();
     const kept = files(here, (p) => /node_modules|dist|\.turbo|template\.test\.ts$/.test(p))
       .map((f) => relative(here, f))
       .sort();
-    expect(kept).toEqual(generated);
-    for (const f of generated)
-      expect(readFileSync(join(here, f), "utf8"), f).toBe(readFileSync(join(out, f), "utf8"));
+    expect(generated).toEqual(kept);
+    const text = (f: string) => readFileSync(join(out, f), "utf8");
+    for (const f of generated) expect(text(f), f).not.toMatch(/example/i);
+    expect(JSON.parse(text("package.json")).name).toBe("@ropekit/backend-my-gpu");
+    expect(text("src/index.ts")).toContain("export function createMyGpuBackend(): Backend");
+    expect(text("src/index.ts")).toContain("export const myGpuRegistration: BackendRegistration");
+    expect(text("src/index.ts")).toContain('name: "my-gpu"');
+    expect(text("test/conformance.test.ts")).toContain(
+      'import { createMyGpuBackend } from "../src/index.js"',
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
