@@ -38,6 +38,17 @@ import {
 import { jsRegistration } from "@ropekit/backend-js";
 import { wasmRegistration } from "@ropekit/backend-wasm";
 import { webgpuRegistration } from "@ropekit/backend-webgpu";
+import {
+  type ConfigureOptions,
+  type ThreadsReport,
+  applyConfigure,
+  configuredBackend,
+  threadsReport,
+  wasmTopLevelRegistration,
+} from "./configure.js";
+
+export type { ConfigureOptions, ThreadsReport } from "./configure.js";
+export type { ThreadsSetting } from "./threads.js";
 
 export type {
   AttentionFromHFOptions,
@@ -147,22 +158,46 @@ export {
 export function registerDefaultBackends(): void {
   const known = new Set(listBackends().map((b) => b.name));
   if (!known.has(webgpuRegistration.name)) registerBackend(webgpuRegistration);
-  if (!known.has(wasmRegistration.name)) registerBackend(wasmRegistration);
+  // backend-wasm on the threads `configure()` says ("auto" unless told otherwise).
+  if (!known.has(wasmRegistration.name)) registerBackend(wasmTopLevelRegistration());
   if (!known.has(jsRegistration.name)) registerBackend(jsRegistration);
   if (!known.has(referenceRegistration.name)) registerBackend(referenceRegistration);
 }
 
 registerDefaultBackends();
 
-let current: Promise<PickedBackend> | undefined;
+/** What `getBackend()` returns: the picked backend, and how many threads it computes on and why. */
+export interface TopLevelBackend extends PickedBackend, ThreadsReport {}
+
+let current: Promise<TopLevelBackend> | undefined;
 
 /**
- * The backend the top-level ops run on: picked once with `pickBackend()` (explicit choice by
- * `ROPEKIT_BACKEND` or `?backend=` wins), then reused. Pass options to pick again.
+ * Settings of the top-level ops: `threads` for backend-wasm ("auto" by default: the available
+ * parallelism where SharedArrayBuffer is usable, else 1) and `backend` (an explicit choice, which wins
+ * over `ROPEKIT_BACKEND` and `?backend=`). The next op picks again with them; a wasm backend created
+ * with the old thread count is disposed once its calls in flight end.
+ *
+ * @example
+ * ```ts
+ * configure({ threads: 4 }); // or "auto", or 1
+ * const { threads, threadsReason } = await getBackend(); // 4, "4 threads: configured"
+ * ```
  */
-export function getBackend(options?: PickOptions): Promise<PickedBackend> {
+export function configure(options: ConfigureOptions): void {
+  if (applyConfigure(options).threadsChanged) registerBackend(wasmTopLevelRegistration());
+  current = undefined;
+}
+
+/**
+ * The backend the top-level ops run on: picked once with `pickBackend()` (an explicit choice — by
+ * `configure({ backend })`, `ROPEKIT_BACKEND` or `?backend=` — wins), then reused. Pass options to pick
+ * again. Says how many threads it computes on and why (`threads`, `threadsReason`).
+ */
+export function getBackend(options?: PickOptions): Promise<TopLevelBackend> {
   if (options !== undefined || current === undefined) {
-    const picking = pickBackend(options);
+    const backend = configuredBackend();
+    const pick = backend === undefined ? options : { backend, ...options };
+    const picking = pickBackend(pick).then((p) => ({ ...p, ...threadsReport(p) }));
     current = picking;
     // A failed pick must not stick: the next call tries again.
     picking.catch(() => {
