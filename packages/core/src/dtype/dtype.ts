@@ -143,7 +143,10 @@ export function narrowData(values: ArrayLike<number>, dtype: Dtype, out?: Tensor
  * const w16 = convertTensor({ data: weightF32, shape: [out, inp] }, "bfloat16"); // Uint16Array + dtype
  * ```
  */
-export function convertTensor<T extends Tensor>(tensor: T, dtype: Dtype): T {
+export function convertTensor<T extends Tensor>(
+  tensor: T,
+  dtype: Dtype,
+): Omit<T, "data" | "dtype"> & { readonly data: TensorData; readonly dtype: Dtype } {
   const from = tensorDtype(tensor, "tensor");
   if (!DTYPES.includes(dtype)) {
     throw new RopekitError("INVALID_DTYPE", `dtype must be one of ${DTYPES.join(", ")}`, "dtype");
