@@ -1,6 +1,5 @@
 import { RopekitError } from "@ropekit/core";
 import { platform } from "#platform";
-import { EMBEDDED } from "./embedded.js";
 import type { KernelName } from "./worker-protocol.js";
 
 /** The compiled kernel variants, built from assembly/ by scripts/build-wasm.mjs. */
@@ -84,6 +83,15 @@ export function simdSupported(): boolean {
   }
 }
 
+// The compiled variants embedded as base64, one module each: bundlers that split code load only the
+// variants a runtime uses, and custom hosting (wasmPaths) loads none. Literal paths, for every bundler.
+const EMBEDDED: Record<WasmVariant, () => Promise<{ BASE64: string }>> = {
+  simd: () => import("./embedded/simd.js"),
+  relaxed: () => import("./embedded/relaxed.js"),
+  threads: () => import("./embedded/threads.js"),
+  "threads-relaxed": () => import("./embedded/threads-relaxed.js"),
+};
+
 function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
   const binary = atob(text);
   const bytes = new Uint8Array(binary.length);
@@ -104,7 +112,7 @@ function loadFailed(url: URL, source: string, reason: string): RopekitError {
 }
 
 async function load(variant: WasmVariant, base: WasmBase): Promise<Uint8Array<ArrayBuffer>> {
-  if (!base) return decodeBase64(EMBEDDED[variant]);
+  if (!base) return decodeBase64((await EMBEDDED[variant]()).BASE64);
   const url = new URL(fileName(variant), base.url);
   let bytes: Uint8Array<ArrayBuffer>;
   try {

@@ -67,11 +67,12 @@ interface DawnModule {
 async function dawnGpu(options: string[]): Promise<GPU | undefined> {
   const proc = (globalThis as { process?: { versions?: { node?: string } } }).process;
   if (!proc?.versions?.node) return undefined;
-  // A computed specifier: bundlers leave it alone, and browsers never reach this line.
+  // A computed specifier: bundlers leave it alone, and browsers never reach this line. webpackIgnore:
+  // webpack would otherwise warn "Critical dependency: the request of a dependency is an expression".
   const specifier = ["web", "gpu"].join("");
   let mod: DawnModule;
   try {
-    mod = (await import(/* @vite-ignore */ specifier)) as DawnModule;
+    mod = (await import(/* webpackIgnore: true */ /* @vite-ignore */ specifier)) as DawnModule;
   } catch (error) {
     throw new RopekitError(
       "BACKEND_UNAVAILABLE",
