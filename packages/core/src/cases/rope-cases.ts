@@ -410,3 +410,16 @@ export const ENCODING_CASES: readonly EncodingCase[] = [
     positions: [0, 9, 3, 3, 8, 1],
   },
 ];
+
+/** The applyRope options of a case (positions, inverse, seqLen), as the suites pass them. */
+export function applyRopeCaseOptions(c: ApplyRopeCase): {
+  positions?: number | readonly number[];
+  inverse?: boolean;
+  seqLen?: number;
+} {
+  return {
+    ...(c.positions !== undefined ? { positions: c.positions } : {}),
+    ...(c.inverse ? { inverse: true } : {}),
+    ...(c.seqLen !== undefined ? { seqLen: c.seqLen } : {}),
+  };
+}

@@ -5,13 +5,14 @@ import { seededValues } from "../cases/seeded.js";
 import { OP_CASES, type OpCase } from "../cases/op-cases.js";
 import { OP_KINDS } from "../cases/op-kinds.js";
 import { describeKindConformance } from "./kind-conformance.js";
-import type { ApplyRopeCase } from "../cases/rope-cases.js";
+import { type ApplyRopeCase, applyRopeCaseOptions } from "../cases/rope-cases.js";
 import { ropeFrequencies } from "../rope/frequencies.js";
 import { ropeSpec } from "../rope/spec.js";
 import { headsShape, toLayout } from "../tensor.js";
 import type { FloatArray, HeadsTensor, Layout, RopeSpec } from "../types.js";
 import { maxRelativeError } from "../compare.js";
 import { describeAttentionConformance } from "./attention-conformance.js";
+import { describeDtypeConformance } from "./dtype-conformance.js";
 import goldenJson from "./golden/golden.json" with { type: "json" };
 
 /** Options of `describeConformance`. */
@@ -36,13 +37,7 @@ export function goldenVectors(): ReadonlyMap<string, GoldenVector> {
 
 type ArrayMaker = (values: ArrayLike<number>) => FloatArray;
 
-function optionsOf(c: ApplyRopeCase) {
-  return {
-    ...(c.positions !== undefined ? { positions: c.positions } : {}),
-    ...(c.inverse ? { inverse: true } : {}),
-    ...(c.seqLen !== undefined ? { seqLen: c.seqLen } : {}),
-  };
-}
+const optionsOf = applyRopeCaseOptions;
 
 function tablePositionsOf(c: ApplyRopeCase) {
   if (c.positions === undefined) return { start: 0, length: c.seq };
@@ -227,6 +222,13 @@ export function describeConformance(options: ConformanceOptions): void {
         },
         expectRejectCode,
       },
+      OP_CASES,
+    );
+
+    // Every op again in float16, bfloat16 and float64 — or, where the backend does not declare one, its
+    // INVALID_DTYPE refusal.
+    describeDtypeConformance(
+      { backend: () => backend, tolerance, vector: (id) => goldenById.get(id) },
       OP_CASES,
     );
 

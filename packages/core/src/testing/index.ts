@@ -3,6 +3,13 @@
  * Needs vitest (a peer dependency).
  */
 export { type ConformanceOptions, describeConformance, goldenVectors } from "./conformance.js";
+export {
+  type DtypeSuiteContext,
+  EXTRA_DTYPES,
+  UNIT_ROUNDOFF,
+  describeDtypeConformance,
+  dtypeTolerance,
+} from "./dtype-conformance.js";
 export { maxRelativeError } from "../compare.js";
 export { type ReliabilityOptions, describeReliability } from "./reliability/index.js";
 export { HOSTILE_CASES, type HostileCall, type HostileCase } from "./reliability/hostile-inputs.js";
