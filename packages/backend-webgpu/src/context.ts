@@ -24,6 +24,48 @@ export function paramStruct(name: string, fields: ParamFields): string {
   return `struct ${name} {\n${body}\n}`;
 }
 
+/** A storage buffer of a kernel: its WGSL name, how it is bound, and its element type (default f32). */
+export type StorageBuffer = readonly [name: string, kind: "read" | "rw", element?: "f32" | "i32"];
+
+/** A kernel's bindings declared once: the WGSL declarations and the layout its pipeline is compiled with. */
+export interface KernelInterface {
+  readonly wgsl: string;
+  readonly bindings: readonly BindingKind[];
+}
+
+/**
+ * Declares a kernel's storage buffers as bindings 0, 1, … in order and its uniform `P: Params` after them,
+ * so the shader's declarations and the bind group layout cannot disagree.
+ */
+export function kernelInterface(params: ParamFields, buffers: readonly StorageBuffer[]): KernelInterface {
+  const storage = buffers.map(
+    ([name, kind, element = "f32"], i) =>
+      `@group(0) @binding(${i}) var<storage, ${kind === "rw" ? "read_write" : "read"}> ${name}: array<${element}>;`,
+  );
+  return {
+    wgsl: [
+      paramStruct("Params", params),
+      ...storage,
+      `@group(0) @binding(${buffers.length}) var<uniform> P: Params;`,
+    ].join("\n"),
+    bindings: [...buffers.map(([, kind]) => kind), "uniform"],
+  };
+}
+
+/**
+ * The entry point's signature: `wg` (workgroup id), `nwg` (workgroup count; large grids fold into x and z)
+ * and the invocation's local index `lid` or, for two-dimensional workgroups, its local id `l`.
+ */
+export function computeMain(workgroupSize: string | number, local: "index" | "id" = "index"): string {
+  const invocation =
+    local === "index"
+      ? "@builtin(local_invocation_index) lid: u32"
+      : "@builtin(local_invocation_id) l: vec3u";
+  return `@compute @workgroup_size(${workgroupSize})
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        ${invocation}) {`;
+}
+
 /** Packs values in the order of `fields` (missing ones are 0), padded to 16 bytes. */
 export function packParams(fields: ParamFields, values: Readonly<Record<string, number>>): ArrayBuffer {
   const names = Object.keys(fields);

@@ -1,21 +1,20 @@
 import type { AddRowsKernelPlan } from "@ropekit/core";
-import { type GpuContext, type ParamFields, packParams, paramStruct } from "../context.js";
+import { type GpuContext, type ParamFields, computeMain, kernelInterface, packParams } from "../context.js";
 
 const WG = 64;
 const FIELDS: ParamFields = { tokens: "u32", dim: "u32" };
+const ADD_ROWS = kernelInterface(FIELDS, [
+  ["x", "rw"],
+  ["table", "read"],
+  ["rows", "read", "i32"],
+]);
 
 /** out[t, c] = x[t, c] + table[rows[t], c]: the add of both absolute encodings, with the gather on the GPU. */
 function addRowsWgsl(): string {
   return /* wgsl */ `
-${paramStruct("Params", FIELDS)}
-@group(0) @binding(0) var<storage, read_write> x: array<f32>;
-@group(0) @binding(1) var<storage, read> table: array<f32>;
-@group(0) @binding(2) var<storage, read> rows: array<i32>;
-@group(0) @binding(3) var<uniform> P: Params;
+${ADD_ROWS.wgsl}
 
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32) {
+${computeMain(WG)}
   let e = (wg.z * nwg.x + wg.x) * ${WG}u + lid;
   if (e >= P.tokens * P.dim) { return; }
   let t = e / P.dim;
@@ -36,7 +35,7 @@ async function addRows(
   rowOf: Int32Array,
   tableRows: (from: number, to: number) => Float32Array,
 ): Promise<Float32Array> {
-  const kernel = await ctx.kernel("add-rows", addRowsWgsl, ["rw", "read", "read", "uniform"]);
+  const kernel = await ctx.kernel("add-rows", addRowsWgsl, ADD_ROWS.bindings);
   const tokens = rowOf.length;
   const out = new Float32Array(x.length);
   // Half the binding for x, half for the table rows a chunk needs (at most one per token).

@@ -1,4 +1,10 @@
-import { type ParamFields, paramStruct } from "../context.js";
+import {
+  type KernelInterface,
+  type ParamFields,
+  type StorageBuffer,
+  computeMain,
+  kernelInterface,
+} from "../context.js";
 import { REMOVED, TAKES_PART } from "./attention-guard.js";
 
 /** Uniform parameters shared by the attention kernels. Strides are in elements. */
@@ -39,16 +45,29 @@ export const ATTENTION_FIELDS: ParamFields = {
 
 const f32 = (x: number) => x.toExponential(8);
 
+/** What every attention kernel reads: q, k, v, the additive mask and the ALiBi slopes. */
+const INPUTS: readonly StorageBuffer[] = [
+  ["q", "read"],
+  ["k", "read"],
+  ["v", "read"],
+  ["mask", "read"],
+  ["slopes", "read"],
+];
+/** The flash kernels (prefill) write the output and the lse of every row. */
+export const FLASH_INTERFACE = kernelInterface(ATTENTION_FIELDS, [...INPUTS, ["out", "rw"], ["lse", "rw"]]);
+/** Decode phase 1 writes per (row, key chunk) partial max, sum and unnormalised output. */
+export const DECODE_INTERFACE = kernelInterface(ATTENTION_FIELDS, [...INPUTS, ["partial", "rw"]]);
+/** Decode phase 2 reduces the partials into the output and the lse. */
+export const REDUCE_INTERFACE = kernelInterface(ATTENTION_FIELDS, [
+  ["partial", "read"],
+  ["out", "rw"],
+  ["lse", "rw"],
+]);
+
 /** Bindings, constants and the score of one (row, key): scale, soft-cap, ALiBi, mask — the reference's order. */
-function common(extraBindings: string): string {
+function common(bindings: KernelInterface): string {
   return /* wgsl */ `
-${paramStruct("Params", ATTENTION_FIELDS)}
-@group(0) @binding(0) var<storage, read> q: array<f32>;
-@group(0) @binding(1) var<storage, read> k: array<f32>;
-@group(0) @binding(2) var<storage, read> v: array<f32>;
-@group(0) @binding(3) var<storage, read> mask: array<f32>;
-@group(0) @binding(4) var<storage, read> slopes: array<f32>;
-${extraBindings}
+${bindings.wgsl}
 
 const REMOVED: f32 = ${f32(REMOVED)};
 const TAKES_PART: f32 = ${f32(TAKES_PART)};
@@ -109,16 +128,12 @@ export interface FlashShape {
  */
 export function flashWgsl({ br, bc, dp, dvp }: FlashShape): string {
   return /* wgsl */ `
-${common(`@group(0) @binding(5) var<storage, read_write> out: array<f32>;
-@group(0) @binding(6) var<storage, read_write> lse: array<f32>;
-@group(0) @binding(7) var<uniform> P: Params;`)}
+${common(FLASH_INTERFACE)}
 
 var<workgroup> kt: array<f32, ${bc * dp}>;
 var<workgroup> vt: array<f32, ${bc * dvp}>;
 
-@compute @workgroup_size(${br})
-fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32) {
+${computeMain(br)}
   let block = wg.z * nwg.x + wg.x;
   let b = wg.y / P.kvHeads;
   let kvh = wg.y - b * P.kvHeads;
@@ -231,17 +246,14 @@ const DECODE_WG = 64;
 export function decodeWgsl({ rp, cp, dp }: DecodeShape): string {
   const kpt = cp / DECODE_WG;
   return /* wgsl */ `
-${common(`@group(0) @binding(5) var<storage, read_write> partial: array<f32>;
-@group(0) @binding(6) var<uniform> P: Params;`)}
+${common(DECODE_INTERFACE)}
 
 var<workgroup> qs: array<f32, ${rp * dp}>;
 var<workgroup> S: array<f32, ${rp * cp}>;
 var<workgroup> rowM: array<f32, ${rp}>;
 var<workgroup> rowL: array<f32, ${rp}>;
 
-@compute @workgroup_size(${DECODE_WG})
-fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32) {
+${computeMain(DECODE_WG)}
   let split = wg.z * nwg.x + wg.x;
   let b = wg.y / P.kvHeads;
   let kvh = wg.y - b * P.kvHeads;
@@ -329,18 +341,12 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
  */
 export function reduceWgsl(): string {
   return /* wgsl */ `
-${paramStruct("Params", ATTENTION_FIELDS)}
-@group(0) @binding(0) var<storage, read> partial: array<f32>;
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(2) var<storage, read_write> lse: array<f32>;
-@group(0) @binding(3) var<uniform> P: Params;
+${REDUCE_INTERFACE.wgsl}
 
 const TAKES_PART: f32 = ${f32(TAKES_PART)};
 const REMOVED: f32 = ${f32(REMOVED)};
 
-@compute @workgroup_size(${DECODE_WG})
-fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32) {
+${computeMain(DECODE_WG)}
   let gr = wg.z * nwg.x + wg.x;
   let bk = gr / P.rowsPerGroup;
   let r = gr - bk * P.rowsPerGroup;
@@ -447,16 +453,12 @@ export function flashRegWgsl({ br, bc, d4, dv4, mask, softcap, alibi }: FlashReg
     )
     .join("\n");
   return /* wgsl */ `
-${common(`@group(0) @binding(5) var<storage, read_write> out: array<f32>;
-@group(0) @binding(6) var<storage, read_write> lse: array<f32>;
-@group(0) @binding(7) var<uniform> P: Params;`)}
+${common(FLASH_INTERFACE)}
 
 var<workgroup> kt: array<vec4f, ${bc * d4}>;
 var<workgroup> vt: array<vec4f, ${bc * dv4}>;
 
-@compute @workgroup_size(${br})
-fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32) {
+${computeMain(br)}
   let block = wg.z * nwg.x + wg.x;
   let b = wg.y / P.kvHeads;
   let kvh = wg.y - b * P.kvHeads;
@@ -689,9 +691,7 @@ ${range(dv)
     })
     .join("\n");
   const code = /* wgsl */ `
-${common(`@group(0) @binding(5) var<storage, read_write> out: array<f32>;
-@group(0) @binding(6) var<storage, read_write> lse: array<f32>;
-@group(0) @binding(7) var<uniform> P: Params;`)}
+${common(FLASH_INTERFACE)}
 
 // tanh_safe on four lanes, branch-free (the same two formulas, selected per component).
 fn tanh4(y: vec4f) -> vec4f {
@@ -704,12 +704,10 @@ fn tanh4(y: vec4f) -> vec4f {
   return select(select(t, -t, y < vec4f(0.0)), small, a < vec4f(0.625));
 }
 
-@compute @workgroup_size(${wg})
-fn main(@builtin(workgroup_id) wgid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32) {
-  let block = wgid.z * nwg.x + wgid.x;
-  let b = wgid.y / P.kvHeads;
-  let kvh = wgid.y - b * P.kvHeads;
+${computeMain(wg)}
+  let block = wg.z * nwg.x + wg.x;
+  let b = wg.y / P.kvHeads;
+  let kvh = wg.y - b * P.kvHeads;
   let rBase = (block * ${wg}u + lid) * ${R}u;
   if (rBase >= P.rowsPerGroup) { return; }
   let mlast = arrayLength(&mask) - 1u;

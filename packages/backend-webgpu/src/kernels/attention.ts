@@ -7,6 +7,9 @@ import {
   type FlashLanesShape,
   type FlashRegShape,
   type FlashShape,
+  DECODE_INTERFACE,
+  FLASH_INTERFACE,
+  REDUCE_INTERFACE,
   decodeWgsl,
   flashLanesWgsl,
   flashRegWgsl,
@@ -218,7 +221,6 @@ async function runJob(
     splitKeys: decode?.cp ?? 0,
     nSplits,
   };
-  const ATTN = ["read", "read", "read", "read", "read"] as const;
   const lanes = decode ? undefined : flashLanesShape(ctx, headDim, vHeadDim, data, plan.softcap, tuning);
   const reg = decode || lanes ? undefined : flashRegShape(ctx, headDim, vHeadDim, data, plan.softcap, tuning);
   const flash = decode || reg || lanes ? undefined : flashShape(ctx, headDim, vHeadDim);
@@ -227,30 +229,30 @@ async function runJob(
     ? await ctx.kernel(
         `attention-flash-lanes:${lanes.wg}:${lanes.rv}:${lanes.kb}:${lanes.d}:${lanes.dv}:${+lanes.mask}${+lanes.softcap}${+lanes.alibi}`,
         () => flashLanesWgsl(lanes),
-        [...ATTN, "rw", "rw", "uniform"],
+        FLASH_INTERFACE.bindings,
       )
     : reg
       ? await ctx.kernel(
           `attention-flash-reg:${reg.br}:${reg.bc}:${reg.d4}:${reg.dv4}:${+reg.mask}${+reg.softcap}${+reg.alibi}`,
           () => flashRegWgsl(reg),
-          [...ATTN, "rw", "rw", "uniform"],
+          FLASH_INTERFACE.bindings,
         )
       : flash
         ? await ctx.kernel(
             `attention-flash:${flash.br}:${flash.bc}:${flash.dp}:${flash.dvp}`,
             () => flashWgsl(flash),
-            [...ATTN, "rw", "rw", "uniform"],
+            FLASH_INTERFACE.bindings,
           )
         : undefined;
   const kernelDecode = decode
     ? await ctx.kernel(
         `attention-decode:${decode.rp}:${decode.cp}:${decode.dp}:${decode.dvp}`,
         () => decodeWgsl(decode),
-        [...ATTN, "rw", "uniform"],
+        DECODE_INTERFACE.bindings,
       )
     : undefined;
   const kernelReduce = decode
-    ? await ctx.kernel("attention-reduce", reduceWgsl, ["read", "rw", "rw", "uniform"])
+    ? await ctx.kernel("attention-reduce", reduceWgsl, REDUCE_INTERFACE.bindings)
     : undefined;
   if (decode)
     ctx.checkSize(

@@ -1,8 +1,14 @@
 import type { LinearKernelPlan } from "@ropekit/core";
-import { type GpuContext, type ParamFields, packParams, paramStruct } from "../context.js";
+import { type GpuContext, type ParamFields, computeMain, kernelInterface, packParams } from "../context.js";
 
 const T = 16;
 const FIELDS: ParamFields = { rows: "u32", inF: "u32", outF: "u32", hasBias: "u32", colTiles: "u32" };
+const LINEAR = kernelInterface(FIELDS, [
+  ["x", "read"],
+  ["w", "read"],
+  ["bias", "read"],
+  ["y", "rw"],
+]);
 
 /**
  * y = x·Wᵀ + b as a tiled matmul: a 16×16 workgroup computes a 16×16 block of y, staging 16×16 tiles of
@@ -10,19 +16,12 @@ const FIELDS: ParamFields = { rows: "u32", inF: "u32", outF: "u32", hasBias: "u3
  */
 function linearWgsl(): string {
   return /* wgsl */ `
-${paramStruct("Params", FIELDS)}
-@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read> w: array<f32>;
-@group(0) @binding(2) var<storage, read> bias: array<f32>;
-@group(0) @binding(3) var<storage, read_write> y: array<f32>;
-@group(0) @binding(4) var<uniform> P: Params;
+${LINEAR.wgsl}
 
 var<workgroup> xs: array<f32, ${T * T}>;
 var<workgroup> ws: array<f32, ${T * T}>;
 
-@compute @workgroup_size(${T}, ${T})
-fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_id) l: vec3u) {
+${computeMain(`${T}, ${T}`, "id")}
   let tile = wg.z * nwg.x + wg.x;
   let rowTile = tile / P.colTiles;
   let colTile = tile - rowTile * P.colTiles;
@@ -58,7 +57,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
  */
 export async function linearOnGpu(ctx: GpuContext, plan: LinearKernelPlan): Promise<Float32Array> {
   const { rows, inFeatures, outFeatures, x, weight, bias } = plan;
-  const kernel = await ctx.kernel("linear", linearWgsl, ["read", "read", "read", "rw", "uniform"]);
+  const kernel = await ctx.kernel("linear", linearWgsl, LINEAR.bindings);
   const max = ctx.maxBindingElements;
   const xs = x.data instanceof Float32Array ? x.data : Float32Array.from(x.data);
   const w = weight.data instanceof Float32Array ? weight.data : Float32Array.from(weight.data);

@@ -1,8 +1,12 @@
 import type { RmsNormKernelPlan } from "@ropekit/core";
-import { type GpuContext, type ParamFields, packParams, paramStruct } from "../context.js";
+import { type GpuContext, type ParamFields, computeMain, kernelInterface, packParams } from "../context.js";
 
 const WG = 64;
 const FIELDS: ParamFields = { rows: "u32", dim: "u32", eps: "f32", weightOffset: "f32", hasWeight: "u32" };
+const RMS_NORM = kernelInterface(FIELDS, [
+  ["x", "rw"],
+  ["w", "read"],
+]);
 
 /**
  * RMSNorm, one workgroup per row: the largest |x| first, then the sum of (x / max)² — so squares of
@@ -10,16 +14,11 @@ const FIELDS: ParamFields = { rows: "u32", dim: "u32", eps: "f32", weightOffset:
  */
 function rmsNormWgsl(): string {
   return /* wgsl */ `
-${paramStruct("Params", FIELDS)}
-@group(0) @binding(0) var<storage, read_write> x: array<f32>;
-@group(0) @binding(1) var<storage, read> w: array<f32>;
-@group(0) @binding(2) var<uniform> P: Params;
+${RMS_NORM.wgsl}
 
 var<workgroup> part: array<f32, ${WG}>;
 
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32) {
+${computeMain(WG)}
   let row = wg.z * nwg.x + wg.x;
   let base = min(row, P.rows - 1u) * P.dim;
   var top = 0.0;
@@ -82,7 +81,7 @@ function rowInF64(src: Float32Array, out: Float32Array, plan: RmsNormKernelPlan,
  * is 0), are computed on the CPU in f64: WGSL may assume NaN and ∞ never occur.
  */
 export async function rmsNormOnGpu(ctx: GpuContext, plan: RmsNormKernelPlan): Promise<Float32Array> {
-  const kernel = await ctx.kernel("rms-norm", rmsNormWgsl, ["rw", "read", "uniform"]);
+  const kernel = await ctx.kernel("rms-norm", rmsNormWgsl, RMS_NORM.bindings);
   const { rows, dim } = plan;
   const src = plan.x.data as Float32Array;
   const out = new Float32Array(src.length);

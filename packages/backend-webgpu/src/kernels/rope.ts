@@ -5,7 +5,8 @@ import {
   type Kernel,
   type ParamFields,
   packParams,
-  paramStruct,
+  computeMain,
+  kernelInterface,
 } from "../context.js";
 
 /** One tensor to rotate: its plan, its data, and the table rows of its tokens (from RopeTableCache.forPlan). */
@@ -37,6 +38,11 @@ const FIELDS: ParamFields = {
   sign: "f32",
   mul: "f32",
 };
+const ROPE = kernelInterface(FIELDS, [
+  ["x", "rw"],
+  ["cosT", "read"],
+  ["sinT", "read"],
+]);
 
 /**
  * Rotates, in place in `x`, the pairs of up to two tensors (q and k in one dispatch) that share a token
@@ -45,15 +51,9 @@ const FIELDS: ParamFields = {
  */
 function ropeWgsl(): string {
   return /* wgsl */ `
-${paramStruct("Params", FIELDS)}
-@group(0) @binding(0) var<storage, read_write> x: array<f32>;
-@group(0) @binding(1) var<storage, read> cosT: array<f32>;
-@group(0) @binding(2) var<storage, read> sinT: array<f32>;
-@group(0) @binding(3) var<uniform> P: Params;
+${ROPE.wgsl}
 
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32) {
+${computeMain(WG)}
   var t = (wg.z * nwg.x + wg.x) * ${WG}u + lid;
   let pairsA = P.a_rows * P.half;
   var rows = P.a_rows; var heads = P.a_heads; var bhsd = P.a_bhsd; var base = P.a_base; var rowStart = P.a_rowStart;
@@ -88,7 +88,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
 }
 
 export function ropeKernel(ctx: GpuContext): Promise<Kernel> {
-  return ctx.kernel("rope", ropeWgsl, ["rw", "read", "read", "uniform"]);
+  return ctx.kernel("rope", ropeWgsl, ROPE.bindings);
 }
 
 /** Token index of a head row (b, s, h) in the row order of the layout. */
