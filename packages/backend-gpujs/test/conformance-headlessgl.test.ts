@@ -1,23 +1,12 @@
 import { describeConformance } from "@ropekit/core/testing";
 import { describe, expect, it } from "vitest";
 import { createGpujsBackend } from "../src/index.js";
-import { expectEveryOpRunsIn } from "./mode-check.js";
+import { expectEveryOpRunsIn, headlessGlUnavailable } from "./mode-check.js";
 
 // headless-gl (the optional `gl` package) gives gpu.js a real GL context in Node: Mesa's software
 // rasteriser under Xvfb here, the GPU's driver on a machine with one. `pnpm test` in this package runs
 // under `xvfb-run` when there is no display (scripts/test.mjs).
-async function headlessGl(): Promise<string | undefined> {
-  try {
-    const backend = await createGpujsBackend({ mode: "headlessgl" });
-    const mode = backend.device.mode;
-    backend.dispose();
-    return mode === "headlessgl" ? undefined : `gpu.js ran ${mode} instead of headlessgl`;
-  } catch (error) {
-    return error instanceof Error ? error.message : String(error);
-  }
-}
-
-const unavailable = await headlessGl();
+const unavailable = await headlessGlUnavailable();
 if (unavailable === undefined) {
   // GL arithmetic is f32 with driver-rounded exp: 1e-4 relative, the tolerance the design card allows
   // GPU modes when the trig tables come from the CPU.

@@ -1,6 +1,6 @@
 import type { HeadsTensor } from "@ropekit/core";
 import { expect } from "vitest";
-import type { GpujsBackend } from "../src/index.js";
+import { type GpujsBackend, createGpujsBackend } from "../src/index.js";
 
 const shape = [1, 6, 2, 8] as [number, number, number, number];
 const tensor = (seed: number): HeadsTensor<Float32Array> => ({
@@ -31,4 +31,19 @@ export async function expectEveryOpRunsIn(backend: GpujsBackend, mode: string): 
   await backend.rmsNorm(x, { data: new Float32Array(8).fill(0.5), shape: [8] }, { weightOffset: 1 });
   expect(backend.device.mode).toBe(mode);
   expect(backend.describe().mode).toMatch(new RegExp(`^gpujs-${mode}( \\(software\\))?$`));
+}
+
+/**
+ * Why gpu.js cannot run headless-gl here (the optional `gl` package, a display), or undefined when it can.
+ * `pnpm test` runs this package under `xvfb-run` when there is no display (scripts/test.mjs).
+ */
+export async function headlessGlUnavailable(): Promise<string | undefined> {
+  try {
+    const backend = await createGpujsBackend({ mode: "headlessgl" });
+    const mode = backend.device.mode;
+    backend.dispose();
+    return mode === "headlessgl" ? undefined : `gpu.js ran ${mode} instead of headlessgl`;
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error);
+  }
 }

@@ -30,6 +30,14 @@ function rng(seed: number): () => number {
   };
 }
 
+/** Seeded q (qLen rows) and k, v (kvLen rows), batch 1, 2 heads of 8, in one layout; `r` seeds more. */
+function qkvOf(seed: number, layout: Layout, qLen: number, kvLen: number) {
+  const r = rng(seed);
+  const q = tensor(r, layout, 1, qLen, 2, 8);
+  const k = tensor(r, layout, 1, kvLen, 2, 8);
+  return { r, q, k, v: tensor(r, layout, 1, kvLen, 2, 8) };
+}
+
 function tensor(
   random: () => number,
   layout: Layout,
@@ -217,10 +225,7 @@ export function describeReliability({ name, create, tolerance, softcapCalls }: R
     });
 
     describe("finite mask values are values, −∞ and false remove keys", () => {
-      const r = rng(5);
-      const q = tensor(r, "bshd", 1, 4, 2, 8);
-      const k = tensor(r, "bshd", 1, 6, 2, 8);
-      const v = tensor(r, "bshd", 1, 6, 2, 8);
+      const { r, q, k, v } = qkvOf(5, "bshd", 4, 6);
 
       function mask(rows: number[][], type: "f32" | "f64" = "f32") {
         const flat = rows.flat();
@@ -284,10 +289,7 @@ export function describeReliability({ name, create, tolerance, softcapCalls }: R
 
     describe("NaN: a visible key's NaN poisons the row, a removed key's does nothing", () => {
       it("NaN in one q row: that row is NaN (output and lse), the others are right", async () => {
-        const r = rng(6);
-        const q = tensor(r, "bshd", 1, 4, 2, 8);
-        const k = tensor(r, "bshd", 1, 6, 2, 8);
-        const v = tensor(r, "bshd", 1, 6, 2, 8);
+        const { r, q, k, v } = qkvOf(6, "bshd", 4, 6);
         q.data[at(q, 0, 2, 1, 3)] = Number.NaN;
         const { got } = await check("NaN q", q, k, v, {});
         expect(Number.isNaN(got.lse?.[1 * 4 + 2] as number)).toBe(true);
@@ -297,10 +299,7 @@ export function describeReliability({ name, create, tolerance, softcapCalls }: R
       });
 
       it("NaN in k at key j: the causal rows that see j are NaN, the earlier rows are right", async () => {
-        const r = rng(7);
-        const q = tensor(r, "bshd", 1, 6, 2, 8);
-        const k = tensor(r, "bshd", 1, 6, 2, 8);
-        const v = tensor(r, "bshd", 1, 6, 2, 8);
+        const { q, k, v } = qkvOf(7, "bshd", 6, 6);
         k.data[at(k, 0, 3, 0, 5)] = Number.NaN;
         const { got } = await check("NaN k causal", q, k, v, { causal: true });
         expect(Number.isNaN(got.lse?.[3] as number)).toBe(true);
@@ -310,10 +309,7 @@ export function describeReliability({ name, create, tolerance, softcapCalls }: R
       });
 
       it("NaN and ∞ in the k and v of keys a mask removes contribute nothing", async () => {
-        const r = rng(8);
-        const q = tensor(r, "bshd", 1, 4, 2, 8);
-        const k = tensor(r, "bshd", 1, 6, 2, 8);
-        const v = tensor(r, "bshd", 1, 6, 2, 8);
+        const { q, k, v } = qkvOf(8, "bshd", 4, 6);
         for (const d of [0, 4, 7]) {
           k.data[at(k, 0, 5, 0, d)] = Number.NaN;
           v.data[at(v, 0, 5, 0, d)] = Number.NaN;
@@ -354,10 +350,7 @@ export function describeReliability({ name, create, tolerance, softcapCalls }: R
       });
 
       it("NaN or ∞ in the v of a visible key: the reference's NaN/∞ per channel", async () => {
-        const r = rng(9);
-        const q = tensor(r, "bhsd", 1, 4, 2, 8);
-        const k = tensor(r, "bhsd", 1, 5, 2, 8);
-        const v = tensor(r, "bhsd", 1, 5, 2, 8);
+        const { q, k, v } = qkvOf(9, "bhsd", 4, 5);
         v.data[at(v, 0, 2, 0, 1)] = Number.NaN;
         v.data[at(v, 0, 3, 1, 6)] = Number.POSITIVE_INFINITY;
         await check("NaN/inf v", q, k, v, {});
@@ -365,10 +358,7 @@ export function describeReliability({ name, create, tolerance, softcapCalls }: R
       });
 
       it("NaN in an additive mask: the row is NaN where the key is visible, nothing where it is not", async () => {
-        const r = rng(10);
-        const q = tensor(r, "bshd", 1, 4, 2, 8);
-        const k = tensor(r, "bshd", 1, 4, 2, 8);
-        const v = tensor(r, "bshd", 1, 4, 2, 8);
+        const { q, k, v } = qkvOf(10, "bshd", 4, 4);
         const data = new Float32Array(16);
         data[1 * 4 + 3] = Number.NaN; // row 1, key 3: outside row 1's causal range
         data[3 * 4 + 0] = Number.NaN; // row 3, key 0: visible

@@ -2,22 +2,12 @@ import { describeReliability as describeCoreReliability } from "@ropekit/core/te
 import { it } from "vitest";
 import { type GpujsMode, createGpujsBackend } from "../src/index.js";
 import { describeReliability } from "./reliability-suite.js";
+import { headlessGlUnavailable } from "./mode-check.js";
 
 // Two reliability suites in gpu.js's CPU fallbacks and, where it works, headless-gl (under `xvfb-run`, as
 // `pnpm test` runs it): this package's (issue 12: attention on inputs f32 GL gets wrong, rmsNorm's hard
 // rows) and core's (hostile inputs, numerics at the edge of f32, calls in flight at once, dispose during
 // calls, seeded fuzzing against the f64 reference). Tolerances are the conformance suite's for each mode.
-
-async function headlessGlUnavailable(): Promise<string | undefined> {
-  try {
-    const backend = await createGpujsBackend({ mode: "headlessgl" });
-    const mode = backend.device.mode;
-    backend.dispose();
-    return mode === "headlessgl" ? undefined : `gpu.js ran ${mode} instead of headlessgl`;
-  } catch (error) {
-    return error instanceof Error ? error.message : String(error);
-  }
-}
 
 interface ModeCase {
   mode: GpujsMode;
