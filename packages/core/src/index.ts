@@ -69,12 +69,15 @@ export {
   planAddLearned,
 } from "./absolute/learned.js";
 export {
+  type AttentionCallOptions,
   type Backend,
   type BackendDescription,
   type BackendRegistration,
+  type CheckedOps,
   type Dtype,
   OP_NAMES,
   type OpName,
+  type RopeCallOptions,
   type RopeQK,
   type SyncOps,
 } from "./backend/contract.js";

@@ -30,7 +30,10 @@ export type TensorLike = Tensor | DimsTensor;
  * Anything an op accepts where it takes a head tensor: a `HeadsTensor`, a `Tensor` with a rank-4 shape
  * (checked at run time), or a `DimsTensor` (layout from the tensor or the op's `layout` option).
  */
-export type HeadsTensorLike = HeadsTensor | (Tensor & { readonly layout?: Layout }) | DimsTensor;
+export type HeadsTensorLike =
+  | HeadsTensor
+  | (Omit<Tensor, "layout"> & { readonly layout?: Layout | undefined })
+  | DimsTensor;
 
 /**
  * The option the head-tensor ops (applyRope, applyRopeQK, attention) take beside their own: the layout of
@@ -71,7 +74,11 @@ export function fromTensorLike(x: unknown, name: string, layout?: Layout, heads 
       );
     }
     const own = (x as { layout?: unknown }).layout;
-    if (layout !== undefined && own === undefined) return { ...(x as Tensor), layout };
+    if (layout !== undefined && own === undefined) {
+      // Fields read one by one: a class tensor's data may be a getter, which a spread would drop.
+      const t = x as Tensor;
+      return { data: t.data, shape: t.shape, layout, ...(t.dtype !== undefined ? { dtype: t.dtype } : {}) };
+    }
     if (layout !== undefined && own !== layout) {
       throw new RopekitError(
         "INVALID_LAYOUT",

@@ -20,7 +20,7 @@ describe("tensors given as { data, dims }", () => {
       positions: 5,
     });
     const dims = { type: "float64", data: values, dims: [1, 2, 3, 4] as readonly number[] };
-    const foreign = await backend.applyRope(dims as never, spec, { positions: 5, layout: "bshd" } as never);
+    const foreign = await backend.applyRope(dims, spec, { positions: 5, layout: "bshd" });
     expect(foreign.shape).toEqual([1, 2, 3, 4]);
     expect(foreign.layout).toBe("bshd");
     expect(Array.from(foreign.data)).toEqual(Array.from(own.data));
@@ -30,7 +30,7 @@ describe("tensors given as { data, dims }", () => {
 
   it("a head tensor without a layout names options.layout and the two dims orders", async () => {
     const error = await backend
-      .applyRope({ data: values, dims: [1, 2, 3, 4] } as never, spec)
+      .applyRope({ data: values, dims: [1, 2, 3, 4] }, spec)
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(RopekitError);
     expect(error).toMatchObject({ code: "INVALID_LAYOUT", argument: "x.layout" });
@@ -64,7 +64,7 @@ describe("tensors given as { data, dims }", () => {
 
   it("a layout option that contradicts the tensor's own layout is INVALID_LAYOUT", async () => {
     const error = await backend
-      .applyRope({ data: values, shape: [1, 2, 3, 4], layout: "bhsd" }, spec, { layout: "bshd" } as never)
+      .applyRope({ data: values, shape: [1, 2, 3, 4], layout: "bhsd" }, spec, { layout: "bshd" })
       .catch((e: unknown) => e);
     expect(error).toMatchObject({ code: "INVALID_LAYOUT" });
   });
@@ -72,24 +72,19 @@ describe("tensors given as { data, dims }", () => {
   it("linear, rmsNorm and attention (mask as { data, dims } too) take dims tensors", async () => {
     const x = { data: Float64Array.from([1, 2, 3, 4, 5, 6]), dims: [2, 3] };
     const w = { data: Float64Array.from([1, 0, 0, 0, 1, 0]), dims: [2, 3] };
-    const y = await backend.linear(x as never, w as never);
+    const y = await backend.linear(x, w);
     expect(y.shape).toEqual([2, 2]);
     expect(Array.from(y.data)).toEqual([1, 2, 4, 5]);
-    const n = await backend.rmsNorm(x as never);
+    const n = await backend.rmsNorm(x);
     const plain = await backend.rmsNorm({ data: x.data, shape: [2, 3] });
     expect(Array.from(n.data)).toEqual(Array.from(plain.data));
 
     const q = { data: values, dims: [1, 3, 2, 4] };
     const mask = { data: Uint8Array.from([1, 0]), dims: [1, 1, 1, 2] };
-    const withDims = await backend.attention(
-      q as never,
-      q as never,
-      q as never,
-      {
-        mask: mask as never,
-        layout: "bhsd",
-      } as never,
-    );
+    const withDims = await backend.attention(q, q, q, {
+      mask: mask,
+      layout: "bhsd",
+    });
     const own = { data: values, shape: [1, 3, 2, 4], layout: "bhsd" } as const;
     const withShape = await backend.attention(own, own, own, {
       mask: { data: mask.data, shape: [1, 1, 1, 2] },
@@ -117,8 +112,8 @@ describe("results handed back", () => {
     const made = toOrtTensor({ data, shape: [1, 4] }, Fake);
     expect(made).toBeInstanceOf(Fake);
     expect(calls).toEqual([["float64", data, [1, 4]]]);
-    expect(() =>
-      toOrtTensor({ data: new Uint16Array(4), shape: [4], dtype: "bfloat16" } as never, Fake),
-    ).toThrow(/bfloat16/);
+    expect(() => toOrtTensor({ data: new Uint16Array(4), shape: [4], dtype: "bfloat16" }, Fake)).toThrow(
+      /bfloat16/,
+    );
   });
 });

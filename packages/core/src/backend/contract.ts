@@ -1,6 +1,7 @@
 import type { AddLearnedOptions } from "../absolute/learned.js";
 import type { AddSinusoidalOptions } from "../absolute/sinusoidal.js";
 import type { AttentionOptions, AttentionResult } from "../attention/plan.js";
+import type { DimsTensor, HeadsTensorLike, InteropOptions, TensorLike } from "../interop.js";
 import type { RmsNormOptions } from "../norm/rms-norm.js";
 import type { ApplyRopeOptions, RopeInput } from "../rope/apply.js";
 import type { RopeTableOptions, TablePositions } from "../rope/table.js";
@@ -68,8 +69,11 @@ export interface RopeQK<T extends TensorData = TensorData> {
   readonly k: HeadsTensor<T>;
 }
 
-/** The ops with synchronous signatures; a backend that computes on the calling thread may offer them. */
-export interface SyncOps {
+/**
+ * The ops as `defineBackend` plans them: every tensor already a ropekit tensor (`{ data, shape }`, head
+ * tensors with their layout), after core's interop has read tensors from other libraries.
+ */
+export interface CheckedOps {
   /** See `Backend.ropeTable`. */
   ropeTable(spec: RopeSpec, positions: TablePositions, options?: RopeTableOptions): RopeTable;
   /** See `Backend.applyRope`. */
@@ -90,6 +94,47 @@ export interface SyncOps {
   rmsNorm(x: Tensor, weight?: Tensor, options?: RmsNormOptions): Tensor;
 }
 
+/** applyRope's options at the boundary: its own, and the layout of head tensors that carry none. */
+export type RopeCallOptions = ApplyRopeOptions & InteropOptions;
+
+/** attention's options at the boundary: its own, a layout for head tensors, a mask as `{ data, dims }` too. */
+export type AttentionCallOptions = Omit<AttentionOptions, "mask"> &
+  InteropOptions & { mask?: AttentionOptions["mask"] | DimsTensor };
+
+/**
+ * The ops with synchronous signatures; a backend that computes on the calling thread may offer them.
+ * Tensors may come from other libraries (`TensorLike`, `HeadsTensorLike`: onnxruntime, transformers.js).
+ */
+export interface SyncOps {
+  /** See `Backend.ropeTable`. */
+  ropeTable(spec: RopeSpec, positions: TablePositions, options?: RopeTableOptions): RopeTable;
+  /** See `Backend.applyRope`. */
+  applyRope(x: HeadsTensorLike, rope: RopeInput, options?: RopeCallOptions): HeadsTensor;
+  /** See `Backend.applyRopeQK`. */
+  applyRopeQK(q: HeadsTensorLike, k: HeadsTensorLike, rope: RopeInput, options?: RopeCallOptions): RopeQK;
+  /** See `Backend.sinusoidal`. */
+  sinusoidal(positions: TablePositions, dim: number, base?: number): Tensor;
+  /** See `Backend.addSinusoidal`. */
+  addSinusoidal(x: EmbeddingTensor | TensorLike, options?: AddSinusoidalOptions): EmbeddingTensor;
+  /** See `Backend.addLearned`. */
+  addLearned(
+    x: EmbeddingTensor | TensorLike,
+    table: TensorLike,
+    options?: AddLearnedOptions,
+  ): EmbeddingTensor;
+  /** See `Backend.attention`. */
+  attention(
+    q: HeadsTensorLike,
+    k: HeadsTensorLike,
+    v: HeadsTensorLike,
+    options?: AttentionCallOptions,
+  ): AttentionResult;
+  /** See `Backend.linear`. */
+  linear(x: TensorLike, weight: TensorLike, bias?: TensorLike): Tensor;
+  /** See `Backend.rmsNorm`. */
+  rmsNorm(x: TensorLike, weight?: TensorLike, options?: RmsNormOptions): Tensor;
+}
+
 /**
  * A backend: the ops, async at the boundary (workers and GPUs need it). Every op has the same meaning on
  * every backend; the f64 reference in `@ropekit/core` defines it.
@@ -101,33 +146,42 @@ export interface Backend {
   /** cos/sin table for a spec and positions (f64 trig, f32 storage). */
   ropeTable(spec: RopeSpec, positions: TablePositions, options?: RopeTableOptions): Promise<RopeTable>;
   /** Rotates the first rotaryDim channels of every head of `x`. */
-  applyRope(x: HeadsTensor, rope: RopeInput, options?: ApplyRopeOptions): Promise<HeadsTensor>;
+  applyRope(x: HeadsTensorLike, rope: RopeInput, options?: RopeCallOptions): Promise<HeadsTensor>;
   /** applyRope on q and k with the same positions (one table for both). */
-  applyRopeQK(q: HeadsTensor, k: HeadsTensor, rope: RopeInput, options?: ApplyRopeOptions): Promise<RopeQK>;
+  applyRopeQK(
+    q: HeadsTensorLike,
+    k: HeadsTensorLike,
+    rope: RopeInput,
+    options?: RopeCallOptions,
+  ): Promise<RopeQK>;
   /** The sinusoidal encoding table [positions, dim]. */
   sinusoidal(positions: TablePositions, dim: number, base?: number): Promise<Tensor>;
   /** x + sinusoidal encoding of each token's position; x is [batch, seq, dim]. */
-  addSinusoidal(x: EmbeddingTensor, options?: AddSinusoidalOptions): Promise<EmbeddingTensor>;
+  addSinusoidal(x: EmbeddingTensor | TensorLike, options?: AddSinusoidalOptions): Promise<EmbeddingTensor>;
   /** x + table[position]; x is [batch, seq, dim], table is [maxPositions, dim]. */
-  addLearned(x: EmbeddingTensor, table: Tensor, options?: AddLearnedOptions): Promise<EmbeddingTensor>;
+  addLearned(
+    x: EmbeddingTensor | TensorLike,
+    table: TensorLike,
+    options?: AddLearnedOptions,
+  ): Promise<EmbeddingTensor>;
   /**
    * Scaled dot-product attention: q [batch, qHeads, qLen, d], k/v [batch, kvHeads, kvLen, d] in either
    * layout; causal (bottom-right), masks, GQA/MQA, sliding window, soft-cap, ALiBi, fused RoPE.
    * Memory O(N·d): no qLen×kvLen buffer.
    */
   attention(
-    q: HeadsTensor,
-    k: HeadsTensor,
-    v: HeadsTensor,
-    options?: AttentionOptions,
+    q: HeadsTensorLike,
+    k: HeadsTensorLike,
+    v: HeadsTensorLike,
+    options?: AttentionCallOptions,
   ): Promise<AttentionResult>;
   /** y = x·Wᵀ + b for x [..., in], weight [out, in], bias [out]. */
-  linear(x: Tensor, weight: Tensor, bias?: Tensor): Promise<Tensor>;
+  linear(x: TensorLike, weight: TensorLike, bias?: TensorLike): Promise<Tensor>;
   /**
    * RMSNorm over the last dimension: x / √(mean(x²) + eps) · (weightOffset + w). Per head on a head
    * tensor (Qwen3, Gemma-3 q/k norms), over the full width on a [batch, seq, hidden] tensor (OLMo-2).
    */
-  rmsNorm(x: Tensor, weight?: Tensor, options?: RmsNormOptions): Promise<Tensor>;
+  rmsNorm(x: TensorLike, weight?: TensorLike, options?: RmsNormOptions): Promise<Tensor>;
   /** Synchronous variants, when the backend computes on the calling thread. */
   readonly sync?: SyncOps;
   /**

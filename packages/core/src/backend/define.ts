@@ -13,7 +13,7 @@ import { ropeTable } from "../rope/table.js";
 import { RopeTableCache } from "../rope/table-cache.js";
 import { headsDims, layoutDims } from "../tensor.js";
 import type { Dtype, FloatArray, HeadsTensor, Tensor } from "../types.js";
-import type { Backend, BackendDescription, SyncOps } from "./contract.js";
+import type { Backend, BackendDescription, CheckedOps, SyncOps } from "./contract.js";
 import type { KernelTensor, Kernels, MaybePromise, RopeKernelPlan, SyncKernels } from "./kernels.js";
 
 /** Runs `f` on a value now, or on a promise's value later: composition that stays sync for sync kernels. */
@@ -23,7 +23,7 @@ function then<T, U>(value: MaybePromise<T>, f: (v: T) => MaybePromise<U>): Maybe
 
 /** Every op of the contract with its arguments, planned then run on kernels that may be async. */
 type PlannedOps = {
-  [Op in keyof SyncOps]: (...args: Parameters<SyncOps[Op]>) => MaybePromise<ReturnType<SyncOps[Op]>>;
+  [Op in keyof CheckedOps]: (...args: Parameters<CheckedOps[Op]>) => MaybePromise<ReturnType<CheckedOps[Op]>>;
 };
 
 /** What a backend package supplies to `defineBackend`. */
