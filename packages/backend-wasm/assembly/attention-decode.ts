@@ -8,6 +8,7 @@ import { accumulatePV } from "./attention-pv";
 import { softmaxTile } from "./attention-softmax";
 import { storeRow } from "./attention-store";
 import { decodeScores } from "./decode-scores";
+import { loadF32, stageRows } from "./half";
 import { madd } from "./simd";
 
 /**
@@ -95,13 +96,17 @@ export function attentionDecode(p: usize): void {
   const rowI = rowSum + (<usize>BLOCK_Q << 2);
   const rowH = rowI + (<usize>BLOCK_Q << 2);
   const rowBad = rowH + (<usize>BLOCK_Q << 2);
+  const kTile = rowBad + (<usize>BLOCK_Q << 2); // a tile of half K / V as f32, as in the tiled kernel
+  const vTile = kTile + (<usize>(BLOCK_K * d) << 2);
+  const qDtype = param(p, P.Q_DTYPE);
+  const kDtype = param(p, P.K_DTYPE);
+  const vDtype = param(p, P.V_DTYPE);
 
   const group = qHeads / kvHeads;
   const rows = group * qLen;
   const units = param(p, P.BATCH) * kvHeads * chunks;
   const kStride = param(p, P.K_STRIDE_SEQ);
   const vStride = param(p, P.V_STRIDE_SEQ);
-  const vs = <usize>vStride << 2;
   const counter = <usize>param(p, P.WORK_COUNTER);
   let u = param(p, P.WORK_FIRST);
   if (counter != 0) u = nextUnit(counter);
@@ -119,11 +124,8 @@ export function attentionDecode(p: usize): void {
       store<f32>(f32At(rowMax, r), <f32>-Infinity);
       store<f32>(f32At(rowSum, r), 0);
       store<i32>(rowBad + (<usize>r << 2), 0);
-      const qr =
-        q +
-        (<usize>(b * param(p, P.Q_STRIDE_BATCH) + h * param(p, P.Q_STRIDE_HEAD) + i * param(p, P.Q_STRIDE_SEQ)) <<
-          2);
-      for (let x = 0; x < d; x++) store<f32>(f32At(qb, r * d + x), load<f32>(f32At(qr, x)) * scale);
+      const qr = b * param(p, P.Q_STRIDE_BATCH) + h * param(p, P.Q_STRIDE_HEAD) + i * param(p, P.Q_STRIDE_SEQ);
+      for (let x = 0; x < d; x++) store<f32>(f32At(qb, r * d + x), loadF32(q, qr + x, qDtype) * scale);
     }
     memory.fill(acc, 0, <usize>(rows * dv) << 2);
 
@@ -136,13 +138,29 @@ export function attentionDecode(p: usize): void {
     }
     for (let c0 = lo; c0 < hi; c0 += BLOCK_K) {
       const cols = min(BLOCK_K, hi - c0);
-      decodeScores(qb, k + (<usize>(kBase + c0 * kStride) << 2), kStride, d, rows, cols, scores);
+      // Half K / V: the tile's rows converted to f32 first (SIMD), then read as f32 rows d (dv) apart.
+      if (kDtype == P.DTYPE_F32) {
+        decodeScores(qb, k + (<usize>(kBase + c0 * kStride) << 2), kStride, d, rows, cols, scores);
+      } else {
+        stageRows(k, kBase, kStride, c0, cols, d, kDtype, kTile);
+        decodeScores(qb, kTile, d, d, rows, cols, scores);
+      }
       softmaxTile(p, b, c0, rows, cols, scores, rowI, rowH, rowBad, rowMax, rowSum, acc, dv);
+      let vp = v;
+      let vb = vBase;
+      let vst = vStride;
+      if (vDtype != P.DTYPE_F32) {
+        stageRows(v, vBase, vStride, c0, cols, dv, vDtype, vTile);
+        vp = vTile;
+        vb = -c0 * dv;
+        vst = dv;
+      }
       const pairs = rows & ~1;
-      if (pairs > 0) accumulatePV(scores, acc, v, vBase, vStride, c0, pairs, cols, dv);
+      if (pairs > 0) accumulatePV(scores, acc, vp, vb, vst, c0, pairs, cols, dv);
       if (pairs < rows) {
-        const vr = v + (<usize>(vBase + c0 * vStride) << 2);
-        pvOneRow(scores + (<usize>(pairs * BLOCK_K) << 2), acc + (<usize>(pairs * dv) << 2), vr, vs, cols, dv);
+        const vr = vp + (<usize>(vb + c0 * vst) << 2);
+        const sr = scores + (<usize>(pairs * BLOCK_K) << 2);
+        pvOneRow(sr, acc + (<usize>(pairs * dv) << 2), vr, <usize>vst << 2, cols, dv);
       }
     }
 

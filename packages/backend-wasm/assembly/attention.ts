@@ -7,12 +7,14 @@ import { storeRow } from "./attention-store";
 import { accumulatePV } from "./attention-pv";
 import { scoresFewRows, scoresTiled } from "./attention-scores";
 import { softmaxTile } from "./attention-softmax";
+import { loadF32, stageRows } from "./half";
 
 export { BLOCK_K, BLOCK_Q } from "./attention-common";
 
 /** Bytes of scratch one thread needs for head sizes d and dv. */
 export function attentionScratchBytes(d: i32, dv: i32): i32 {
-  return (d * BLOCK_K + BLOCK_Q * d + BLOCK_Q * BLOCK_K + BLOCK_Q * dv + 5 * BLOCK_Q) * 4 + 64;
+  // The last two regions are the f32 K and V tiles that half inputs are converted into.
+  return (d * BLOCK_K + BLOCK_Q * d + BLOCK_Q * BLOCK_K + BLOCK_Q * dv + 5 * BLOCK_Q + BLOCK_K * (d + dv)) * 4 + 64;
 }
 
 /**
@@ -55,6 +57,11 @@ export function attention(p: usize): void {
   const rowI = rowSum + (<usize>BLOCK_Q << 2); // query index i of each packed row
   const rowH = rowI + (<usize>BLOCK_Q << 2); // query head h of each packed row
   const rowBad = rowH + (<usize>BLOCK_Q << 2); // 1: the row needs the host's f64 recompute
+  const kTile = rowBad + (<usize>BLOCK_Q << 2); // K rows of a tile as f32 (half K only)
+  const vTile = kTile + (<usize>(BLOCK_K * d) << 2); // V rows of a tile as f32 (half V only)
+  const qDtype = param(p, P.Q_DTYPE);
+  const kDtype = param(p, P.K_DTYPE);
+  const vDtype = param(p, P.V_DTYPE);
 
   // Query heads that share a kv head are packed as rows of one block (row rr: position rr / group,
   // head kh·group + rr % group), so each K/V tile is loaded once for the whole group.
@@ -90,9 +97,8 @@ export function attention(p: usize): void {
       store<f32>(f32At(rowSum, r), 0);
       store<i32>(rowBad + (<usize>r << 2), 0);
       // q rows of the block, pre-multiplied by the scale, contiguous.
-      const qr =
-        q + (<usize>(b * param(p, P.Q_STRIDE_BATCH) + h * param(p, P.Q_STRIDE_HEAD) + i * qStride) << 2);
-      for (let x = 0; x < d; x++) store<f32>(f32At(qb, r * d + x), load<f32>(f32At(qr, x)) * scale);
+      const qr = b * param(p, P.Q_STRIDE_BATCH) + h * param(p, P.Q_STRIDE_HEAD) + i * qStride;
+      for (let x = 0; x < d; x++) store<f32>(f32At(qb, r * d + x), loadF32(q, qr + x, qDtype) * scale);
     }
     memory.fill(acc, 0, <usize>(rows * dv) << 2);
 
@@ -108,10 +114,24 @@ export function attention(p: usize): void {
 
     for (let c0 = lo; c0 < hi; c0 += BLOCK_K) {
       const cols = min(BLOCK_K, hi - c0);
-      if (rows <= 4) scoresFewRows(qb, k, kBase, kStride, c0, d, rows, cols, scores);
-      else scoresTiled(qb, kt, k, kBase, kStride, c0, d, rows, cols, scores);
+      // Half K / V: the tile's rows converted to f32 first, then read as f32 rows d (dv) apart.
+      let kp = k;
+      let kb = kBase;
+      let ks = kStride;
+      if (kDtype != P.DTYPE_F32) {
+        stageRows(k, kBase, kStride, c0, cols, d, kDtype, kTile);
+        kp = kTile;
+        kb = -c0 * d;
+        ks = d;
+      }
+      if (rows <= 4) scoresFewRows(qb, kp, kb, ks, c0, d, rows, cols, scores);
+      else scoresTiled(qb, kt, kp, kb, ks, c0, d, rows, cols, scores);
       softmaxTile(p, b, c0, rows, cols, scores, rowI, rowH, rowBad, rowMax, rowSum, acc, dv);
-      accumulatePV(scores, acc, v, vBase, vStride, c0, rows, cols, dv);
+      if (vDtype == P.DTYPE_F32) accumulatePV(scores, acc, v, vBase, vStride, c0, rows, cols, dv);
+      else {
+        stageRows(v, vBase, vStride, c0, cols, dv, vDtype, vTile);
+        accumulatePV(scores, acc, vTile, -c0 * dv, dv, c0, rows, cols, dv);
+      }
     }
 
     for (let r = 0; r < rows; r++) {

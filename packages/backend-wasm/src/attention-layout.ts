@@ -84,8 +84,22 @@ export const CHUNKS = 41;
 /** f32 partials of every unit: per packed row its max, its sum (NaN: a row for the f64 recompute), acc[dv]. */
 export const PARTIALS_PTR = 42;
 
+// ---- dtypes (DTYPE_*): q, k, v are read as f32 (halves converted as they are loaded), the output is
+// written in OUT_DTYPE (rounded to nearest even). Strides count elements of each tensor's own dtype.
+export const Q_DTYPE = 43;
+export const K_DTYPE = 44;
+export const V_DTYPE = 45;
+export const OUT_DTYPE = 46;
+
 /** Words in the block. */
-export const PARAM_WORDS = 43;
+export const PARAM_WORDS = 47;
+
+/** Dtype code: float32. */
+export const DTYPE_F32 = 0;
+/** Dtype code: float16 (IEEE half bits). */
+export const DTYPE_F16 = 1;
+/** Dtype code: bfloat16 (the top half of an f32's bits). */
+export const DTYPE_BF16 = 2;
 
 /** MODE: the tiled kernel, work units are blocks of query rows. */
 export const MODE_TILED = 0;

@@ -14,7 +14,7 @@ import { formatValue } from "./options.js";
 import type { WorkerPool } from "./pool.js";
 import { Residents } from "./residents.js";
 import type { Env } from "./scope.js";
-import { WasmTensor } from "./tensor.js";
+import { type WasmDtype, WasmTensor } from "./tensor.js";
 import { UploadedTables } from "./uploads.js";
 import type { KernelExports, WasmVariant } from "./wasm-module.js";
 
@@ -111,13 +111,13 @@ export class WasmBackend implements Backend {
       name: this.name,
       mode: `wasm-${relaxed ? "relaxed-simd" : "simd"}${this.threads > 1 ? `-threads${this.threads}` : ""}`,
       precision: "f32",
-      dtypes: ["float32"],
+      dtypes: ["float32", "float16", "bfloat16"],
       ops: OP_NAMES,
       pairings: ["half", "interleaved"],
       layouts: ["bshd", "bhsd"],
       threads: this.threads,
       notes: [
-        `AssemblyScript f32x4 kernels (${relaxed ? "relaxed SIMD fused multiply-add" : "SIMD multiply + add"}) for RoPE, positional rows, attention, linear and RMSNorm (f64 sum of squares); RoPE tables and sinusoidal rows from core's f64 trig; attention rows that overflow f32 are recomputed in f64 by core`,
+        `AssemblyScript f32x4 kernels (${relaxed ? "relaxed SIMD fused multiply-add" : "SIMD multiply + add"}) for RoPE, positional rows, attention, linear and RMSNorm (f64 sum of squares); RoPE tables and sinusoidal rows from core's f64 trig; attention rows that overflow f32 are recomputed in f64 by core; attention reads float16/bfloat16 q, k, v in its kernels (SIMD conversion per tile, f32 arithmetic, output rounded to nearest even), the other ops convert halves to f32 at the kernel boundary`,
         this.setup.threadsNote,
         this.setup.pool?.note,
       ]
@@ -126,8 +126,23 @@ export class WasmBackend implements Backend {
     };
   }
 
-  /** A zeroed tensor in the backend's memory: ops on it are zero-copy (in place for applyRope). */
-  tensor(shape: readonly number[], layout?: Layout): WasmTensor {
+  /**
+   * A zeroed tensor in the backend's memory: ops on it are zero-copy (in place for applyRope). With
+   * dtype "float16" or "bfloat16" its data is a Uint16Array of bits (half the memory: a KV cache that
+   * attention reads directly); pass the tensor itself, or its data with that dtype, to ops.
+   */
+  tensor(shape: readonly number[], layout?: Layout): WasmTensor;
+  tensor(shape: readonly number[], layout: Layout | undefined, dtype: "float32"): WasmTensor;
+  tensor(
+    shape: readonly number[],
+    layout: Layout | undefined,
+    dtype: "float16" | "bfloat16",
+  ): WasmTensor<Uint16Array>;
+  tensor(
+    shape: readonly number[],
+    layout?: Layout,
+    dtype: WasmDtype = "float32",
+  ): WasmTensor<Float32Array> | WasmTensor<Uint16Array> {
     if (this.disposed)
       throw new RopekitError("DISPOSED", "this backend-wasm instance was disposed", "backend");
     if (
@@ -148,9 +163,20 @@ export class WasmBackend implements Backend {
         "layout",
       );
     }
+    if (dtype !== "float32" && dtype !== "float16" && dtype !== "bfloat16") {
+      throw new RopekitError(
+        "INVALID_DTYPE",
+        `dtype must be "float32", "float16" or "bfloat16", got ${formatValue(dtype)}`,
+        "dtype",
+      );
+    }
     const n = shape.reduce((a, b) => a * b, 1);
-    const region = this.residents.create(n * 4); // TOO_LARGE past 4 GiB, OUT_OF_MEMORY past the limit
-    return new WasmTensor(this.setup.heap, this.residents, region, [...shape], layout);
+    // TOO_LARGE past 4 GiB, OUT_OF_MEMORY past the limit.
+    const region = this.residents.create(n * (dtype === "float32" ? 4 : 2));
+    const heap = this.setup.heap;
+    if (dtype === "float32")
+      return new WasmTensor<Float32Array>(heap, this.residents, region, [...shape], layout);
+    return new WasmTensor<Uint16Array>(heap, this.residents, region, [...shape], layout, dtype);
   }
 
   /** New calls raise DISPOSED at once; memory and workers are released once the calls in flight end. */

@@ -47,6 +47,13 @@ export class Residents {
     return view;
   }
 
+  /** `length` 16-bit elements (float16 / bfloat16 bits) at `ptr` inside `region`, as `view`. */
+  halfView(region: Region, ptr: number, length: number): Uint16Array {
+    const view = new Uint16Array(this.heap.buffer(), ptr, length);
+    this.views.set(view, { region, ptr });
+    return view;
+  }
+
   /**
    * Where `data` lies in wasm memory: undefined for an ordinary array; DISPOSED for a view of a disposed
    * tensor, or of wasm memory that no live tensor holds.

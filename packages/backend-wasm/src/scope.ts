@@ -16,13 +16,16 @@ export interface Env {
  * An input array of a call. One that lives in wasm memory (a resident tensor) is read through a fresh
  * view each time: an allocation may grow the memory, which detaches the old views of a non-shared one.
  */
-export interface Input {
+export interface Input<A extends Float32Array | Uint16Array = Float32Array> {
   /** Byte address in wasm memory, or undefined for an ordinary array. */
   readonly ptr: number | undefined;
   /** The resident tensor it lies in. */
   readonly region: Region | undefined;
+  /** Elements. */
   readonly length: number;
-  read(): Float32Array;
+  /** Bytes per element: 4 (f32) or 2 (float16 / bfloat16 bits). */
+  readonly bytes: 2 | 4;
+  read(): A;
 }
 
 /** A head tensor in wasm memory: its address and element strides. */
@@ -72,27 +75,34 @@ export class CallScope {
    * An input array, held for the call if it is a resident tensor's (so a dispose() during the call
    * cannot free it); DISPOSED for a view of a disposed tensor.
    */
-  input(data: Float32Array, name: string): Input {
+  input<A extends Float32Array | Uint16Array>(data: A, name: string): Input<A> {
     const found = this.residents.find(data, name);
     const length = data.length;
-    if (!found) return { ptr: undefined, region: undefined, length, read: () => data };
+    const bytes = data.BYTES_PER_ELEMENT as 2 | 4;
+    if (!found) return { ptr: undefined, region: undefined, length, bytes, read: () => data };
     this.residents.hold(found.region, this);
     const { ptr, region } = found;
-    return { ptr, region, length, read: () => this.heap.f32At(ptr, length) };
+    const Type = (bytes === 4 ? Float32Array : Uint16Array) as unknown as new (
+      buffer: ArrayBufferLike,
+      offset: number,
+      length: number,
+    ) => A;
+    return { ptr, region, length, bytes, read: () => new Type(this.heap.buffer(), ptr, length) };
   }
   /** A small input read once on the host (mask): copied out of wasm memory if it lies there. */
   hostCopy<A extends Float32Array | Float64Array | Uint8Array>(data: A, name: string): A {
     return this.residents.find(data, name) ? (data.slice() as A) : data;
   }
   /** A copy of an input (read after the allocation, so a resident one is read from the grown memory). */
-  copy(input: Input): number {
-    const ptr = this.alloc(input.length * 4);
-    if (input.ptr !== undefined) this.heap.view().u8.copyWithin(ptr, input.ptr, input.ptr + input.length * 4);
-    else this.heap.view().f32.set(input.read(), ptr >>> 2);
+  copy(input: Input<Float32Array | Uint16Array>): number {
+    const size = input.length * input.bytes;
+    const ptr = this.alloc(size);
+    if (input.ptr !== undefined) this.heap.view().u8.copyWithin(ptr, input.ptr, input.ptr + size);
+    else this.heap.view().u8.set(bytesOf(input.read()), ptr);
     return ptr;
   }
   /** An input's address in wasm memory: where it lies if resident, else a copy's. */
-  place(input: Input): number {
+  place(input: Input<Float32Array | Uint16Array>): number {
     return input.ptr ?? this.copy(input);
   }
 
@@ -100,23 +110,22 @@ export class CallScope {
    * A head tensor as the attention kernel reads it: a resident one where it lies, any other copied in
    * as bhsd (each head's rows contiguous, the order the kernel streams keys in).
    */
-  heads(d: HeadsDims, input: Input): Placed {
+  heads(d: HeadsDims, input: Input<Float32Array | Uint16Array>): Placed {
     if (input.ptr !== undefined) return { ...d, ptr: input.ptr };
     const n = d.batch * d.heads * d.seq * d.headDim;
-    const ptr = this.alloc(n * 4);
-    const f32 = this.heap.view().f32;
+    const ptr = this.alloc(n * input.bytes);
     const data = input.read();
-    const base = ptr >>> 2;
-    if (d.layout === "bhsd") f32.set(data, base);
+    const buffer = this.heap.buffer();
+    // A view of the element type: f32 values or half bits, copied as they are.
+    const to = input.bytes === 4 ? new Float32Array(buffer) : new Uint16Array(buffer);
+    const base = ptr / input.bytes;
+    if (d.layout === "bhsd") to.set(data, base);
     else {
       for (let b = 0; b < d.batch; b++) {
         for (let h = 0; h < d.heads; h++) {
           for (let s = 0; s < d.seq; s++) {
             const from = b * d.strideBatch + s * d.strideSeq + h * d.strideHead;
-            f32.set(
-              data.subarray(from, from + d.headDim),
-              base + ((b * d.heads + h) * d.seq + s) * d.headDim,
-            );
+            to.set(data.subarray(from, from + d.headDim), base + ((b * d.heads + h) * d.seq + s) * d.headDim);
           }
         }
       }
@@ -180,4 +189,9 @@ export function inScope<T>(env: Env, stage: (scope: CallScope) => Staged<T>): Ma
     scope.release();
     throw error;
   });
+}
+
+/** The bytes of a typed array (a view, no copy). */
+function bytesOf(data: Float32Array | Uint16Array): Uint8Array {
+  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }

@@ -1,6 +1,7 @@
 import {
   type AttentionKernelPlan,
   type AttentionKernelResult,
+  type Dtype,
   type Layout,
   headsShape,
   layoutDims,
@@ -31,16 +32,17 @@ export function attention(env: Env, plan: AttentionKernelPlan): MaybePromise<Att
   const { heap, exec } = env;
   return inScope(env, (scope) => {
     // Every input is looked at before the first allocation, which may grow (and so detach) the memory.
-    const qi = scope.input(plan.qTensor.data as Float32Array, "q.data");
-    const ki = scope.input(plan.kTensor.data as Float32Array, "k.data");
-    const vi = scope.input(plan.vTensor.data as Float32Array, "v.data");
+    const qi = scope.input(plan.qTensor.data as Float32Array | Uint16Array, "q.data");
+    const ki = scope.input(plan.kTensor.data as Float32Array | Uint16Array, "k.data");
+    const vi = scope.input(plan.vTensor.data as Float32Array | Uint16Array, "v.data");
     const maskData = plan.mask ? scope.hostCopy(plan.mask.data, "mask") : undefined;
     const q = scope.heads(plan.q, qi);
     const k = scope.heads(plan.k, ki);
     const v = scope.heads(plan.v, vi);
     const rowCount = plan.batch * plan.qHeads * plan.qLen;
     const n = rowCount * plan.vHeadDim;
-    const out = scope.alloc(n * 4);
+    const outHalf = plan.outDtype === "float16" || plan.outDtype === "bfloat16";
+    const out = scope.alloc(n * (outHalf ? 2 : 4));
     const lse = scope.alloc(rowCount * 4);
     const mask = plan.mask && maskData ? maskIn(scope, maskData, plan.mask.boolean) : 0;
     const alibi = plan.alibiSlopes ? scope.f32(plan.alibiSlopes) : 0;
@@ -81,14 +83,15 @@ export function attention(env: Env, plan: AttentionKernelPlan): MaybePromise<Att
       if (first) done = first.then(reduce);
       else reduce();
     }
-    const output = new Float32Array(n);
+    const output = outHalf ? new Uint16Array(n) : new Float32Array(n);
     const lseOut = new Float32Array(rowCount);
     const shape = headsShape(layout, plan.batch, plan.qLen, plan.qHeads, plan.vHeadDim);
     return {
-      result: { output: { data: output, shape, layout }, lse: lseOut },
+      result: { output: { data: output, shape, layout, dtype: plan.outDtype }, lse: lseOut },
       done,
       copyOut: () => {
-        output.set(heap.f32At(out, n));
+        if (output instanceof Uint16Array) output.set(new Uint16Array(heap.buffer(), out, n));
+        else output.set(heap.f32At(out, n));
         lseOut.set(heap.f32At(lse, rowCount));
       },
     };
@@ -171,6 +174,17 @@ function writeParams(
   i32(P.CHUNK_KEYS, split?.chunkKeys ?? 0);
   i32(P.CHUNKS, split?.chunks ?? 0);
   i32(P.PARTIALS_PTR, buffers.partials);
+  i32(P.Q_DTYPE, dtypeCode(plan.qTensor.dtype));
+  i32(P.K_DTYPE, dtypeCode(plan.kTensor.dtype));
+  i32(P.V_DTYPE, dtypeCode(plan.vTensor.dtype));
+  i32(P.OUT_DTYPE, dtypeCode(plan.outDtype));
+}
+
+/** The kernel's code of a dtype the backend declares (src/attention-layout.ts). */
+function dtypeCode(dtype: Dtype): number {
+  if (dtype === "float16") return P.DTYPE_F16;
+  if (dtype === "bfloat16") return P.DTYPE_BF16;
+  return P.DTYPE_F32;
 }
 
 /** How the decode mode splits each (batch, kv head)'s keys. */

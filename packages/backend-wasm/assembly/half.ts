@@ -1,0 +1,102 @@
+// float16 / bfloat16 in the kernels: read as f32 (exactly: every half is an f32), written rounded to
+// nearest, ties to even. Dtype codes are src/attention-layout.ts's DTYPE_*: 0 f32, 1 f16, 2 bf16.
+import { DTYPE_BF16, DTYPE_F16, DTYPE_F32 } from "../src/attention-layout";
+
+/** 2^112: an f16 exponent field moved to f32's position, times this, is the f32 exponent. */
+const F16_SCALE: f32 = 5.192296858534828e33;
+
+/**
+ * Four f16 values (sign-extended into i32 lanes) as f32x4. The exponent and mantissa shifted into f32's
+ * fields and multiplied by 2^112 rebias normals and subnormals alike (a subnormal half becomes an f32
+ * subnormal, which the multiply normalises exactly); the sign rides along in bit 31. ±∞ and NaN (exponent
+ * all ones) then get f32's all-ones exponent, keeping the payload.
+ */
+// @ts-ignore: decorator
+@inline
+function f16Lanes(s: v128): v128 {
+  const f = f32x4.mul(v128.and(i32x4.shl(s, 13), i32x4.splat(0x8fffe000)), f32x4.splat(F16_SCALE));
+  const special = i32x4.gt_s(v128.and(s, i32x4.splat(0x7fff)), i32x4.splat(0x7bff));
+  return v128.or(f, v128.and(special, i32x4.splat(0x7f800000)));
+}
+
+/** One f16 bit pattern as f32. */
+// @ts-ignore: decorator
+@inline
+function f16ToF32(h: u32): f32 {
+  return f32x4.extract_lane(f16Lanes(i32x4.splat(<i32>(<i16>h))), 0);
+}
+
+/** Element `index` of an array of `dtype` at byte address `base`, as f32. */
+// @ts-ignore: decorator
+@inline
+export function loadF32(base: usize, index: i32, dtype: i32): f32 {
+  if (dtype == DTYPE_F32) return load<f32>(base + (<usize>index << 2));
+  const h = <u32>load<u16>(base + (<usize>index << 1));
+  if (dtype == DTYPE_BF16) return reinterpret<f32>(h << 16);
+  return f16ToF32(h);
+}
+
+/** x rounded to bfloat16 bits (ties to even; NaN stays a quiet NaN of the same sign). */
+function toBf16(x: f32): u32 {
+  const b = reinterpret<u32>(x);
+  if ((b & 0x7fffffff) > 0x7f800000) return (b >> 16) | 0x40;
+  return (b + 0x7fff + ((b >> 16) & 1)) >> 16;
+}
+
+/** x rounded to float16 bits (ties to even): past 65520 → ±∞, below 2^−14 → subnormals, NaN quiet. */
+function toF16(x: f32): u32 {
+  const b = reinterpret<u32>(x);
+  const sign = (b >> 16) & 0x8000;
+  const a = b & 0x7fffffff;
+  if (a > 0x7f800000) return sign | 0x7e00;
+  if (a >= 0x477ff000) return sign | 0x7c00;
+  // Subnormal (or zero) halves are multiples of 2^−24: the scaling is exact, nearest rounds ties to even;
+  // 1024 is the smallest normal's bit pattern, so rounding up into it comes out right.
+  if (a < 0x38800000) return sign | <u32>nearest<f32>(reinterpret<f32>(a) * 16777216.0);
+  const r = a - 0x38000000; // exponent rebiased by 127 − 15
+  return sign | ((r + 0xfff + ((r >> 13) & 1)) >> 13);
+}
+
+/** Stores x as element `index` of an array of `dtype` at byte address `base`. */
+// @ts-ignore: decorator
+@inline
+export function storeF32(base: usize, index: i32, x: f32, dtype: i32): void {
+  if (dtype == DTYPE_F32) store<f32>(base + (<usize>index << 2), x);
+  else store<u16>(base + (<usize>index << 1), <u16>(dtype == DTYPE_F16 ? toF16(x) : toBf16(x)));
+}
+
+/**
+ * Rows [c0, c0 + cols) of a half array (row r at element base + r·stride, `width` elements each) into
+ * `dst` as f32 rows of `width`: the tile a kernel then reads as it reads f32 data. Eight values per
+ * SIMD load; bf16 is a shift, f16 the rebias above.
+ */
+export function stageRows(
+  src: usize,
+  base: i32,
+  stride: i32,
+  c0: i32,
+  cols: i32,
+  width: i32,
+  dtype: i32,
+  dst: usize,
+): void {
+  for (let c = 0; c < cols; c++) {
+    const row = src + (<usize>(base + (c0 + c) * stride) << 1);
+    const out = dst + (<usize>(c * width) << 2);
+    let x = 0;
+    if (dtype == DTYPE_BF16) {
+      for (; x + 8 <= width; x += 8) {
+        const h = v128.load(row + (<usize>x << 1));
+        v128.store(out + (<usize>x << 2), i32x4.shl(i32x4.extend_low_i16x8_u(h), 16));
+        v128.store(out + (<usize>x << 2), i32x4.shl(i32x4.extend_high_i16x8_u(h), 16), 16);
+      }
+    } else {
+      for (; x + 8 <= width; x += 8) {
+        const h = v128.load(row + (<usize>x << 1));
+        v128.store(out + (<usize>x << 2), f16Lanes(i32x4.extend_low_i16x8_s(h)));
+        v128.store(out + (<usize>x << 2), f16Lanes(i32x4.extend_high_i16x8_s(h)), 16);
+      }
+    }
+    for (; x < width; x++) store<f32>(out + (<usize>x << 2), loadF32(row, x, dtype));
+  }
+}
