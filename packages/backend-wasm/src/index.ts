@@ -10,7 +10,7 @@ import { WorkerPool } from "./pool.js";
 import { type WasmVariant, instantiate, simdSupported, supportsVariant, wasmModule } from "./wasm-module.js";
 
 export { WasmBackend } from "./backend.js";
-export { WasmTensor } from "./tensor.js";
+export { type WasmDtype, WasmTensor } from "./tensor.js";
 export type { WasmBackendOptions } from "./options.js";
 export type { WasmVariant } from "./wasm-module.js";
 
