@@ -179,13 +179,18 @@ function maskFor(boolean: boolean, s: string, batch: number, qLen: number, kvLen
     : { data: Float32Array.from(values), shape };
 }
 
+/** The shape of an embedding [batch, seq, dim] and its seed, shared by both absolute encodings. */
+const embeddingArb = {
+  seed,
+  batch: fc.integer({ min: 1, max: 2 }),
+  seq: fc.integer({ min: 1, max: 9 }),
+  dim: fc.integer({ min: 1, max: 24 }),
+};
+
 const absoluteArb = fc.oneof(
   fc.record({
     op: fc.constant("addSinusoidal" as const),
-    seed,
-    batch: fc.integer({ min: 1, max: 2 }),
-    seq: fc.integer({ min: 1, max: 9 }),
-    dim: fc.integer({ min: 1, max: 24 }),
+    ...embeddingArb,
     positions: fc.oneof(
       fc.integer({ min: 0, max: 100000 }),
       fc.constant([0, 2 ** 24, 7] as readonly number[]),
@@ -193,10 +198,7 @@ const absoluteArb = fc.oneof(
   }),
   fc.record({
     op: fc.constant("addLearned" as const),
-    seed,
-    batch: fc.integer({ min: 1, max: 2 }),
-    seq: fc.integer({ min: 1, max: 9 }),
-    dim: fc.integer({ min: 1, max: 24 }),
+    ...embeddingArb,
     positions: fc.integer({ min: 0, max: 20 }),
   }),
   fc.record({
