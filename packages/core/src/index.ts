@@ -160,7 +160,7 @@ export {
   repairAttentionRows,
 } from "./attention/attention.js";
 export { type LinearPlan, linearReference, planLinear } from "./linear/linear.js";
-export { KVCache, type KVCacheOptions } from "./modules/kv-cache.js";
+export { KVCache, type KVCacheDtype, type KVCacheOptions } from "./modules/kv-cache.js";
 export type { LayerPositions } from "./modules/layer-inputs.js";
 export {
   type ForwardOptions,

@@ -1,9 +1,16 @@
-import { allocFloat32, allocFloat64 } from "../allocate.js";
+import { allocFloat32, allocFloat64, checkElementCount } from "../allocate.js";
+import { isHalfDtype, kernelData, tensorDtype } from "../dtype/dtype.js";
+import { type HalfDtype, decodeHalf, encodeHalf } from "../dtype/half.js";
 import { RopekitError, describeValue } from "../errors.js";
 import { checkOptions } from "../options.js";
 import { checkPositiveInteger } from "../rope/spec.js";
 import { headsDims } from "../tensor.js";
-import type { FloatArray, HeadsTensor } from "../types.js";
+import type { HeadsTensor, TensorData } from "../types.js";
+
+/** What a KVCache stores keys and values in. */
+export type KVCacheDtype = "float32" | "float64" | "float16" | "bfloat16";
+
+const CACHE_DTYPES: readonly KVCacheDtype[] = ["float32", "float64", "float16", "bfloat16"];
 
 /** Options of `KVCache`. */
 export interface KVCacheOptions {
@@ -15,10 +22,11 @@ export interface KVCacheOptions {
   /** Initial capacity in positions (grows by doubling). Default 256. */
   capacity?: number;
   /**
-   * Storage: "float32" (default), or "float64" — what the f64 reference backend needs to stay f64 once a
-   * cache is used.
+   * Storage: "float32" (default); "float16" or "bfloat16" — half the memory, keys and values rounded to
+   * nearest even as they are appended (a Uint16Array of bits; attention reads them with `dtype`, an f32
+   * q gives an f32 output); or "float64" — what the f64 reference backend needs to stay f64.
    */
-  dtype?: "float32" | "float64";
+  dtype?: KVCacheDtype;
   /**
    * Sliding-window layers: the layer's window W. After each step the cache keeps only the last W − 1
    * positions — all the next query can still see, as transformers' sliding-window cache does — so its
@@ -37,12 +45,12 @@ export class KVCache {
   readonly kvHeads: number;
   readonly headDim: number;
   readonly vHeadDim: number;
-  readonly dtype: "float32" | "float64";
+  readonly dtype: KVCacheDtype;
   /** The window W of a sliding-window layer, or undefined. */
   readonly window: number | undefined;
   private capacity: number;
-  private k: FloatArray;
-  private v: FloatArray;
+  private k: TensorData;
+  private v: TensorData;
   private filled = 0;
   private dropped = 0;
 
@@ -55,10 +63,10 @@ export class KVCache {
     this.vHeadDim = checkPositiveInteger(options.vHeadDim ?? options.headDim, "vHeadDim");
     this.capacity = checkPositiveInteger(options.capacity ?? 256, "capacity");
     const dtype = options.dtype ?? "float32";
-    if (dtype !== "float32" && dtype !== "float64") {
+    if (!CACHE_DTYPES.includes(dtype)) {
       throw new RopekitError(
         "INVALID_OPTION",
-        `dtype must be "float32" or "float64", got ${describeValue(dtype)}`,
+        `dtype must be "float32", "float16", "bfloat16" or "float64", got ${describeValue(dtype)}`,
         "dtype",
       );
     }
@@ -68,9 +76,28 @@ export class KVCache {
     this.v = this.alloc(this.capacity * this.vHeadDim, "KVCache values");
   }
 
-  private alloc(perHead: number, what: string): FloatArray {
+  private alloc(perHead: number, what: string): TensorData {
     const n = this.batch * this.kvHeads * perHead;
-    return this.dtype === "float64" ? allocFloat64(n, what) : allocFloat32(n, what);
+    if (this.dtype === "float64") return allocFloat64(n, what);
+    if (this.dtype === "float32") return allocFloat32(n, what);
+    checkElementCount(n, what);
+    try {
+      return new Uint16Array(n);
+    } catch (error) {
+      throw new RopekitError(
+        "OUT_OF_MEMORY",
+        `could not allocate ${2 * n} bytes for ${what}: ${(error as Error).message}`,
+        what,
+      );
+    }
+  }
+
+  /** The storage as a tensor: half storage says its dtype (a Uint16Array does not). */
+  private tensor(data: TensorData, d: number): HeadsTensor {
+    const shape: [number, number, number, number] = [this.batch, this.kvHeads, this.capacity, d];
+    return isHalfDtype(this.dtype)
+      ? { data, shape, layout: "bhsd", dtype: this.dtype }
+      : { data, shape, layout: "bhsd" };
   }
 
   /** Positions stored now (the keys attention reads). */
@@ -85,15 +112,23 @@ export class KVCache {
 
   /** [batch, kvHeads, capacity, headDim] bhsd; only the first `length` positions are valid. */
   get keys(): HeadsTensor {
-    return { data: this.k, shape: [this.batch, this.kvHeads, this.capacity, this.headDim], layout: "bhsd" };
+    return this.tensor(this.k, this.headDim);
   }
 
   /** [batch, kvHeads, capacity, vHeadDim] bhsd; only the first `length` positions are valid. */
   get values(): HeadsTensor {
-    return { data: this.v, shape: [this.batch, this.kvHeads, this.capacity, this.vHeadDim], layout: "bhsd" };
+    return this.tensor(this.v, this.vHeadDim);
   }
 
-  /** Appends n new positions of k and v ([batch, kvHeads, n, d] in either layout). */
+  /** Bytes of storage now (keys and values, spare capacity included). */
+  get byteLength(): number {
+    return this.k.byteLength + this.v.byteLength;
+  }
+
+  /**
+   * Appends n new positions of k and v ([batch, kvHeads, n, d] in either layout, any dtype): converted to
+   * the cache's dtype on the way in (rounded to nearest even when that is narrower).
+   */
   append(k: HeadsTensor, v: HeadsTensor): void {
     const kd = headsDims(k, "k");
     const vd = headsDims(v, "v");
@@ -118,19 +153,24 @@ export class KVCache {
     }
     const needed = this.filled + kd.seq;
     if (needed > this.capacity) this.resize(Math.max(needed, this.capacity * 2));
-    const copy = (dst: FloatArray, src: HeadsTensor, dims: typeof kd, d: number) => {
+    const kDtype = tensorDtype(k, "k");
+    const vDtype = tensorDtype(v, "v");
+    const copy = (dst: TensorData, src: HeadsTensor, srcDtype: KVCacheDtype, dims: typeof kd, d: number) => {
+      const row = copyRow(srcDtype, this.dtype, d);
+      // A Float16Array is read as its bits.
+      const data = kernelData(src.data, srcDtype);
       for (let b = 0; b < this.batch; b++) {
         for (let h = 0; h < this.kvHeads; h++) {
           for (let s = 0; s < dims.seq; s++) {
             const from = b * dims.strideBatch + s * dims.strideSeq + h * dims.strideHead;
             const to = ((b * this.kvHeads + h) * this.capacity + this.filled + s) * d;
-            dst.set(src.data.subarray(from, from + d), to);
+            row(data, from, dst, to);
           }
         }
       }
     };
-    copy(this.k, k, kd, this.headDim);
-    copy(this.v, v, vd, this.vHeadDim);
+    copy(this.k, k, kDtype, kd, this.headDim);
+    copy(this.v, v, vDtype, vd, this.vHeadDim);
     this.filled = needed;
   }
 
@@ -163,7 +203,7 @@ export class KVCache {
   }
 
   private resize(capacity: number): void {
-    const move = (old: FloatArray, d: number) => {
+    const move = (old: TensorData, d: number) => {
       const next = this.alloc(capacity * d, "KVCache growth");
       for (let bh = 0; bh < this.batch * this.kvHeads; bh++) {
         next.set(
@@ -177,4 +217,27 @@ export class KVCache {
     this.v = move(this.v, this.vHeadDim);
     this.capacity = capacity;
   }
+}
+
+/** Copies one row of `d` values from data of `from` to storage of `to`, converting as needed. */
+function copyRow(
+  from: KVCacheDtype,
+  to: KVCacheDtype,
+  d: number,
+): (src: TensorData, at: number, dst: TensorData, into: number) => void {
+  if (from === to || (!isHalfDtype(from) && !isHalfDtype(to))) {
+    // Same format (bits copied as they are), or f32 ↔ f64 (set converts).
+    return (src, at, dst, into) => dst.set(src.subarray(at, at + d), into);
+  }
+  if (!isHalfDtype(to)) {
+    return (src, at, dst, into) =>
+      decodeHalf(src as Uint16Array, from as HalfDtype, dst as Float32Array | Float64Array, at, d, into);
+  }
+  if (!isHalfDtype(from)) return (src, at, dst, into) => encodeHalf(src, to, dst as Uint16Array, at, d, into);
+  // float16 ↔ bfloat16: through exact f64 values.
+  const scratch = new Float64Array(d);
+  return (src, at, dst, into) => {
+    decodeHalf(src as Uint16Array, from, scratch, at, d, 0);
+    encodeHalf(scratch, to, dst as Uint16Array, 0, d, into);
+  };
 }

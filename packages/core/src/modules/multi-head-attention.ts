@@ -1,11 +1,12 @@
 import type { AttentionMask, AttentionOptions } from "../attention/plan.js";
 import type { Backend } from "../backend/contract.js";
+import { isHalfDtype, tensorDtype, widenData } from "../dtype/dtype.js";
 import { RopekitError, describeValue } from "../errors.js";
 import { checkOptions } from "../options.js";
 import { checkPositiveInteger } from "../rope/spec.js";
 import { embeddingDims } from "../tensor.js";
-import type { EmbeddingTensor, FloatArray, HeadsTensor, RopeSpec, Tensor } from "../types.js";
-import { KVCache } from "./kv-cache.js";
+import type { EmbeddingTensor, HeadsTensor, RopeSpec, Tensor, TensorData } from "../types.js";
+import { KVCache, type KVCacheDtype } from "./kv-cache.js";
 import { type LayerPositions, hfAttentionMask, layerPositions } from "./layer-inputs.js";
 
 /**
@@ -84,8 +85,15 @@ export interface ForwardOptions {
   mask?: AttentionMask;
 }
 
-function f32(t: Tensor): Tensor {
-  return t.data instanceof Float32Array ? t : { data: Float32Array.from(t.data), shape: t.shape };
+/** A weight as f32 values (half bits decoded exactly, f64 rounded). */
+function f32(t: Tensor, name: string): Tensor {
+  if (t.data instanceof Float32Array) return t;
+  return { data: widenData(t.data, tensorDtype(t, name), "float32"), shape: t.shape };
+}
+
+/** `data` with `like`'s dtype when that is a half (a Uint16Array needs it said). */
+function sameDtype<T extends Tensor>(t: T, like: Tensor): T {
+  return like.dtype !== undefined && isHalfDtype(like.dtype) ? { ...t, dtype: like.dtype } : t;
 }
 
 /** Splits a fused qkv weight (or bias, cols = 1) into q, k and v. */
@@ -106,10 +114,11 @@ function splitFused(
     );
   }
   const shape = (n: number) => (cols === 1 ? [n * headDim] : [n * headDim, cols]);
-  const take = (from: number, n: number): Tensor => ({
-    data: fused.data.slice(from * headDim * cols, (from + n) * headDim * cols),
-    shape: shape(n),
-  });
+  const take = (from: number, n: number): Tensor =>
+    sameDtype(
+      { data: fused.data.slice(from * headDim * cols, (from + n) * headDim * cols), shape: shape(n) },
+      fused,
+    );
   if (layout === "concatenated")
     return [take(0, heads), take(heads, kvHeads), take(heads + kvHeads, kvHeads)];
   if (heads !== kvHeads) {
@@ -120,12 +129,12 @@ function splitFused(
     );
   }
   const part = (which: number): Tensor => {
-    const data = new (fused.data.constructor as new (n: number) => FloatArray)(heads * headDim * cols);
+    const data = new (fused.data.constructor as new (n: number) => TensorData)(heads * headDim * cols);
     for (let h = 0; h < heads; h++) {
       const from = (3 * h + which) * headDim * cols;
       data.set(fused.data.subarray(from, from + headDim * cols), h * headDim * cols);
     }
-    return { data, shape: shape(heads) };
+    return sameDtype({ data, shape: shape(heads) }, fused);
   };
   return [part(0), part(1), part(2)];
 }
@@ -151,6 +160,8 @@ export class MultiHeadAttention {
   private readonly vBias: Tensor | undefined;
   private readonly oBias: Tensor | undefined;
   private readonly sinks: Float64Array | undefined;
+  private readonly qNorm: Tensor | undefined;
+  private readonly kNorm: Tensor | undefined;
 
   constructor(
     private readonly backend: Backend,
@@ -199,8 +210,10 @@ export class MultiHeadAttention {
       ["q", "k", "v", "qkv", "o", "qBias", "kBias", "vBias", "qkvBias", "oBias", "qNorm", "kNorm", "sinks"],
       "weights",
     );
-    // f32 backends compute in f32; the f64 reference keeps the weights it was given.
-    const keep = (t: Tensor) => (this.backend.describe().dtypes.includes("float64") ? t : f32(t));
+    // Weights stay in their dtype where the backend takes it (float16/bfloat16 weights keep half the
+    // memory; linear accumulates in f32 or wider); otherwise f32 backends get f32 values.
+    const dtypes = this.backend.describe().dtypes;
+    const keep = (t: Tensor, name = "weights") => (dtypes.includes(tensorDtype(t, name)) ? t : f32(t, name));
     if (w.qkv) {
       const layout = config.qkvLayout ?? "per-head";
       const split = (t: Tensor, cols: number) =>
@@ -239,11 +252,16 @@ export class MultiHeadAttention {
         "weights.sinks",
       );
     }
-    this.sinks = w.sinks && Float64Array.from(w.sinks.data);
+    this.sinks = w.sinks && widenData(w.sinks.data, tensorDtype(w.sinks, "weights.sinks"), "float64");
+    this.qNorm = w.qNorm && keep(w.qNorm, "weights.qNorm");
+    this.kNorm = w.kNorm && keep(w.kNorm, "weights.kNorm");
   }
 
-  /** A cache sized for this layer (sliding when the layer has a window; f64 on an f64 backend). */
-  createCache(batch: number, capacity?: number): KVCache {
+  /**
+   * A cache sized for this layer (sliding when the layer has a window; f64 on an f64 backend unless
+   * `dtype` says otherwise). `dtype: "float16" | "bfloat16"` halves its memory.
+   */
+  createCache(batch: number, capacity?: number, dtype?: KVCacheDtype): KVCache {
     const d = this.backend.describe();
     return new KVCache({
       batch,
@@ -251,7 +269,7 @@ export class MultiHeadAttention {
       headDim: this.headDim,
       ...(capacity ? { capacity } : {}),
       ...(this.config.window !== undefined ? { window: this.config.window } : {}),
-      dtype: d.precision === "f64" && d.dtypes.includes("float64") ? "float64" : "float32",
+      dtype: dtype ?? (d.precision === "f64" && d.dtypes.includes("float64") ? "float64" : "float32"),
     });
   }
 
@@ -271,7 +289,7 @@ export class MultiHeadAttention {
       weightOffset: this.config.normWeightOffset ?? 0,
       inPlace: true,
     };
-    return this.backend.rmsNorm({ data: t.data, shape }, weight, options);
+    return this.backend.rmsNorm(sameDtype({ data: t.data, shape }, t), weight, options);
   }
 
   /** x [batch, seq, hiddenSize] → [batch, seq, hiddenSize]. */
@@ -299,22 +317,19 @@ export class MultiHeadAttention {
       past,
       this.config.rope?.mropeSection !== undefined,
     );
-    const heads = (t: Tensor, n: number): HeadsTensor => ({
-      data: t.data as FloatArray,
-      shape: [batch, seq, n, this.headDim],
-      layout: "bshd",
-    });
+    const heads = (t: Tensor, n: number): HeadsTensor =>
+      sameDtype({ data: t.data, shape: [batch, seq, n, this.headDim], layout: "bshd" }, t);
     // Projections give [batch, seq, heads·headDim] = bshd heads, no copy; norms and RoPE work in place.
     const qProj = await this.norm(
       await this.backend.linear(x, this.q, this.qBias),
-      this.config.weights.qNorm,
+      this.qNorm,
       batch,
       seq,
       this.numHeads,
     );
     const kProj = await this.norm(
       await this.backend.linear(x, this.k, this.kBias),
-      this.config.weights.kNorm,
+      this.kNorm,
       batch,
       seq,
       this.numKvHeads,
@@ -359,10 +374,11 @@ export class MultiHeadAttention {
     cache?.slide();
     // attended is bshd [batch, seq, heads, headDim] = [batch, seq, heads·headDim] rows for the output projection.
     const y = await this.backend.linear(
-      { data: attended.data, shape: [batch, seq, this.numHeads * this.headDim] },
+      sameDtype({ data: attended.data, shape: [batch, seq, this.numHeads * this.headDim] }, attended),
       this.o,
       this.oBias,
     );
-    return { data: y.data, shape: [batch, seq, this.hiddenSize] };
+    const shape: [number, number, number] = [batch, seq, this.hiddenSize];
+    return sameDtype({ data: y.data, shape }, y);
   }
 }
