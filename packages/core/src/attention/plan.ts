@@ -20,7 +20,8 @@ export type CausalMode = boolean | "bottom-right" | "top-left";
  */
 export interface AttentionMask {
   readonly data: Uint8Array | Float32Array | Float64Array;
-  readonly shape: readonly [number, number, number, number];
+  /** Four dims, [batch|1, heads|1, qLen|1, kvLen] (checked when planned; any readonly array types). */
+  readonly shape: readonly number[];
 }
 
 /** RoPE applied to q and k inside attention; equal to applying it to both first. */
