@@ -20,8 +20,12 @@ export interface GpuResident {
 
 export type KernelArgument = Float32Array | number | GpuResident;
 
-/** Kernel source as a function: gpu.js reads its text and translates it to GLSL, WGSL or wasm. */
-export type KernelSource = (this: KernelThis, ...args: never[]) => number;
+/**
+ * Kernel source: gpu.js reads its text and translates it to GLSL, WGSL or wasm. A function in the
+ * TypeScript sources; in the published dist/, the function's text as a string (scripts/kernel-strings.mjs),
+ * so that a consumer's minifier cannot rewrite it into code gpu.js cannot type.
+ */
+export type KernelSource = ((this: KernelThis, ...args: never[]) => number) | string;
 
 /** `this` inside a kernel. */
 export interface KernelThis {
@@ -32,6 +36,11 @@ export interface KernelThis {
 export const MAX_KERNEL_ELEMENTS = 2 ** 24;
 /** Default elements per kernel call; larger work is split into calls of at most this many elements. */
 export const CHUNK_ELEMENTS = 2 ** 22;
+
+/** The probe: a kernel small enough to run in every mode. */
+function probeKernel(this: KernelThis, a: Float32Array): number {
+  return (a[this.thread.x] as number) * 2 + 1;
+}
 
 /**
  * One gpu.js instance and the kernels compiled on it. Every kernel is compiled once with dynamic output
@@ -122,9 +131,7 @@ export class GpuContext {
 
   /** Compiles and runs a tiny kernel to learn which mode really runs and on what device. */
   async probe(): Promise<DeviceInfo> {
-    const k = this.kernel("probe", function probe(this: KernelThis, a: Float32Array): number {
-      return (a[this.thread.x] as number) * 2 + 1;
-    });
+    const k = this.kernel("probe", probeKernel);
     const out = await this.read(k, 4, new Float32Array([0, 1, 2, 3]));
     if (out[3] !== 7) {
       throw new RopekitError(
