@@ -174,6 +174,24 @@ export function tableDims(x: Tensor, name: string): readonly [number, number] {
   return shape as unknown as readonly [number, number];
 }
 
+/** Validates a vector of `length` elements (a bias, a norm weight): shape [length] and data to match. */
+export function checkVector(x: Tensor | null | undefined, length: number, name: string, what: string): void {
+  if (
+    x === null ||
+    typeof x !== "object" ||
+    !Array.isArray(x.shape) ||
+    x.shape.length !== 1 ||
+    x.shape[0] !== length
+  ) {
+    throw new RopekitError(
+      "INVALID_SHAPE",
+      `${name} must be [${length}] (${what}), got ${describeValue(x?.shape)}`,
+      `${name}.shape`,
+    );
+  }
+  checkFloatData(x.data, length, `${name}.data`);
+}
+
 /**
  * Wraps flat data as a head tensor, checking that the length fits the shape.
  * `shape` is in the order the layout names: [batch, seq, heads, dim] for "bshd", [batch, heads, seq, dim] for "bhsd".

@@ -1,6 +1,6 @@
 import { referenceInput } from "../dtype/dtype.js";
 import { RopekitError } from "../errors.js";
-import { checkFloatData, rowsOfLastDim } from "../tensor.js";
+import { checkFloatData, checkVector, rowsOfLastDim } from "../tensor.js";
 import type { FloatArray, Tensor } from "../types.js";
 
 /** Validated arguments of `linear`. */
@@ -37,18 +37,7 @@ export function planLinear(x: Tensor, weight: Tensor, bias?: Tensor): LinearPlan
     );
   }
   checkFloatData(weight.data, outFeatures * inFeatures, "weight.data");
-  if (bias !== undefined) {
-    if (
-      bias === null ||
-      typeof bias !== "object" ||
-      !Array.isArray(bias.shape) ||
-      bias.shape.length !== 1 ||
-      bias.shape[0] !== outFeatures
-    ) {
-      throw new RopekitError("INVALID_SHAPE", `bias.shape must be [${outFeatures}]`, "bias.shape");
-    }
-    checkFloatData(bias.data, outFeatures, "bias.data");
-  }
+  if (bias !== undefined) checkVector(bias, outFeatures, "bias", "one per output feature");
   return { rows, inFeatures, outFeatures, outShape: [...x.shape.slice(0, -1), outFeatures] };
 }
 

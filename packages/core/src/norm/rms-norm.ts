@@ -1,7 +1,7 @@
 import { referenceInput } from "../dtype/dtype.js";
 import { booleanOption, checkOptions } from "../options.js";
 import { RopekitError, describeValue } from "../errors.js";
-import { checkFloatData, rowsOfLastDim } from "../tensor.js";
+import { checkVector, rowsOfLastDim } from "../tensor.js";
 import type { FloatArray, Tensor } from "../types.js";
 
 /** Options of `rmsNorm`. */
@@ -39,22 +39,7 @@ export function planRmsNorm(
   options: RmsNormOptions = {},
 ): RmsNormPlan {
   const { rows, dim } = rowsOfLastDim(x);
-  if (weight !== undefined) {
-    if (
-      weight === null ||
-      typeof weight !== "object" ||
-      !Array.isArray(weight.shape) ||
-      weight.shape.length !== 1 ||
-      weight.shape[0] !== dim
-    ) {
-      throw new RopekitError(
-        "INVALID_SHAPE",
-        `weight must be [${dim}] (x's last dimension), got ${describeValue(weight?.shape)}`,
-        "weight.shape",
-      );
-    }
-    checkFloatData(weight.data, dim, "weight.data");
-  }
+  if (weight !== undefined) checkVector(weight, dim, "weight", "x's last dimension");
   checkOptions(options, ["eps", "weightOffset", "inPlace"]);
   const eps = options.eps ?? 1e-6;
   if (typeof eps !== "number" || !Number.isFinite(eps) || eps < 0) {
