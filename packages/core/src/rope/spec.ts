@@ -104,12 +104,10 @@ function validateScaling(scaling: RopeScaling, rotaryDim: number, c: Checks): vo
     case "yarn":
       c.factor(scaling.factor, "scaling.factor");
       c.positiveInteger(scaling.originalMaxPositionEmbeddings, "scaling.originalMaxPositionEmbeddings");
-      c.positiveFinite(scaling.betaFast, "scaling.betaFast");
-      c.positiveFinite(scaling.betaSlow, "scaling.betaSlow");
-      if (scaling.mscale !== undefined) c.positiveFinite(scaling.mscale, "scaling.mscale");
-      if (scaling.mscaleAllDim !== undefined) c.positiveFinite(scaling.mscaleAllDim, "scaling.mscaleAllDim");
-      if (scaling.attentionFactor !== undefined)
-        c.positiveFinite(scaling.attentionFactor, "scaling.attentionFactor");
+      for (const key of ["betaFast", "betaSlow"] as const) c.positiveFinite(scaling[key], `scaling.${key}`);
+      // Optional: DeepSeek's mscales, an explicit attention factor.
+      for (const key of ["mscale", "mscaleAllDim", "attentionFactor"] as const)
+        if (scaling[key] !== undefined) c.positiveFinite(scaling[key], `scaling.${key}`);
       if (typeof scaling.truncate !== "boolean") c.bad("scaling.truncate", "a boolean", scaling.truncate);
       return;
     case "llama3":
