@@ -6,6 +6,7 @@ import { OP_CASES, type OpCase } from "../cases/op-cases.js";
 import { OP_KINDS } from "../cases/op-kinds.js";
 import { describeKindConformance } from "./kind-conformance.js";
 import { type ApplyRopeCase, applyRopeCaseOptions } from "../cases/rope-cases.js";
+import type { ApplyRopeOptions } from "../rope/apply.js";
 import { ropeFrequencies } from "../rope/frequencies.js";
 import { ropeSpec } from "../rope/spec.js";
 import { headsShape, toLayout } from "../tensor.js";
@@ -324,78 +325,48 @@ export function describeConformance(options: ConformanceOptions): void {
         shape: [2, 3, 2, 8],
         layout: "bshd",
       });
-      const cases: [string, string, (x: HeadsTensor) => Promise<unknown>][] = [
-        [
-          "data shorter than the shape",
-          "INVALID_SHAPE",
-          (x) => backend.applyRope({ ...x, shape: [2, 3, 2, 9] }, spec),
-        ],
-        [
-          "non-integer dimension",
-          "INVALID_SHAPE",
-          (x) => backend.applyRope({ ...x, shape: [2, 3, 2.5, 8] } as unknown as HeadsTensor, spec),
-        ],
-        [
-          "rank-3 shape",
-          "INVALID_SHAPE",
-          (x) => backend.applyRope({ ...x, shape: [6, 2, 8] } as unknown as HeadsTensor, spec),
-        ],
-        [
-          "unknown layout",
-          "INVALID_LAYOUT",
-          (x) => backend.applyRope({ ...x, layout: "bsdh" } as unknown as HeadsTensor, spec),
-        ],
-        [
-          "head size ≠ spec.headDim",
-          "INVALID_SHAPE",
-          (x) => backend.applyRope(x, { ...spec, headDim: 16, rotaryDim: 16 }),
-        ],
-        ["odd rotaryDim", "INVALID_ROTARY_DIM", (x) => backend.applyRope(x, { ...spec, rotaryDim: 5 })],
-        [
-          "rotaryDim > headDim",
-          "INVALID_ROTARY_DIM",
-          (x) => backend.applyRope(x, { ...spec, rotaryDim: 10 }),
-        ],
-        ["NaN base", "INVALID_OPTION", (x) => backend.applyRope(x, { ...spec, base: Number.NaN })],
-        [
-          "unknown scaling type",
-          "UNKNOWN_ROPE_TYPE",
-          (x) => backend.applyRope(x, { ...spec, scaling: { type: "ntk-by-parts" } } as unknown as RopeSpec),
-        ],
-        [
-          "linear factor < 1",
-          "INVALID_OPTION",
-          (x) => backend.applyRope(x, { ...spec, scaling: { type: "linear", factor: 0.5 } }),
-        ],
-        ["negative offset", "INVALID_POSITIONS", (x) => backend.applyRope(x, spec, { positions: -1 })],
-        ["non-integer offset", "INVALID_POSITIONS", (x) => backend.applyRope(x, spec, { positions: 1.5 })],
-        ["NaN offset", "INVALID_POSITIONS", (x) => backend.applyRope(x, spec, { positions: Number.NaN })],
-        ["offset past int32", "INVALID_POSITIONS", (x) => backend.applyRope(x, spec, { positions: 2 ** 31 })],
-        [
-          "ids of the wrong length",
-          "INVALID_POSITIONS",
-          (x) => backend.applyRope(x, spec, { positions: [0, 1] }),
-        ],
-        [
-          "non-integer id",
-          "INVALID_POSITIONS",
-          (x) => backend.applyRope(x, spec, { positions: [0, 1, 2.5] }),
-        ],
+      type Call = (x: HeadsTensor) => Promise<unknown>;
+      // applyRope on x, the spec and options with some fields changed (the casts let wrong types through).
+      const rope =
+        (change: { x?: object; spec?: object; options?: object }): Call =>
+        (x) =>
+          backend.applyRope(
+            { ...x, ...change.x } as HeadsTensor,
+            { ...spec, ...change.spec } as RopeSpec,
+            change.options as ApplyRopeOptions,
+          );
+      const learned =
+        (tableShape: [number, number], options: { inPlace?: boolean } = {}): Call =>
+        (x) =>
+          backend.addLearned(
+            { data: x.data, shape: [2, 3, 16] },
+            { data: makeArray(new Float64Array(tableShape[0] * tableShape[1])), shape: tableShape },
+            options,
+          );
+      const cases: [string, string, Call][] = [
+        ["data shorter than the shape", "INVALID_SHAPE", rope({ x: { shape: [2, 3, 2, 9] } })],
+        ["non-integer dimension", "INVALID_SHAPE", rope({ x: { shape: [2, 3, 2.5, 8] } })],
+        ["rank-3 shape", "INVALID_SHAPE", rope({ x: { shape: [6, 2, 8] } })],
+        ["unknown layout", "INVALID_LAYOUT", rope({ x: { layout: "bsdh" } })],
+        ["head size ≠ spec.headDim", "INVALID_SHAPE", rope({ spec: { headDim: 16, rotaryDim: 16 } })],
+        ["odd rotaryDim", "INVALID_ROTARY_DIM", rope({ spec: { rotaryDim: 5 } })],
+        ["rotaryDim > headDim", "INVALID_ROTARY_DIM", rope({ spec: { rotaryDim: 10 } })],
+        ["NaN base", "INVALID_OPTION", rope({ spec: { base: Number.NaN } })],
+        ["unknown scaling type", "UNKNOWN_ROPE_TYPE", rope({ spec: { scaling: { type: "ntk-by-parts" } } })],
+        ["linear factor < 1", "INVALID_OPTION", rope({ spec: { scaling: { type: "linear", factor: 0.5 } } })],
+        ["negative offset", "INVALID_POSITIONS", rope({ options: { positions: -1 } })],
+        ["non-integer offset", "INVALID_POSITIONS", rope({ options: { positions: 1.5 } })],
+        ["NaN offset", "INVALID_POSITIONS", rope({ options: { positions: Number.NaN } })],
+        ["offset past int32", "INVALID_POSITIONS", rope({ options: { positions: 2 ** 31 } })],
+        ["ids of the wrong length", "INVALID_POSITIONS", rope({ options: { positions: [0, 1] } })],
+        ["non-integer id", "INVALID_POSITIONS", rope({ options: { positions: [0, 1, 2.5] } })],
         [
           "position outside the table",
           "POSITION_OUT_OF_RANGE",
           async (x) => backend.applyRope(x, await backend.ropeTable(spec, { start: 0, length: 2 }), {}),
         ],
-        [
-          "in-place with a non-boolean",
-          "INVALID_OPTION",
-          (x) => backend.applyRope(x, spec, { inPlace: "yes" } as unknown as { inPlace: boolean }),
-        ],
-        [
-          "not a float array",
-          "INVALID_DTYPE",
-          (x) => backend.applyRope({ ...x, data: new Int32Array(96) } as unknown as HeadsTensor, spec),
-        ],
+        ["in-place with a non-boolean", "INVALID_OPTION", rope({ options: { inPlace: "yes" } })],
+        ["not a float array", "INVALID_DTYPE", rope({ x: { data: new Int32Array(96) } })],
         [
           "q/k with different seq",
           "INVALID_SHAPE",
@@ -411,25 +382,8 @@ export function describeConformance(options: ConformanceOptions): void {
           "INVALID_OPTION",
           (x) => backend.addSinusoidal({ data: x.data, shape: [2, 3, 16] }, { base: Number.NaN }),
         ],
-        [
-          "learned table too short",
-          "POSITION_OUT_OF_RANGE",
-          (x) =>
-            backend.addLearned(
-              { data: x.data, shape: [2, 3, 16] },
-              { data: makeArray(new Float64Array(32)), shape: [2, 16] },
-              { inPlace: true },
-            ),
-        ],
-        [
-          "learned table of other width",
-          "INVALID_SHAPE",
-          (x) =>
-            backend.addLearned(
-              { data: x.data, shape: [2, 3, 16] },
-              { data: makeArray(new Float64Array(64)), shape: [8, 8] },
-            ),
-        ],
+        ["learned table too short", "POSITION_OUT_OF_RANGE", learned([2, 16], { inPlace: true })],
+        ["learned table of other width", "INVALID_SHAPE", learned([8, 8])],
       ];
       for (const [what, code, call] of cases) {
         it(`${what} → ${code}`, async () => {
