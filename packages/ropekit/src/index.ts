@@ -100,7 +100,9 @@ export type {
   SyncOps,
   TablePositions,
   Tensor,
+  TensorData,
   TensorLike,
+  KVCacheDtype,
   OrtTensorConstructor,
 } from "@ropekit/core";
 export {
@@ -118,6 +120,7 @@ export {
   addSinusoidalReference,
   applyRopeReference,
   attentionReference,
+  convertTensor,
   createReferenceBackend,
   embeddingTensor,
   headsShape,
