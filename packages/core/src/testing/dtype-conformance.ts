@@ -19,9 +19,11 @@ import type { Dtype, EmbeddingTensor, HeadsTensor, Layout, Tensor } from "../typ
 
 /** What the dtype part of the suite needs from the main suite. */
 export interface DtypeSuiteContext {
+  /** The backend under test (made once by the main suite). */
   backend: () => Backend;
   /** The backend's tolerance on float32 data (max error relative to the largest |expected|). */
   tolerance: number;
+  /** The golden vector of a case id (its inputs are what gets rounded to each dtype). */
   vector: (id: string) => GoldenVector | undefined;
 }
 
