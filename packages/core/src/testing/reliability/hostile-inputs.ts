@@ -155,6 +155,22 @@ export const HOSTILE_CASES: readonly HostileCase[] = [
     none,
   ),
   rope(
+    "a Uint16Array without a dtype (float16 or bfloat16 bits?)",
+    "INVALID_DTYPE",
+    "x.dtype",
+    () => ({ ...heads([1, 2, 3, 8]), data: new Uint16Array(48) as unknown as Float32Array }),
+    () => spec,
+    none,
+  ),
+  rope(
+    "a dtype that contradicts the array (bfloat16 on a Float32Array)",
+    "INVALID_DTYPE",
+    "x.dtype",
+    () => ({ ...heads([1, 2, 3, 8]), dtype: "bfloat16" as const }),
+    () => spec,
+    none,
+  ),
+  rope(
     "detached buffer",
     "DETACHED_BUFFER",
     "x.data",
