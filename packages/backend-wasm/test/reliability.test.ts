@@ -34,6 +34,15 @@ afterAll(() => {
 /** A resident tensor passed as it is (its `data` getter read by the op), as the README shows. */
 const asHeads = (t: WasmTensor): HeadsTensor => t as unknown as HeadsTensor;
 
+/** Resident q, k, v of `shape` (bhsd) on `backend`, filled with seeds 1, 2, 3. */
+function residentQkv(backend: WasmBackend, shape: readonly number[]): [WasmTensor, WasmTensor, WasmTensor] {
+  return [1, 2, 3].map((seed) => {
+    const t = backend.tensor([...shape], "bhsd");
+    t.data.set(values(t.length, seed));
+    return t;
+  }) as [WasmTensor, WasmTensor, WasmTensor];
+}
+
 function poolOf(backend: WasmBackend): WorkerPool {
   return (backend as unknown as { setup: { pool: WorkerPool } }).setup.pool;
 }
@@ -89,11 +98,7 @@ describe("concurrent calls keep what they use alive", () => {
   it("resident q, k, v copied for fused RoPE while the memory grows give the reference's attention", async () => {
     const backend = await make({ threads: 1 });
     const shape = [1, 1, 1024, 64] as const; // 768 KiB resident, then 768 KiB of copies: the memory grows
-    const [q, k, v] = [1, 2, 3].map((seed) => {
-      const t = backend.tensor([...shape], "bhsd");
-      t.data.set(values(t.length, seed));
-      return t;
-    }) as [WasmTensor, WasmTensor, WasmTensor];
+    const [q, k, v] = residentQkv(backend, shape);
     const plain = (t: typeof q) => ({ data: t.data.slice(), shape, layout: "bhsd" as const });
     const options = { causal: true, rope: { rope: ropeSpec({ headDim: 64 }) } };
     const expected = await reference.attention(plain(q), plain(k), plain(v), options);
@@ -144,11 +149,7 @@ describe("resident tensors after dispose", () => {
   it("disposing resident k and v while attention runs keeps their memory until the call ends", async () => {
     const backend = await make({ threads: 2 });
     const shape = [1, 2, 64, 16] as const;
-    const [q, k, v] = [1, 2, 3].map((seed) => {
-      const t = backend.tensor([...shape], "bhsd");
-      t.data.set(values(t.length, seed));
-      return t;
-    }) as [WasmTensor, WasmTensor, WasmTensor];
+    const [q, k, v] = residentQkv(backend, shape);
     const plain = (t: typeof q) => ({ data: t.data.slice(), shape, layout: "bhsd" as const });
     const expected = await reference.attention(plain(q), plain(k), plain(v), { causal: true });
     const baseline = backend.allocatedBytes;
