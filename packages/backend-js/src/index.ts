@@ -9,11 +9,13 @@ import {
   type SyncKernels,
   checkOptions,
   defineBackend,
+  isHalfDtype,
   widenHalfKernels,
 } from "@ropekit/core";
 import { addRows } from "./absolute/add-rows.js";
 import { attention } from "./attention/attention.js";
 import { linear } from "./linear/linear.js";
+import { linearHalfWeights } from "./linear/linear-half.js";
 import { rmsNorm } from "./norm/rms-norm.js";
 import { applyRope } from "./rope/apply.js";
 
@@ -26,12 +28,17 @@ export interface JsBackendOptions {
 /**
  * The f32 kernels, taking float16/bfloat16 tensors too: half inputs are decoded (exactly) to f32 before a
  * kernel and half outputs rounded to nearest even after it — one conversion pass per half tensor, cheap
- * next to the arithmetic of these kernels.
+ * next to the arithmetic of these kernels. Half linear weights are the exception: read block by block,
+ * never copied whole (see linearHalfWeights).
  */
-const kernels: SyncKernels = widenHalfKernels(
+const widened: SyncKernels = widenHalfKernels(
   { applyRope, addRows, attention, linear, rmsNorm } satisfies SyncKernels,
   "float32",
 );
+const kernels: SyncKernels = {
+  ...widened,
+  linear: (plan) => (isHalfDtype(plan.weight.dtype) ? linearHalfWeights(plan) : widened.linear(plan)),
+};
 
 /** Makes a backend-js instance (each has its own table cache). */
 export function createJsBackend(options: JsBackendOptions = {}): Backend {

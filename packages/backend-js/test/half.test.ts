@@ -47,6 +47,17 @@ describe("backend-js with float16 / bfloat16", () => {
       expect(maxRelativeError(out.data, expected.data)).toBeLessThanOrEqual(F32_TOLERANCE);
     });
 
+    it(`linear: ${dtype} x, weights [7, 40] and bias (a partial block of rows) give ${dtype}`, async () => {
+      const x = convertTensor({ data: values(4, 3 * 40), shape: [3, 40] }, dtype);
+      const weight = convertTensor({ data: values(5, 7 * 40), shape: [7, 40] }, dtype);
+      const bias = convertTensor({ data: values(6, 7), shape: [7] }, dtype);
+      const out = await createJsBackend().linear(x, weight, bias);
+      expect(out.dtype).toBe(dtype);
+      const expected = linearReference(widenTensor(x, "x"), widenTensor(weight, "w"), widenTensor(bias, "b"));
+      const got = widenTensor(out, "out").data;
+      expect(maxRelativeError(got, expected.data)).toBeLessThanOrEqual(dtypeTolerance(dtype, F32_TOLERANCE));
+    });
+
     it(`decode: f32 query against a ${dtype} KVCache of 300 positions`, async () => {
       const cache = new KVCache({ batch: 1, kvHeads: 2, headDim: 64, capacity: 64, dtype });
       for (let step = 0; step < 3; step++) {
