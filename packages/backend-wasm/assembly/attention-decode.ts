@@ -7,6 +7,7 @@ import { BLOCK_K, BLOCK_Q, f32At, nextUnit, param, paramF } from "./attention-co
 import { accumulatePV } from "./attention-pv";
 import { softmaxTile } from "./attention-softmax";
 import { storeRow } from "./attention-store";
+import { pvOneRowBf16, scoresOneRowBf16 } from "./decode-bf16";
 import { decodeScores } from "./decode-scores";
 import { loadF32, stageRows } from "./half";
 import { madd } from "./simd";
@@ -104,6 +105,8 @@ export function attentionDecode(p: usize): void {
 
   const group = qHeads / kvHeads;
   const rows = group * qLen;
+  // One row (MHA decode) reads bf16 K / V in place (decode-bf16.ts) instead of staging f32 tiles.
+  const oneBf16 = rows == 1 && (d & 7) == 0 && (dv & 7) == 0;
   const units = param(p, P.BATCH) * kvHeads * chunks;
   const kStride = param(p, P.K_STRIDE_SEQ);
   const vStride = param(p, P.V_STRIDE_SEQ);
@@ -141,11 +144,17 @@ export function attentionDecode(p: usize): void {
       // Half K / V: the tile's rows converted to f32 first (SIMD), then read as f32 rows d (dv) apart.
       if (kDtype == P.DTYPE_F32) {
         decodeScores(qb, k + (<usize>(kBase + c0 * kStride) << 2), kStride, d, rows, cols, scores);
+      } else if (kDtype == P.DTYPE_BF16 && oneBf16) {
+        scoresOneRowBf16(qb, k + (<usize>(kBase + c0 * kStride) << 1), <usize>kStride << 1, d, cols, scores);
       } else {
         stageRows(k, kBase, kStride, c0, cols, d, kDtype, kTile);
         decodeScores(qb, kTile, d, d, rows, cols, scores);
       }
       softmaxTile(p, b, c0, rows, cols, scores, rowI, rowH, rowBad, rowMax, rowSum, acc, dv);
+      if (vDtype == P.DTYPE_BF16 && oneBf16) {
+        pvOneRowBf16(scores, acc, v + (<usize>(vBase + c0 * vStride) << 1), <usize>vStride << 1, cols, dv);
+        continue;
+      }
       let vp = v;
       let vb = vBase;
       let vst = vStride;

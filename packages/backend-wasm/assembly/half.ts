@@ -14,9 +14,16 @@ const F16_SCALE: f32 = 5.192296858534828e33;
 // @ts-ignore: decorator
 @inline
 function f16Lanes(s: v128): v128 {
-  const f = f32x4.mul(v128.and(i32x4.shl(s, 13), i32x4.splat(0x8fffe000)), f32x4.splat(F16_SCALE));
+  const f = f16Rebias(s);
   const special = i32x4.gt_s(v128.and(s, i32x4.splat(0x7fff)), i32x4.splat(0x7bff));
   return v128.or(f, v128.and(special, i32x4.splat(0x7f800000)));
+}
+
+/** Four finite f16 values (sign-extended into i32 lanes) as f32x4: f16Lanes without ±∞ / NaN. */
+// @ts-ignore: decorator
+@inline
+function f16Rebias(s: v128): v128 {
+  return f32x4.mul(v128.and(i32x4.shl(s, 13), i32x4.splat(0x8fffe000)), f32x4.splat(F16_SCALE));
 }
 
 /** One f16 bit pattern as f32. */
@@ -87,14 +94,29 @@ export function stageRows(
     if (dtype == DTYPE_BF16) {
       for (; x + 8 <= width; x += 8) {
         const h = v128.load(row + (<usize>x << 1));
-        v128.store(out + (<usize>x << 2), i32x4.shl(i32x4.extend_low_i16x8_u(h), 16));
-        v128.store(out + (<usize>x << 2), i32x4.shl(i32x4.extend_high_i16x8_u(h), 16), 16);
+        // Each half into the top 16 bits of a zeroed lane: one shuffle per four values.
+        const z = i32x4.splat(0);
+        const lo = i8x16.shuffle(z, h, 0, 1, 16, 17, 0, 1, 18, 19, 0, 1, 20, 21, 0, 1, 22, 23);
+        const hi = i8x16.shuffle(z, h, 0, 1, 24, 25, 0, 1, 26, 27, 0, 1, 28, 29, 0, 1, 30, 31);
+        v128.store(out + (<usize>x << 2), lo);
+        v128.store(out + (<usize>x << 2), hi, 16);
       }
     } else {
+      // The common case first: no ±∞ / NaN in the row (checked on eight halves at once), so each lane
+      // needs only the rebias; a row with one is converted again with the exact special-value path.
+      let special = i16x8.splat(0);
       for (; x + 8 <= width; x += 8) {
         const h = v128.load(row + (<usize>x << 1));
-        v128.store(out + (<usize>x << 2), f16Lanes(i32x4.extend_low_i16x8_s(h)));
-        v128.store(out + (<usize>x << 2), f16Lanes(i32x4.extend_high_i16x8_s(h)), 16);
+        special = v128.or(special, i16x8.gt_s(v128.and(h, i16x8.splat(0x7fff)), i16x8.splat(0x7bff)));
+        v128.store(out + (<usize>x << 2), f16Rebias(i32x4.extend_low_i16x8_s(h)));
+        v128.store(out + (<usize>x << 2), f16Rebias(i32x4.extend_high_i16x8_s(h)), 16);
+      }
+      if (v128.any_true(special)) {
+        for (let y = 0; y < x; y += 8) {
+          const h = v128.load(row + (<usize>y << 1));
+          v128.store(out + (<usize>y << 2), f16Lanes(i32x4.extend_low_i16x8_s(h)));
+          v128.store(out + (<usize>y << 2), f16Lanes(i32x4.extend_high_i16x8_s(h)), 16);
+        }
       }
     }
     for (; x < width; x++) store<f32>(out + (<usize>x << 2), loadF32(row, x, dtype));
