@@ -30,11 +30,12 @@ function rng(seed: number): () => number {
   };
 }
 
-/** Seeded q (qLen rows) and k, v (kvLen rows), batch 1, 2 heads of 8, in one layout; `r` seeds more. */
-function qkvOf(seed: number, layout: Layout, qLen: number, kvLen: number) {
+/** Seeded q (qLen rows) and k, v (kvLen rows), batch 1, 2 heads of 8, in one layout (q and k times
+ * `qkScale`); `r` seeds more. */
+function qkvOf(seed: number, layout: Layout, qLen: number, kvLen: number, qkScale = 1) {
   const r = rng(seed);
-  const q = tensor(r, layout, 1, qLen, 2, 8);
-  const k = tensor(r, layout, 1, kvLen, 2, 8);
+  const q = tensor(r, layout, 1, qLen, 2, 8, qkScale);
+  const k = tensor(r, layout, 1, kvLen, 2, 8, qkScale);
   return { r, q, k, v: tensor(r, layout, 1, kvLen, 2, 8) };
 }
 
@@ -182,29 +183,20 @@ export function describeReliability({ name, create, tolerance, softcapCalls }: R
 
     describe("scores that overflow f32 from finite inputs", () => {
       it("q, k × 1e20: the reference's output, not NaN", async () => {
-        const r = rng(1);
-        const q = tensor(r, "bshd", 1, 4, 2, 8, 1e20);
-        const k = tensor(r, "bshd", 1, 6, 2, 8, 1e20);
-        const v = tensor(r, "bshd", 1, 6, 2, 8);
+        const { q, k, v } = qkvOf(1, "bshd", 4, 6, 1e20);
         await check("q,k×1e20", q, k, v, {});
         await check("q,k×1e20 causal", q, k, v, { causal: true });
       });
 
       it("q, k × 1e30 with softcap 50: the capped scores, not NaN", async () => {
-        const r = rng(2);
-        const q = tensor(r, "bhsd", 1, 5, 2, 8, 1e30);
-        const k = tensor(r, "bhsd", 1, 7, 2, 8, 1e30);
-        const v = tensor(r, "bhsd", 1, 7, 2, 8);
+        const { q, k, v } = qkvOf(2, "bhsd", 5, 7, 1e30);
         const { got } = await check("q,k×1e30 softcap", q, k, v, { softcap: 50 });
         for (const x of got.output.data) expect(Number.isFinite(x)).toBe(true);
         await check("q,k×1e30 softcap, causal", q, k, v, { softcap: 50, causal: true });
       });
 
       it("scores near the top of the f32 range (q, k × 1e17) stay exact where they do not overflow", async () => {
-        const r = rng(3);
-        const q = tensor(r, "bshd", 1, 3, 2, 8, 1e17);
-        const k = tensor(r, "bshd", 1, 9, 2, 8, 1e17);
-        const v = tensor(r, "bshd", 1, 9, 2, 8);
+        const { q, k, v } = qkvOf(3, "bshd", 3, 9, 1e17);
         await check("q,k×1e17", q, k, v, {});
       });
 
