@@ -3,6 +3,7 @@ import {
   createReferenceBackend,
   pickBackend,
   registerBackend,
+  ropeSpec,
   unregisterBackend,
 } from "@ropekit/core";
 import { afterEach, describe, expect, it } from "vitest";
@@ -81,13 +82,7 @@ describe("backend-gpujs modes", () => {
       shape: [1, 1, 1, 8] as [number, number, number, number],
       layout: "bshd" as const,
     };
-    const spec = {
-      headDim: 8,
-      rotaryDim: 8,
-      base: 10000,
-      pairing: "half",
-      scaling: { type: "none" },
-    } as const;
+    const spec = ropeSpec({ headDim: 8 });
     const error = await backend.applyRope(x, spec).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(RopekitError);
     expect((error as RopekitError).code).toBe("DISPOSED");
