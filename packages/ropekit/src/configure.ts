@@ -75,10 +75,20 @@ export function configuredBackend(): string | undefined {
 export function wasmTopLevelRegistration(): BackendRegistration {
   return {
     ...wasmRegistration,
-    create: () => {
+    create: async () => {
       const choice = chooseThreads(settings.threads);
-      chosen = choice;
-      return createWasmBackend({ threads: choice.threads });
+      try {
+        const backend = await createWasmBackend({ threads: choice.threads });
+        chosen = choice;
+        return backend;
+      } catch (error) {
+        // A runtime whose workers cannot start (an embedder without Worker) still gets wasm, on one thread.
+        if (choice.threads === 1) throw error;
+        const backend = await createWasmBackend({ threads: 1 });
+        const why = error instanceof Error ? error.message : String(error);
+        chosen = { threads: 1, reason: `1 thread: ${choice.threads} threads failed to start (${why})` };
+        return backend;
+      }
     },
   };
 }
