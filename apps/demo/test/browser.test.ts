@@ -104,11 +104,19 @@ describe.skipIf(!hasChromium)("demo in headless Chromium", () => {
     expect(consoleErrors).toEqual([]);
   });
 
+  it("says what became of webgpu (here: no GPU, so not picked) and why", async () => {
+    const status = page.locator("[data-testid=webgpu-info]");
+    expect(["unavailable", "declined"]).toContain(await status.getAttribute("data-state"));
+    expect(await status.textContent()).toMatch(/^WebGPU: (unavailable|declined)\b.* — \S/);
+  });
+
   it("compares every backend, including wasm on two Web Workers", async () => {
     await page.click("#speed-all");
     await page.waitForSelector("body[data-compared='true']", { timeout: 120_000 });
     const table = await page.textContent("[data-testid=speed-table]");
     for (const mode of ["js-f32", "reference-f64", "threads2"]) expect(table).toContain(mode);
+    // webgpu has a row too: its timings, or the reason it cannot run in this browser.
+    expect(table).toMatch(/webgpu(webgpu \(|unavailable\S)/);
     await page.locator("#speed").screenshot({ path: `${shots}demo-speed.png` });
     expect(consoleErrors).toEqual([]);
   });
@@ -137,5 +145,54 @@ describe.skipIf(!hasChromium)("demo in headless Chromium", () => {
     );
     // The other panels are still there.
     expect(await page.locator("#rotation .plot svg").count()).toBeGreaterThan(0);
+  });
+});
+
+// The same built demo in a Chromium with WebGPU (--enable-unsafe-webgpu: SwiftShader here, a software
+// adapter): the automatic pick declines webgpu and says so, naming the adapter; ?backend=webgpu runs
+// every panel on it.
+describe.skipIf(!hasChromium)("demo in headless Chromium with WebGPU", () => {
+  let gpuBrowser: Browser;
+  afterAll(async () => {
+    await gpuBrowser?.close();
+  });
+
+  it("declines webgpu on a software adapter with the reason, and runs it when asked", async () => {
+    gpuBrowser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: [
+        ...FLAGS.filter((f) => f !== "--disable-gpu"),
+        "--enable-unsafe-webgpu",
+        "--enable-unsafe-swiftshader",
+      ],
+    });
+    const gpuPage = await gpuBrowser.newPage({ viewport: { width: 1280, height: 2000 } });
+    const errors: string[] = [];
+    gpuPage.on("pageerror", (e) => errors.push(String(e)));
+    await gpuPage.goto(url);
+    await gpuPage.waitForSelector("body[data-ready='true']", { timeout: 90_000 });
+    const status = gpuPage.locator("[data-testid=webgpu-info]");
+    const text = (await status.textContent()) ?? "";
+    console.info(`[demo] ${text}`);
+    if ((await status.getAttribute("data-state")) === "picked") {
+      // A Chromium on a machine with a GPU: webgpu is taken, and the header names it.
+      expect(await gpuPage.getAttribute("[data-testid=backend-info]", "data-backend")).toBe("webgpu");
+    } else {
+      expect(await status.getAttribute("data-state")).toBe("declined");
+      expect(text).toMatch(/swiftshader|llvmpipe|fallback/i);
+      expect(await gpuPage.getAttribute("[data-testid=backend-info]", "data-backend")).toBe("wasm");
+    }
+    await gpuPage.goto(`${url}?backend=webgpu`);
+    await gpuPage.waitForSelector("body[data-ready='true']", { timeout: 120_000 });
+    expect(await gpuPage.getAttribute("[data-testid=backend-info]", "data-backend")).toBe("webgpu");
+    expect(await gpuPage.textContent("[data-testid=backend-info]")).toMatch(/webgpu \(/);
+    for (const panel of ["rotation", "relative", "attention", "speed"]) {
+      const drawn = await gpuPage
+        .locator(`#${panel} .plot`)
+        .evaluate((el) => el.querySelectorAll("svg *, td").length);
+      expect(drawn, `panel ${panel} is empty on webgpu`).toBeGreaterThan(3);
+    }
+    await gpuPage.screenshot({ path: `${shots}demo-webgpu.png`, fullPage: true });
+    expect(errors).toEqual([]);
   });
 });

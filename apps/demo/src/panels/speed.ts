@@ -32,19 +32,26 @@ export async function measure(backend: Backend): Promise<{ rope: number; attenti
   };
 }
 
-/** A table of timings, one row per backend. */
-export function renderSpeed(
-  el: HTMLElement,
-  rows: { backend: string; mode: string; rope: number; attention: number }[],
-): void {
+/** One backend's timings, or why it could not run here. */
+export type SpeedRow =
+  | { backend: string; mode: string; rope: number; attention: number }
+  | { backend: string; mode: "unavailable"; error: string };
+
+/** A table of timings, one row per backend (a backend that cannot run here says why). */
+export function renderSpeed(el: HTMLElement, rows: SpeedRow[]): void {
   const table = document.createElement("table");
   table.innerHTML =
     "<tr><th>backend</th><th>mode</th><th>RoPE [1,1024,8,64]</th><th>causal attention [1,4,512,64]</th></tr>";
   for (const r of rows) {
     const tr = document.createElement("tr");
-    for (const text of [r.backend, r.mode, `${r.rope.toFixed(2)} ms`, `${r.attention.toFixed(1)} ms`]) {
+    const cells =
+      "error" in r
+        ? [r.backend, r.mode, r.error]
+        : [r.backend, r.mode, `${r.rope.toFixed(2)} ms`, `${r.attention.toFixed(1)} ms`];
+    for (const [i, text] of cells.entries()) {
       const td = document.createElement("td");
       td.textContent = text;
+      if ("error" in r && i === 2) td.colSpan = 2; // the reason spans both timing columns
       tr.append(td);
     }
     table.append(tr);
