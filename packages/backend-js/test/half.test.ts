@@ -119,6 +119,32 @@ describe("backend-js with float16 / bfloat16", () => {
     });
   }
 
+  it("bfloat16 q and k × 1e20: scores past f32's range, the rows are repaired in f64 and come out in bfloat16", async () => {
+    const big = (seed: number) =>
+      convertTensor(
+        {
+          data: values(seed, 2 * 6 * 8).map((x) => x * 1e20),
+          shape: [1, 2, 6, 8] as const,
+          layout: "bhsd" as const,
+        },
+        "bfloat16",
+      ) as HeadsTensor;
+    const q = big(40);
+    const k = big(41);
+    const v = convertTensor(
+      { data: values(42, 2 * 6 * 8), shape: [1, 2, 6, 8] as const, layout: "bhsd" as const },
+      "bfloat16",
+    ) as HeadsTensor;
+    const out = await createJsBackend().attention(q, k, v, { causal: true });
+    expect(out.output.dtype).toBe("bfloat16");
+    const got = widenTensor(out.output, "out").data;
+    const expected = attentionReference(widenTensor(q, "q"), widenTensor(k, "k"), widenTensor(v, "v"), {
+      causal: true,
+    }).output.data;
+    expect(Array.from(got).every(Number.isFinite)).toBe(true);
+    expect(maxRelativeError(got, expected)).toBeLessThanOrEqual(dtypeTolerance("bfloat16", F32_TOLERANCE));
+  });
+
   it("refuses float64 and undeclared Uint16Array data with INVALID_DTYPE", async () => {
     const js = createJsBackend();
     const x = { data: new Float64Array(4), shape: [1, 4] };

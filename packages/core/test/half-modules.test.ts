@@ -13,6 +13,7 @@ import {
   encodeHalf,
   linearReference,
   maxRelativeError,
+  repairAttentionRows,
   ropeSpec,
   widenData,
   widenTensor,
@@ -154,4 +155,30 @@ describe("MultiHeadAttention and linear with float16 / bfloat16 weights", () => 
       expect(maxRelativeError(out.data, linearReference(x, widenTensor(w, "w")).data)).toBe(0);
     });
   }
+});
+
+describe("repairAttentionRows on a bfloat16 output", () => {
+  it("recomputes a non-finite row in f64 and writes it as bfloat16 bits; other rows stay", () => {
+    const q = convertTensor(heads("repair/q", [1, 1, 3, 8]), "bfloat16") as HeadsTensor;
+    const k = convertTensor(heads("repair/k", [1, 1, 5, 8]), "bfloat16") as HeadsTensor;
+    const v = convertTensor(heads("repair/v", [1, 1, 5, 8]), "bfloat16") as HeadsTensor;
+    const exact = attentionReference(widenTensor(q, "q"), widenTensor(k, "k"), widenTensor(v, "v"), {
+      returnLse: true,
+    });
+    const bits = encodeHalf(exact.output.data, "bfloat16");
+    const output = {
+      data: bits.slice(),
+      shape: [1, 1, 3, 8] as const,
+      layout: "bhsd" as const,
+      dtype: "bfloat16" as const,
+    };
+    output.data.fill(0x7fc0, 8, 16); // row 1: NaN, as an f32 kernel's overflow would leave it
+    output.data[0] = 0x1234; // row 0: finite and wrong, so it must not be touched
+    const lse = Float32Array.from(exact.lse as Float64Array);
+    lse[1] = Number.NaN;
+    expect(repairAttentionRows(q, k, v, {}, output, lse)).toBe(1);
+    expect(Array.from(output.data.subarray(8, 16))).toEqual(Array.from(bits.subarray(8, 16)));
+    expect(output.data[0]).toBe(0x1234);
+    expect(lse[1]).toBeCloseTo(exact.lse?.[1] as number, 5);
+  });
 });
