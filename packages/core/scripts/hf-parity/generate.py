@@ -550,41 +550,18 @@ def text_scenarios(prefill_n=7, offset_n=5, offset=40, gen_prefill=5, gen_steps=
     for r in range(len(pad_rows)):  # generated tokens
         pad_ids[r] += ids_row(pad_steps, 29 + r)
         pad_mask[r] += [1] * pad_steps
+    prefill = f"one prompt of {prefill_n} tokens from position 0, no cache"
+    offset_d = (f"{offset_n} tokens at positions {offset}..{offset + offset_n - 1} (position_ids given), no cache: "
+                "causal within the chunk, RoPE at the given positions")
+    decode = (f"prefill of {gen_prefill} tokens into a DynamicCache, then {gen_steps} single-token steps, "
+              "inputs prepared by prepare_inputs_for_generation as generate() does")
+    padded = (f"batch of 2 left-padded prompts ({pad_rows[0]} and {pad_rows[1]} tokens, padded to {L}), "
+              f"then {pad_steps} single-token steps; positions as generate() derives them from the 2-D mask")
     return [
-        Scenario(
-            "prefill",
-            f"one prompt of {prefill_n} tokens from position 0, no cache",
-            "prefill",
-            [ids_row(prefill_n)],
-            [[1] * prefill_n],
-        ),
-        Scenario(
-            "prefill_offset",
-            f"{offset_n} tokens at positions {offset}..{offset + offset_n - 1} (position_ids given), no cache: "
-            "causal within the chunk, RoPE at the given positions",
-            "offset",
-            [ids_row(offset_n, 5)],
-            [[1] * offset_n],
-            offset=offset,
-        ),
-        Scenario(
-            "decode",
-            f"prefill of {gen_prefill} tokens into a DynamicCache, then {gen_steps} single-token steps, "
-            "inputs prepared by prepare_inputs_for_generation as generate() does",
-            "generate",
-            [ids_row(T, 9)],
-            [[1] * T],
-            prefill_len=gen_prefill,
-        ),
-        Scenario(
-            "left_padded_batch",
-            f"batch of 2 left-padded prompts ({pad_rows[0]} and {pad_rows[1]} tokens, padded to {L}), "
-            f"then {pad_steps} single-token steps; positions as generate() derives them from the 2-D mask",
-            "generate",
-            pad_ids,
-            pad_mask,
-            prefill_len=L,
-        ),
+        Scenario("prefill", prefill, "prefill", [ids_row(prefill_n)], [[1] * prefill_n]),
+        Scenario("prefill_offset", offset_d, "offset", [ids_row(offset_n, 5)], [[1] * offset_n], offset=offset),
+        Scenario("decode", decode, "generate", [ids_row(T, 9)], [[1] * T], prefill_len=gen_prefill),
+        Scenario("left_padded_batch", padded, "generate", pad_ids, pad_mask, prefill_len=L),
     ]
 
 
@@ -593,119 +570,69 @@ def make_families() -> list[Family]:
 
     # ---- Qwen3: per-head q/k RMSNorm (weight w), before RoPE
     cfg = Qwen3Config(
-        **common_text(),
-        head_dim=16,
-        num_hidden_layers=2,
-        rope_theta=1_000_000.0,
-        rms_norm_eps=1e-6,
-        attention_bias=False,
-        use_sliding_window=False,
-        max_window_layers=2,
+        **common_text(), head_dim=16, num_hidden_layers=2, rope_theta=1_000_000.0, rms_norm_eps=1e-6,
+        attention_bias=False, use_sliding_window=False, max_window_layers=2,
     )
-    fams.append(
-        Family(
-            "qwen3",
-            "Qwen3 (q/k RMSNorm per head)",
-            Qwen3ForCausalLM,
-            cfg,
-            [("qwen3", 1, "full attention layer")],
-            text_scenarios(),
-            ["no_qk_norm", "gqa_modulo"],
-        )
-    )
+    fams.append(Family(
+        "qwen3", "Qwen3 (q/k RMSNorm per head)", Qwen3ForCausalLM, cfg,
+        [("qwen3", 1, "full attention layer")],
+        text_scenarios(),
+        ["no_qk_norm", "gqa_modulo"],
+    ))
 
     # ---- Gemma-3 (text): local sliding layers with rope_local_base_freq, global layers
     # with rope_theta + linear scaling; q/k norm (1 + w); query_pre_attn_scalar
     cfg = Gemma3TextConfig(
-        **common_text(hidden_size=48),
-        head_dim=16,
-        num_hidden_layers=6,
-        rope_theta=1_000_000.0,
-        rope_local_base_freq=10_000.0,
-        rope_scaling={"rope_type": "linear", "factor": 8.0},
-        query_pre_attn_scalar=24,
-        sliding_window=4,
-        rms_norm_eps=1e-6,
-        attention_bias=False,
-        final_logit_softcapping=None,
-        attn_logit_softcapping=None,
+        **common_text(hidden_size=48), head_dim=16, num_hidden_layers=6, rope_theta=1_000_000.0,
+        rope_local_base_freq=10_000.0, rope_scaling={"rope_type": "linear", "factor": 8.0},
+        query_pre_attn_scalar=24, sliding_window=4, rms_norm_eps=1e-6, attention_bias=False,
+        final_logit_softcapping=None, attn_logit_softcapping=None,
     )
-    fams.append(
-        Family(
-            "gemma3",
-            "Gemma-3 text (local + global layers)",
-            Gemma3ForCausalLM,
-            cfg,
-            [
-                ("gemma3_local", 4, "sliding (local) layer: rope_local_base_freq, no scaling, window 4"),
-                ("gemma3_global", 5, "full (global) layer: rope_theta with linear scaling factor 8"),
-            ],
-            text_scenarios(),
-            {
-                "gemma3_local": ["norm_w_not_1_plus_w", "scale_head_dim", "no_qk_norm", "no_window",
-                                 "local_uses_global_rope"],
-                "gemma3_global": ["norm_w_not_1_plus_w", "scale_head_dim", "no_qk_norm", "no_scaling"],
-            },
-            rotary_paths=lambda m: {"rotary_emb": m.model.rotary_emb, "rotary_emb_local": m.model.rotary_emb_local},
-            init_weight=gemma_weight,
-        )
-    )
+    fams.append(Family(
+        "gemma3", "Gemma-3 text (local + global layers)", Gemma3ForCausalLM, cfg,
+        [
+            ("gemma3_local", 4, "sliding (local) layer: rope_local_base_freq, no scaling, window 4"),
+            ("gemma3_global", 5, "full (global) layer: rope_theta with linear scaling factor 8"),
+        ],
+        text_scenarios(),
+        {
+            "gemma3_local": ["norm_w_not_1_plus_w", "scale_head_dim", "no_qk_norm", "no_window",
+                             "local_uses_global_rope"],
+            "gemma3_global": ["norm_w_not_1_plus_w", "scale_head_dim", "no_qk_norm", "no_scaling"],
+        },
+        rotary_paths=lambda m: {"rotary_emb": m.model.rotary_emb, "rotary_emb_local": m.model.rotary_emb_local},
+        init_weight=gemma_weight,
+    ))
 
     # ---- Gemma-2: logit soft-capping, query_pre_attn_scalar, alternating sliding layers
     cfg = Gemma2Config(
-        **common_text(hidden_size=48),
-        head_dim=16,
-        num_hidden_layers=2,
-        rope_theta=10_000.0,
-        query_pre_attn_scalar=32,
-        sliding_window=4,
-        attn_logit_softcapping=5.0,
-        final_logit_softcapping=30.0,
-        rms_norm_eps=1e-6,
-        attention_bias=False,
+        **common_text(hidden_size=48), head_dim=16, num_hidden_layers=2, rope_theta=10_000.0,
+        query_pre_attn_scalar=32, sliding_window=4, attn_logit_softcapping=5.0,
+        final_logit_softcapping=30.0, rms_norm_eps=1e-6, attention_bias=False,
     )
-    fams.append(
-        Family(
-            "gemma2",
-            "Gemma-2 (soft-capped scores, sliding layer)",
-            Gemma2ForCausalLM,
-            cfg,
-            [("gemma2_local", 0, "sliding layer, window 4, attn_logit_softcapping 5 (small so the cap bites)")],
-            text_scenarios(),
-            ["no_softcap", "scale_head_dim", "no_window"],
-            init_weight=gemma_weight,
-        )
-    )
+    fams.append(Family(
+        "gemma2", "Gemma-2 (soft-capped scores, sliding layer)", Gemma2ForCausalLM, cfg,
+        [("gemma2_local", 0, "sliding layer, window 4, attn_logit_softcapping 5 (small so the cap bites)")],
+        text_scenarios(),
+        ["no_softcap", "scale_head_dim", "no_window"],
+        init_weight=gemma_weight,
+    ))
 
     # ---- OLMo-2: q/k RMSNorm over the whole projection, before the head split
     cfg = Olmo2Config(
-        **common_text(),
-        num_hidden_layers=2,
-        rope_theta=500_000.0,
-        rms_norm_eps=1e-6,
-        attention_bias=False,
+        **common_text(), num_hidden_layers=2, rope_theta=500_000.0, rms_norm_eps=1e-6, attention_bias=False,
     )
-    fams.append(
-        Family(
-            "olmo2",
-            "OLMo-2 (q/k RMSNorm over the full projection)",
-            Olmo2ForCausalLM,
-            cfg,
-            [("olmo2", 1, "full attention layer")],
-            text_scenarios(),
-            ["norm_per_head", "no_qk_norm", "gqa_modulo"],
-        )
-    )
+    fams.append(Family(
+        "olmo2", "OLMo-2 (q/k RMSNorm over the full projection)", Olmo2ForCausalLM, cfg,
+        [("olmo2", 1, "full attention layer")],
+        text_scenarios(),
+        ["norm_per_head", "no_qk_norm", "gqa_modulo"],
+    ))
 
     # ---- GPT-OSS: sinks, YaRN truncate false, alternating sliding/full layers, biases
     cfg = GptOssConfig(
-        **common_text(hidden_size=48, max_position_embeddings=131072),
-        head_dim=16,
-        num_hidden_layers=4,
-        num_local_experts=2,
-        num_experts_per_tok=1,
-        sliding_window=4,
-        rope_theta=150_000.0,
+        **common_text(hidden_size=48, max_position_embeddings=131072), head_dim=16, num_hidden_layers=4,
+        num_local_experts=2, num_experts_per_tok=1, sliding_window=4, rope_theta=150_000.0,
         rope_scaling={
             "rope_type": "yarn",
             "factor": 32.0,
@@ -716,23 +643,18 @@ def make_families() -> list[Family]:
         },
         rms_norm_eps=1e-5,
     )
-    fams.append(
-        Family(
-            "gpt_oss",
-            "GPT-OSS (sinks, YaRN truncate=false, sliding + full layers)",
-            GptOssForCausalLM,
-            cfg,
-            [
-                ("gpt_oss_sliding", 2, "sliding layer, window 4"),
-                ("gpt_oss_full", 3, "full attention layer"),
-            ],
-            text_scenarios(),
-            {
-                "gpt_oss_sliding": ["no_sinks", "yarn_truncate", "no_attention_factor", "no_window"],
-                "gpt_oss_full": ["no_sinks", "yarn_truncate", "no_attention_factor", "gqa_modulo"],
-            },
-        )
-    )
+    fams.append(Family(
+        "gpt_oss", "GPT-OSS (sinks, YaRN truncate=false, sliding + full layers)", GptOssForCausalLM, cfg,
+        [
+            ("gpt_oss_sliding", 2, "sliding layer, window 4"),
+            ("gpt_oss_full", 3, "full attention layer"),
+        ],
+        text_scenarios(),
+        {
+            "gpt_oss_sliding": ["no_sinks", "yarn_truncate", "no_attention_factor", "no_window"],
+            "gpt_oss_full": ["no_sinks", "yarn_truncate", "no_attention_factor", "gqa_modulo"],
+        },
+    ))
 
     # ---- Phi-3 with LongRoPE: fused qkv [all q | all k | all v], partial rotary,
     # original_max_position_embeddings 16 so that short sequences cross the switch
@@ -740,15 +662,10 @@ def make_families() -> list[Family]:
     short = [round(1.0 + 0.125 * i, 6) for i in range(rot // 2)]
     long_ = [round(1.0 + 1.5 * i, 6) for i in range(rot // 2)]
     cfg = Phi3Config(
-        **common_text(max_position_embeddings=64),
-        num_hidden_layers=2,
-        rope_theta=10_000.0,
-        partial_rotary_factor=0.75,
-        original_max_position_embeddings=16,
-        rope_scaling={"type": "longrope", "short_factor": short, "long_factor": long_},
-        sliding_window=None,
-        rms_norm_eps=1e-5,
-        pad_token_id=0,
+        **common_text(max_position_embeddings=64), num_hidden_layers=2, rope_theta=10_000.0,
+        partial_rotary_factor=0.75, original_max_position_embeddings=16,
+        rope_scaling={"type": "longrope", "short_factor": short, "long_factor": long_}, sliding_window=None,
+        rms_norm_eps=1e-5, pad_token_id=0,
     )
     phi_sc = text_scenarios()
     phi_sc[0] = Scenario(
@@ -802,18 +719,13 @@ def make_families() -> list[Family]:
         prepare="generic",
     )
     phi_sc.insert(3, gen_sc)
-    fams.append(
-        Family(
-            "phi3",
-            "Phi-3 with LongRoPE (fused qkv_proj, partial rotary 0.75)",
-            Phi3ForCausalLM,
-            cfg,
-            [("phi3_longrope", 1, "every Phi-3 layer is alike")],
-            phi_sc,
-            ["longrope_always_short", "longrope_rerotate_cache", "no_attention_factor", "full_rotary",
-             "qkv_neox_layout", "gqa_modulo"],
-        )
-    )
+    fams.append(Family(
+        "phi3", "Phi-3 with LongRoPE (fused qkv_proj, partial rotary 0.75)", Phi3ForCausalLM, cfg,
+        [("phi3_longrope", 1, "every Phi-3 layer is alike")],
+        phi_sc,
+        ["longrope_always_short", "longrope_rerotate_cache", "no_attention_factor", "full_rotary",
+         "qkv_neox_layout", "gqa_modulo"],
+    ))
 
     # ---- Qwen2-VL: M-RoPE with mrope_section, 3-D position ids from get_rope_index
     V_START, IMG, V_END, VID = 60, 61, 62, 63
@@ -831,10 +743,7 @@ def make_families() -> list[Family]:
             depth=1, embed_dim=16, hidden_size=64, num_heads=2, mlp_ratio=1, patch_size=14,
             spatial_merge_size=2, temporal_patch_size=2, in_channels=3,
         ),
-        image_token_id=IMG,
-        video_token_id=VID,
-        vision_start_token_id=V_START,
-        vision_end_token_id=V_END,
+        image_token_id=IMG, video_token_id=VID, vision_start_token_id=V_START, vision_end_token_id=V_END,
     )
     img6 = [V_START] + [IMG] * 6 + [V_END]  # grid (t,h,w) = (1,4,6) -> 1 x 2 x 3 merged tokens
     img4 = [V_START] + [IMG] * 4 + [V_END]  # grid (1,4,4) -> 1 x 2 x 2
@@ -884,19 +793,14 @@ def make_families() -> list[Family]:
             extra={"image_grid_thw": [[1, 4, 4], [1, 4, 6]]},
         ),
     ]
-    fams.append(
-        Family(
-            "qwen2_vl",
-            "Qwen2-VL text attention (M-RoPE, mrope_section [2, 3, 3])",
-            Qwen2VLForConditionalGeneration,
-            cfg,
-            [("qwen2_vl", 1, "text decoder layer")],
-            qsc,
-            ["mrope_text_row", "mrope_interleaved", "gqa_modulo"],
-            attn_path=lambda m, i: m.model.language_model.layers[i].self_attn,
-            rotary_paths=lambda m: {"rotary_emb": m.model.language_model.rotary_emb},
-        )
-    )
+    fams.append(Family(
+        "qwen2_vl", "Qwen2-VL text attention (M-RoPE, mrope_section [2, 3, 3])", Qwen2VLForConditionalGeneration, cfg,
+        [("qwen2_vl", 1, "text decoder layer")],
+        qsc,
+        ["mrope_text_row", "mrope_interleaved", "gqa_modulo"],
+        attn_path=lambda m, i: m.model.language_model.layers[i].self_attn,
+        rotary_paths=lambda m: {"rotary_emb": m.model.language_model.rotary_emb},
+    ))
     return fams
 
 
