@@ -109,6 +109,25 @@ fn score(dot: f32, b: u32, h: u32, i: u32, j: u32) -> f32 {
 `;
 }
 
+/**
+ * The row a flash invocation owns: workgroup (block, b·kvHeads + kvh) holds `br` consecutive rows of one
+ * (batch, kv head) — the query heads of its GQA group one after another — and invocation `lid` row r0 + lid
+ * (clamped; `valid` says whether it is real), query head h, query index i and its visible key range.
+ */
+function flashRow(br: number): string {
+  return /* wgsl */ `  let block = wg.z * nwg.x + wg.x;
+  let b = wg.y / P.kvHeads;
+  let kvh = wg.y - b * P.kvHeads;
+  let r0 = block * ${br}u;
+  let r = r0 + lid;
+  let valid = r < P.rowsPerGroup;
+  let rr = min(r, P.rowsPerGroup - 1u);
+  let hl = rr / P.qLen;
+  let h = kvh * P.group + hl;
+  let i = rr - hl * P.qLen;
+  let range = row_range(i);`;
+}
+
 /** Shapes a flash kernel is specialised for. */
 export interface FlashShape {
   /** Query rows per workgroup (one per invocation). */
@@ -134,17 +153,7 @@ var<workgroup> kt: array<f32, ${bc * dp}>;
 var<workgroup> vt: array<f32, ${bc * dvp}>;
 
 ${computeMain(br)}
-  let block = wg.z * nwg.x + wg.x;
-  let b = wg.y / P.kvHeads;
-  let kvh = wg.y - b * P.kvHeads;
-  let r0 = block * ${br}u;
-  let r = r0 + lid;
-  let valid = r < P.rowsPerGroup;
-  let rr = min(r, P.rowsPerGroup - 1u);
-  let hl = rr / P.qLen;
-  let h = kvh * P.group + hl;
-  let i = rr - hl * P.qLen;
-  let range = row_range(i);
+${flashRow(br)}
 
   // The band of keys any row of this workgroup sees (uniform: from workgroup_id and uniforms only).
   let rLast = min(r0 + ${br}u, P.rowsPerGroup) - 1u;
@@ -459,17 +468,7 @@ var<workgroup> kt: array<vec4f, ${bc * d4}>;
 var<workgroup> vt: array<vec4f, ${bc * dv4}>;
 
 ${computeMain(br)}
-  let block = wg.z * nwg.x + wg.x;
-  let b = wg.y / P.kvHeads;
-  let kvh = wg.y - b * P.kvHeads;
-  let r0 = block * ${br}u;
-  let r = r0 + lid;
-  let valid = r < P.rowsPerGroup;
-  let rr = min(r, P.rowsPerGroup - 1u);
-  let hl = rr / P.qLen;
-  let h = kvh * P.group + hl;
-  let i = rr - hl * P.qLen;
-  let range = row_range(i);
+${flashRow(br)}
   let lo = range.x;
   let hi = range.y;
   let pos = P.qOffset + i32(i);

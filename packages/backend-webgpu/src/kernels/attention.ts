@@ -91,10 +91,13 @@ function flashRegShape(
     bc,
     d4,
     dv4,
-    mask: data.mask !== undefined,
-    softcap: softcap > 0,
-    alibi: data.slopes !== undefined,
+    ...scoreTerms(data, softcap),
   };
+}
+
+/** Which optional score terms an unrolled kernel is specialised for (absent ones cost it nothing). */
+function scoreTerms(data: { mask: unknown; slopes: unknown }, softcap: number) {
+  return { mask: data.mask !== undefined, softcap: softcap > 0, alibi: data.slopes !== undefined };
 }
 
 /** The lanes flash kernel's shape for this call, or undefined where it does not apply. */
@@ -115,9 +118,7 @@ function flashLanesShape(
     kb: LANES_KB,
     d: headDim,
     dv: vHeadDim,
-    mask: data.mask !== undefined,
-    softcap: softcap > 0,
-    alibi: data.slopes !== undefined,
+    ...scoreTerms(data, softcap),
   };
 }
 
