@@ -13,15 +13,12 @@
 import {
   type AddLearnedOptions,
   type AddSinusoidalOptions,
-  type ApplyRopeOptions,
-  type AttentionOptions,
-  type AttentionMask,
+  type AttentionCallOptions,
   type AttentionResult,
-  type DimsTensor,
   type EmbeddingTensor,
   type HeadsTensor,
   type HeadsTensorLike,
-  type InteropOptions,
+  type RopeCallOptions,
   type PickOptions,
   type PickedBackend,
   type RopeInput,
@@ -65,6 +62,7 @@ export type {
   BackendDescription,
   BackendRegistration,
   CausalMode,
+  AttentionCallOptions,
   DimsTensor,
   Dtype,
   EmbeddingTensor,
@@ -87,6 +85,7 @@ export type {
   Positions,
   RmsNormOptions,
   RopeFrequencies,
+  RopeCallOptions,
   RopeInput,
   RopeQK,
   RopeScaling,
@@ -224,10 +223,9 @@ export function getBackend(options?: PickOptions): Promise<TopLevelBackend> {
 export async function applyRope(
   x: HeadsTensorLike,
   rope: RopeInput,
-  options?: ApplyRopeOptions & InteropOptions,
+  options?: RopeCallOptions,
 ): Promise<HeadsTensor> {
-  // Tensors from other libraries and the layout option are read by every backend (core's interop).
-  return (await getBackend()).backend.applyRope(x as HeadsTensor, rope, options);
+  return (await getBackend()).backend.applyRope(x, rope, options);
 }
 
 /** Rotates q and k with the same positions on the picked backend. */
@@ -235,9 +233,9 @@ export async function applyRopeQK(
   q: HeadsTensorLike,
   k: HeadsTensorLike,
   rope: RopeInput,
-  options?: ApplyRopeOptions & InteropOptions,
+  options?: RopeCallOptions,
 ): Promise<RopeQK> {
-  return (await getBackend()).backend.applyRopeQK(q as HeadsTensor, k as HeadsTensor, rope, options);
+  return (await getBackend()).backend.applyRopeQK(q, k, rope, options);
 }
 
 /** The sinusoidal table [positions, dim] on the picked backend. */
@@ -250,7 +248,7 @@ export async function addSinusoidal(
   x: EmbeddingTensor | TensorLike,
   options?: AddSinusoidalOptions,
 ): Promise<EmbeddingTensor> {
-  return (await getBackend()).backend.addSinusoidal(x as EmbeddingTensor, options);
+  return (await getBackend()).backend.addSinusoidal(x, options);
 }
 
 /** x + learned table rows by position, on the picked backend. */
@@ -259,7 +257,7 @@ export async function addLearned(
   table: TensorLike,
   options?: AddLearnedOptions,
 ): Promise<EmbeddingTensor> {
-  return (await getBackend()).backend.addLearned(x as EmbeddingTensor, table as Tensor, options);
+  return (await getBackend()).backend.addLearned(x, table, options);
 }
 
 /**
@@ -280,15 +278,15 @@ export async function attention(
   q: HeadsTensorLike,
   k: HeadsTensorLike,
   v: HeadsTensorLike,
-  options?: Omit<AttentionOptions, "mask"> & InteropOptions & { mask?: AttentionMask | DimsTensor },
+  options?: AttentionCallOptions,
 ): Promise<AttentionResult> {
   const backend = (await getBackend()).backend;
-  return backend.attention(q as HeadsTensor, k as HeadsTensor, v as HeadsTensor, options as AttentionOptions);
+  return backend.attention(q, k, v, options);
 }
 
 /** y = x·Wᵀ + b on the picked backend. */
 export async function linear(x: TensorLike, weight: TensorLike, bias?: TensorLike): Promise<Tensor> {
-  return (await getBackend()).backend.linear(x as Tensor, weight as Tensor, bias as Tensor | undefined);
+  return (await getBackend()).backend.linear(x, weight, bias);
 }
 
 /**
@@ -301,5 +299,5 @@ export async function linear(x: TensorLike, weight: TensorLike, bias?: TensorLik
  * ```
  */
 export async function rmsNorm(x: TensorLike, weight?: TensorLike, options?: RmsNormOptions): Promise<Tensor> {
-  return (await getBackend()).backend.rmsNorm(x as Tensor, weight as Tensor | undefined, options);
+  return (await getBackend()).backend.rmsNorm(x, weight, options);
 }
