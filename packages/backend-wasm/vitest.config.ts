@@ -4,7 +4,7 @@ const dist = new URL("./dist/index.js", import.meta.url).pathname;
 
 export default defineConfig({
   test: {
-    // The worker threads load dist/worker.js and the compiled .wasm: tests run against the build.
+    // The compiled kernels are embedded into dist/ by the build (scripts/build-wasm.mjs): tests run against it.
     alias: { "../src/index.js": dist },
     // CI runs several packages' suites at once on two cores: a limit of minutes, not 5 s (a hang still fails).
     testTimeout: 120_000,
