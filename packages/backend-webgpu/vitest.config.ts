@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { playwright } from "@vitest/browser-playwright";
 import { defineConfig } from "vitest/config";
+import { chromiumProject, chromiumProjectEnabled } from "../../tools/chromium.mjs";
 
 // Dawn (the `webgpu` package) needs a Vulkan driver. Where none is configured and Chromium's SwiftShader
 // ICD is on the machine (Debian's chromium package; CI installs it with libvulkan1), use it, so that
@@ -16,16 +17,6 @@ if (!process.env["XDG_RUNTIME_DIR"]) {
   const dir = join(tmpdir(), `ropekit-xdg-${process.getuid?.() ?? "user"}`);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   process.env["XDG_RUNTIME_DIR"] = dir;
-}
-
-// Debian's Chromium, never a downloaded browser. Without it the browser project cannot run: under CI
-// that is a failure (the project stays and fails to launch), elsewhere it is reported as NOT RUN.
-const chromium = process.env["CHROMIUM_PATH"] ?? "/usr/bin/chromium";
-const haveChromium = existsSync(chromium);
-if (!haveChromium) {
-  const message = `backend-webgpu: ${chromium} not found — the WebGPU conformance in Chromium is NOT RUN`;
-  if (process.env["CI"]) console.error(`${message} (CI: this fails the run)`);
-  else console.warn(`${message} (install Debian's chromium to run it)`);
 }
 
 export default defineConfig({
@@ -45,39 +36,9 @@ export default defineConfig({
           },
         },
       },
-      ...(haveChromium || process.env["CI"]
-        ? [
-            {
-              extends: true as const,
-              test: {
-                name: "chromium",
-                include: ["test/browser/**/*.test.ts"],
-                browser: {
-                  enabled: true,
-                  headless: true,
-                  screenshotFailures: false,
-                  provider: playwright({
-                    launchOptions: {
-                      executablePath: chromium,
-                      // WebGPU on SwiftShader without a GPU (the unsafe flags); the GPU on a machine with
-                      // one. The network flags keep Chromium from calling out of this closed machine.
-                      args: [
-                        "--no-sandbox",
-                        "--disable-quic",
-                        "--no-first-run",
-                        "--disable-background-networking",
-                        "--disable-component-update",
-                        "--disable-sync",
-                        "--enable-unsafe-webgpu",
-                        "--enable-unsafe-swiftshader",
-                      ],
-                    },
-                  }),
-                  instances: [{ browser: "chromium" as const }],
-                },
-              },
-            },
-          ]
+      // WebGPU in Chromium: SwiftShader without a GPU, the GPU on a machine with one.
+      ...(chromiumProjectEnabled("backend-webgpu")
+        ? [chromiumProject(playwright, { name: "chromium", include: ["test/browser/**/*.test.ts"] })]
         : []),
     ],
   },

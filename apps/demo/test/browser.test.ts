@@ -7,21 +7,14 @@ import { type Browser, type Page, chromium } from "playwright-core";
 import { applyRopeReference, ropeFrequencies, ropeSpec, ropeSpecFromHF } from "ropekit";
 import { type PreviewServer, preview } from "vite";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CHROMIUM_FLAGS, CHROMIUM_PATH, OFFLINE_FLAGS } from "../../../tools/chromium.mjs";
 import { DEFAULT_CONFIG, RELATIVE_DIM, RELATIVE_N, relativeK, relativeQ } from "../src/data.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const shots = fileURLToPath(new URL("../test-results/", import.meta.url));
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const FLAGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
+const CHROMIUM = CHROMIUM_PATH;
+// The demo's main browser has no GPU at all (the page must work on the CPU backends alone).
+const FLAGS = ["--headless", "--disable-gpu", ...OFFLINE_FLAGS];
 
 let server: PreviewServer;
 let browser: Browser;
@@ -160,11 +153,7 @@ describe.skipIf(!hasChromium)("demo in headless Chromium with WebGPU", () => {
   it("declines webgpu on a software adapter with the reason, and runs it when asked", async () => {
     gpuBrowser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: [
-        ...FLAGS.filter((f) => f !== "--disable-gpu"),
-        "--enable-unsafe-webgpu",
-        "--enable-unsafe-swiftshader",
-      ],
+      args: ["--headless", ...CHROMIUM_FLAGS],
     });
     const gpuPage = await gpuBrowser.newPage({ viewport: { width: 1280, height: 2000 } });
     const errors: string[] = [];

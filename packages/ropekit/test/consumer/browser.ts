@@ -5,10 +5,11 @@ import { readFile } from "node:fs/promises";
 import { type Server, createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { extname, join, normalize } from "node:path";
+import { CHROMIUM_FLAGS, CHROMIUM_PATH } from "../../../../tools/chromium.mjs";
 import type { ProbeResult } from "./probe.js";
 
 /** Debian's Chromium (CHROMIUM_PATH overrides). */
-export const CHROMIUM = process.env["CHROMIUM_PATH"] ?? "/usr/bin/chromium";
+export const CHROMIUM = CHROMIUM_PATH;
 /** Without it the browser consumers cannot run: CI fails, elsewhere they are reported as not run. */
 export const HAVE_CHROMIUM = existsSync(CHROMIUM);
 
@@ -86,25 +87,16 @@ interface Page {
 
 /** Launches Chromium; `open(url)` loads a page and waits for its probe. */
 export async function launch(playwright: Playwright): Promise<{
-  open<T = ProbeResult>(url: string): Promise<PageRun<T>>;
+  open<T = ProbeResult>(url: string, consoleErrorsAreFatal?: boolean): Promise<PageRun<T>>;
   close(): Promise<void>;
 }> {
   const browser = await playwright.chromium.launch({
     executablePath: CHROMIUM,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      // WebGL2 on SwiftShader, for the gpu.js page (no GPU here).
-      "--enable-unsafe-swiftshader",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
+    // WebGL2 on SwiftShader, for the gpu.js page (no GPU here).
+    args: ["--headless", ...CHROMIUM_FLAGS],
   });
   return {
-    async open<T>(url: string) {
+    async open<T>(url: string, consoleErrorsAreFatal = true) {
       const page = await browser.newPage();
       const problems: string[] = [];
       // A page that fails (an unresolved import, an uncaught error) never sets its result: stop at once.
@@ -118,7 +110,7 @@ export async function launch(playwright: Playwright): Promise<{
         if (fatal) failed(new Error(`${url}: ${problems.join("; ")}`));
       };
       page.on("console", (m) => {
-        if (m.type() === "error") problem(`console: ${m.text()}`, true);
+        if (m.type() === "error") problem(`console: ${m.text()}`, consoleErrorsAreFatal);
       });
       page.on("pageerror", (e) => problem(`page error: ${e.message}`, true));
       page.on("response", (r) => {
