@@ -7,7 +7,7 @@ import { BLOCK_K, BLOCK_Q, f32At, nextUnit, param, paramF } from "./attention-co
 import { accumulatePV } from "./attention-pv";
 import { softmaxTile } from "./attention-softmax";
 import { storeRow } from "./attention-store";
-import { pvOneRowBf16, scoresOneRowBf16 } from "./decode-bf16";
+import { pvOneRowBf16, pvOneRowF16, scoresOneRowBf16, scoresOneRowF16 } from "./decode-half";
 import { decodeScores } from "./decode-scores";
 import { loadF32, stageRows } from "./half";
 import { madd } from "./simd";
@@ -99,14 +99,15 @@ export function attentionDecode(p: usize): void {
   const rowBad = rowH + (<usize>BLOCK_Q << 2);
   const kTile = rowBad + (<usize>BLOCK_Q << 2); // a tile of half K / V as f32, as in the tiled kernel
   const vTile = kTile + (<usize>(BLOCK_K * d) << 2);
+  const backup = vTile + (<usize>(BLOCK_K * dv) << 2); // one row's acc (f16 in place)
   const qDtype = param(p, P.Q_DTYPE);
   const kDtype = param(p, P.K_DTYPE);
   const vDtype = param(p, P.V_DTYPE);
 
   const group = qHeads / kvHeads;
   const rows = group * qLen;
-  // One row (MHA decode) reads bf16 K / V in place (decode-bf16.ts) instead of staging f32 tiles.
-  const oneBf16 = rows == 1 && (d & 7) == 0 && (dv & 7) == 0;
+  // One row (MHA decode) reads half K / V in place (decode-half.ts) instead of staging f32 tiles.
+  const oneHalf = rows == 1 && (d & 7) == 0 && (dv & 7) == 0;
   const units = param(p, P.BATCH) * kvHeads * chunks;
   const kStride = param(p, P.K_STRIDE_SEQ);
   const vStride = param(p, P.V_STRIDE_SEQ);
@@ -144,16 +145,32 @@ export function attentionDecode(p: usize): void {
       // Half K / V: the tile's rows converted to f32 first (SIMD), then read as f32 rows d (dv) apart.
       if (kDtype == P.DTYPE_F32) {
         decodeScores(qb, k + (<usize>(kBase + c0 * kStride) << 2), kStride, d, rows, cols, scores);
-      } else if (kDtype == P.DTYPE_BF16 && oneBf16) {
-        scoresOneRowBf16(qb, k + (<usize>(kBase + c0 * kStride) << 1), <usize>kStride << 1, d, cols, scores);
       } else {
-        stageRows(k, kBase, kStride, c0, cols, d, kDtype, kTile);
-        decodeScores(qb, kTile, d, d, rows, cols, scores);
+        let done = false;
+        if (oneHalf) {
+          const kr = k + (<usize>(kBase + c0 * kStride) << 1);
+          const ks = <usize>kStride << 1;
+          if (kDtype == P.DTYPE_BF16) done = scoresOneRowBf16(qb, kr, ks, d, cols, scores);
+          else done = scoresOneRowF16(qb, kr, ks, d, cols, scores);
+        }
+        // Several rows, or an f16 ±∞ / NaN in the tile: the exact staged path.
+        if (!done) {
+          stageRows(k, kBase, kStride, c0, cols, d, kDtype, kTile);
+          decodeScores(qb, kTile, d, d, rows, cols, scores);
+        }
       }
       softmaxTile(p, b, c0, rows, cols, scores, rowI, rowH, rowBad, rowMax, rowSum, acc, dv);
-      if (vDtype == P.DTYPE_BF16 && oneBf16) {
-        pvOneRowBf16(scores, acc, v + (<usize>(vBase + c0 * vStride) << 1), <usize>vStride << 1, cols, dv);
-        continue;
+      if (vDtype != P.DTYPE_F32 && oneHalf) {
+        const vr = v + (<usize>(vBase + c0 * vStride) << 1);
+        const vsb = <usize>vStride << 1;
+        if (vDtype == P.DTYPE_BF16) {
+          pvOneRowBf16(scores, acc, vr, vsb, cols, dv);
+          continue;
+        }
+        // f16: acc is kept, and restored for the staged path if the tile holds a ±∞ / NaN.
+        memory.copy(backup, acc, <usize>dv << 2);
+        if (pvOneRowF16(scores, acc, vr, vsb, cols, dv)) continue;
+        memory.copy(acc, backup, <usize>dv << 2);
       }
       let vp = v;
       let vb = vBase;

@@ -13,8 +13,8 @@ export { BLOCK_K, BLOCK_Q } from "./attention-common";
 
 /** Bytes of scratch one thread needs for head sizes d and dv. */
 export function attentionScratchBytes(d: i32, dv: i32): i32 {
-  // The last two regions are the f32 K and V tiles that half inputs are converted into.
-  return (d * BLOCK_K + BLOCK_Q * d + BLOCK_Q * BLOCK_K + BLOCK_Q * dv + 5 * BLOCK_Q + BLOCK_K * (d + dv)) * 4 + 64;
+  // Then the f32 K and V tiles that half inputs are converted into, and one row of acc (decode, f16).
+  return (d * BLOCK_K + BLOCK_Q * d + BLOCK_Q * BLOCK_K + BLOCK_Q * dv + 5 * BLOCK_Q + BLOCK_K * (d + dv) + dv) * 4 + 64;
 }
 
 /**

@@ -22,7 +22,7 @@ function f16Lanes(s: v128): v128 {
 /** Four finite f16 values (sign-extended into i32 lanes) as f32x4: f16Lanes without ±∞ / NaN. */
 // @ts-ignore: decorator
 @inline
-function f16Rebias(s: v128): v128 {
+export function f16Rebias(s: v128): v128 {
   return f32x4.mul(v128.and(i32x4.shl(s, 13), i32x4.splat(0x8fffe000)), f32x4.splat(F16_SCALE));
 }
 
@@ -94,12 +94,8 @@ export function stageRows(
     if (dtype == DTYPE_BF16) {
       for (; x + 8 <= width; x += 8) {
         const h = v128.load(row + (<usize>x << 1));
-        // Each half into the top 16 bits of a zeroed lane: one shuffle per four values.
-        const z = i32x4.splat(0);
-        const lo = i8x16.shuffle(z, h, 0, 1, 16, 17, 0, 1, 18, 19, 0, 1, 20, 21, 0, 1, 22, 23);
-        const hi = i8x16.shuffle(z, h, 0, 1, 24, 25, 0, 1, 26, 27, 0, 1, 28, 29, 0, 1, 30, 31);
-        v128.store(out + (<usize>x << 2), lo);
-        v128.store(out + (<usize>x << 2), hi, 16);
+        v128.store(out + (<usize>x << 2), i32x4.shl(i32x4.extend_low_i16x8_u(h), 16));
+        v128.store(out + (<usize>x << 2), i32x4.shl(i32x4.extend_high_i16x8_u(h), 16), 16);
       }
     } else {
       // The common case first: no ±∞ / NaN in the row (checked on eight halves at once), so each lane

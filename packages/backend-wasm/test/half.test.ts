@@ -127,6 +127,28 @@ describe.each([1, 2])("backend-wasm halves, %i thread(s)", (threads) => {
   }
 
   for (const dtype of halves) {
+    it(`one-row decode (MHA) on ${dtype} K/V read in place: ±∞ in k and NaN in v give the reference's rows`, async () => {
+      const [heads, kvLen, d] = [4, 700, 64];
+      const k = tensor(kvLen, heads, d, 2, dtype);
+      const v = tensor(kvLen, heads, d, 3, dtype);
+      const inf = dtype === "float16" ? 0x7c00 : 0x7f80;
+      (k.data as Uint16Array)[(1 * kvLen + 100) * d + 3] = inf; // head 1, key 100
+      (v.data as Uint16Array)[(2 * kvLen + 650) * d + 9] = dtype === "float16" ? 0x7e00 : 0x7fc0; // NaN
+      const q = tensor(1, heads, d, 1, "float32");
+      const ref = await reference.attention(q, k, v, { returnLse: true });
+      const got = await backend.attention(q, k, v, { returnLse: true });
+      const e = Array.from(ref.output.data);
+      const a = Array.from(got.output.data);
+      expect(e.some(Number.isNaN)).toBe(true);
+      for (let i = 0; i < e.length; i++) {
+        const x = e[i] as number;
+        if (Number.isNaN(x)) expect(a[i]).toBeNaN();
+        else expect(Math.abs((a[i] as number) - x)).toBeLessThanOrEqual(1e-5 * Math.max(1, Math.abs(x)));
+      }
+    });
+  }
+
+  for (const dtype of halves) {
     it(`a resident ${dtype} KV cache is read where it lies, and a NaN in it reaches the rows that see it`, async () => {
       const kvLen = 1500;
       const k = backend.tensor([1, 2, kvLen, 64], "bhsd", dtype);
