@@ -169,4 +169,9 @@ export {
   type MultiHeadAttentionWeights,
 } from "./modules/multi-head-attention.js";
 export { type AttentionFromHFOptions, attentionFromHF } from "./modules/attention-from-hf.js";
-export { encodeSafetensors, loadSafetensors, parseSafetensors } from "./io/safetensors.js";
+export {
+  type SafetensorsOptions,
+  encodeSafetensors,
+  loadSafetensors,
+  parseSafetensors,
+} from "./io/safetensors.js";

@@ -66,6 +66,23 @@ describe("safetensors", () => {
     expect(back["b"]?.shape).toEqual([1, 2]);
   });
 
+  it("keepHalf: F16 and BF16 stay Uint16Array bits with their dtype, and round-trip through the encoder", async () => {
+    const t = parseSafetensors(sample(), { keepHalf: true });
+    expect(t["f16"]?.dtype).toBe("float16");
+    expect(Array.from(t["f16"]?.data ?? [])).toEqual([0x3e00, 0xc000, 0x0001, 0x7c00]);
+    expect(t["f16"]?.data).toBeInstanceOf(Uint16Array);
+    expect(t["bf16"]?.dtype).toBe("bfloat16");
+    expect(Array.from(t["bf16"]?.data ?? [])).toEqual([0x3fc0, 0xc000]);
+    expect(t["f32"]?.dtype).toBeUndefined();
+    const back = parseSafetensors(encodeSafetensors(t), { keepHalf: true });
+    expect(back["f16"]).toEqual(t["f16"]);
+    expect(back["bf16"]).toEqual(t["bf16"]);
+    expect(Array.from((await loadSafetensors(sample(), { keepHalf: true }))["bf16"]?.data ?? [])).toEqual([
+      0x3fc0, 0xc000,
+    ]);
+    expect(codeOf(() => parseSafetensors(sample(), { keephalf: true } as never))).toBe("INVALID_OPTION");
+  });
+
   it("loads from a path and a file: URL", async () => {
     const path = join(dir, "w.safetensors");
     writeFileSync(path, sample());

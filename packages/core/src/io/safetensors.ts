@@ -1,5 +1,8 @@
+import { tensorDtype } from "../dtype/dtype.js";
+import { decodeHalf } from "../dtype/half.js";
 import { RopekitError, describeValue } from "../errors.js";
-import type { FloatArray, Tensor } from "../types.js";
+import { checkOptions } from "../options.js";
+import type { Tensor, TensorData } from "../types.js";
 import { readFile } from "#read-file";
 
 /** The element types ropekit reads from a safetensors file, with their sizes in bytes. */
@@ -10,18 +13,26 @@ function malformed(why: string): never {
   throw new RopekitError("INVALID_FORMAT", `not a valid safetensors file: ${why}`, "safetensors");
 }
 
-/** IEEE half bits → number, with subnormals, ±∞ and NaN as the format defines them. */
-function halfToNumber(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exponent = (h >> 10) & 0x1f;
-  const fraction = h & 0x3ff;
-  if (exponent === 0) return sign * fraction * 2 ** -24;
-  if (exponent === 0x1f) return fraction ? Number.NaN : sign * Number.POSITIVE_INFINITY;
-  return sign * (1 + fraction / 1024) * 2 ** (exponent - 15);
+/** Options of `parseSafetensors` and `loadSafetensors`. */
+export interface SafetensorsOptions {
+  /**
+   * Keep F16 and BF16 tensors as they are stored — a Uint16Array of bits with `dtype` "float16" /
+   * "bfloat16", half the memory of f32 — instead of widening them to f32. Default false.
+   */
+  keepHalf?: boolean;
 }
 
-/** Reads `count` values of `dtype` from `bytes` at `offset` (little-endian): f32 data as Float32Array, f64 as Float64Array, f16/bf16 widened to f32. */
-function decode(bytes: Uint8Array, offset: number, count: number, dtype: SafetensorsDtype): FloatArray {
+/**
+ * Reads `count` values of `dtype` from `bytes` at `offset` (little-endian): f32 data as Float32Array, f64
+ * as Float64Array, f16/bf16 as Uint16Array bits (`keepHalf`) or widened (exactly) to f32.
+ */
+function decode(
+  bytes: Uint8Array,
+  offset: number,
+  count: number,
+  dtype: SafetensorsDtype,
+  keepHalf: boolean,
+): TensorData {
   const view = new DataView(bytes.buffer, bytes.byteOffset + offset, count * DTYPE_BYTES[dtype]);
   switch (dtype) {
     case "F32": {
@@ -34,16 +45,11 @@ function decode(bytes: Uint8Array, offset: number, count: number, dtype: Safeten
       for (let i = 0; i < count; i++) out[i] = view.getFloat64(8 * i, true);
       return out;
     }
-    case "F16": {
-      const out = new Float32Array(count);
-      for (let i = 0; i < count; i++) out[i] = halfToNumber(view.getUint16(2 * i, true));
-      return out;
-    }
+    case "F16":
     case "BF16": {
-      // bf16 is the top half of an f32: widening is exact.
-      const bits = new Uint32Array(count);
-      for (let i = 0; i < count; i++) bits[i] = view.getUint16(2 * i, true) << 16;
-      return new Float32Array(bits.buffer);
+      const bits = new Uint16Array(count);
+      for (let i = 0; i < count; i++) bits[i] = view.getUint16(2 * i, true);
+      return keepHalf ? bits : decodeHalf(bits, dtype === "F16" ? "float16" : "bfloat16");
     }
   }
 }
@@ -51,10 +57,16 @@ function decode(bytes: Uint8Array, offset: number, count: number, dtype: Safeten
 /**
  * Parses a safetensors file (an 8-byte little-endian header length, a JSON header of
  * `{ name: { dtype, shape, data_offsets } }`, the data) into tensors by name. F32 and F64 are read as they
- * are; F16 and BF16 are widened to f32 (exactly). Every header field, offset and size is checked: a
- * truncated or malformed file raises `INVALID_FORMAT`, another dtype `NOT_IMPLEMENTED`.
+ * are; F16 and BF16 are widened to f32 (exactly), or with `keepHalf` kept as Uint16Array bits with their
+ * `dtype`. Every header field, offset and size is checked: a truncated or malformed file raises
+ * `INVALID_FORMAT`, another dtype `NOT_IMPLEMENTED`.
  */
-export function parseSafetensors(bytes: Uint8Array | ArrayBuffer): Record<string, Tensor> {
+export function parseSafetensors(
+  bytes: Uint8Array | ArrayBuffer,
+  options: SafetensorsOptions = {},
+): Record<string, Tensor> {
+  checkOptions(options, ["keepHalf"]);
+  const keepHalf = options.keepHalf === true;
   const data =
     bytes instanceof Uint8Array
       ? bytes
@@ -109,9 +121,11 @@ export function parseSafetensors(bytes: Uint8Array | ArrayBuffer): Record<string
     if (end > dataLength)
       malformed(`${name}: data ends at ${end}, past the ${dataLength} data bytes (truncated?)`);
     spans.push([begin, end, name]);
+    const kept = keepHalf && (dtype === "F16" || dtype === "BF16");
     out[name] = {
-      data: decode(data, base + begin, count, dtype as SafetensorsDtype),
+      data: decode(data, base + begin, count, dtype as SafetensorsDtype, keepHalf),
       shape: [...(shape as number[])],
+      ...(kept ? { dtype: dtype === "F16" ? ("float16" as const) : ("bfloat16" as const) } : {}),
     };
   }
   spans.sort((a, b) => a[0] - b[0]);
@@ -125,7 +139,8 @@ export function parseSafetensors(bytes: Uint8Array | ArrayBuffer): Record<string
 
 /**
  * Loads a safetensors file: bytes, a file path (Node), or a URL (fetched; `file:` URLs read from disk in
- * Node). See `parseSafetensors` for what is read and checked.
+ * Node). See `parseSafetensors` for what is read and checked; `{ keepHalf: true }` keeps F16/BF16
+ * weights in half the memory (MultiHeadAttention uses them as they are where the backend takes them).
  *
  * @example
  * ```ts
@@ -135,8 +150,10 @@ export function parseSafetensors(bytes: Uint8Array | ArrayBuffer): Record<string
  */
 export async function loadSafetensors(
   source: Uint8Array | ArrayBuffer | string | URL,
+  options: SafetensorsOptions = {},
 ): Promise<Record<string, Tensor>> {
-  if (source instanceof Uint8Array || source instanceof ArrayBuffer) return parseSafetensors(source);
+  checkOptions(options, ["keepHalf"]);
+  if (source instanceof Uint8Array || source instanceof ArrayBuffer) return parseSafetensors(source, options);
   const url =
     source instanceof URL ? source : /^[a-z][a-z0-9+.-]*:\/\//i.test(source) ? new URL(source) : undefined;
   if (url && url.protocol !== "file:") {
@@ -148,7 +165,7 @@ export async function loadSafetensors(
         "source",
       );
     }
-    return parseSafetensors(new Uint8Array(await response.arrayBuffer()));
+    return parseSafetensors(new Uint8Array(await response.arrayBuffer()), options);
   }
   if (typeof source !== "string" && !url)
     throw new RopekitError(
@@ -169,23 +186,33 @@ export async function loadSafetensors(
       "source",
     );
   }
-  return parseSafetensors(bytes);
+  return parseSafetensors(bytes, options);
 }
 
+/** The safetensors dtype and element size of a tensor's dtype. */
+const STORED = {
+  float32: ["F32", 4],
+  float64: ["F64", 8],
+  float16: ["F16", 2],
+  bfloat16: ["BF16", 2],
+} as const;
+
 /**
- * Encodes tensors as a safetensors file (F32 for Float32Array data, F64 for Float64Array), names sorted,
- * offsets contiguous — what `parseSafetensors` reads back. For tests, examples and small checkpoints.
+ * Encodes tensors as a safetensors file (F32 for Float32Array data, F64 for Float64Array, F16 / BF16 for
+ * float16 / bfloat16 bits), names sorted, offsets contiguous — what `parseSafetensors` reads back. For
+ * tests, examples and small checkpoints.
  */
 export function encodeSafetensors(tensors: Readonly<Record<string, Tensor>>): Uint8Array {
   const names = Object.keys(tensors).sort();
   const header: Record<string, { dtype: string; shape: readonly number[]; data_offsets: [number, number] }> =
     {};
   let offset = 0;
-  for (const name of names) {
+  const stored = names.map((name) => STORED[tensorDtype(tensors[name] as Tensor, name)]);
+  for (const [i, name] of names.entries()) {
     const t = tensors[name] as Tensor;
-    const f64 = t.data instanceof Float64Array;
-    const bytes = t.data.length * (f64 ? 8 : 4);
-    header[name] = { dtype: f64 ? "F64" : "F32", shape: t.shape, data_offsets: [offset, offset + bytes] };
+    const [dtype, size] = stored[i] as (typeof STORED)[keyof typeof STORED];
+    const bytes = t.data.length * size;
+    header[name] = { dtype, shape: t.shape, data_offsets: [offset, offset + bytes] };
     offset += bytes;
   }
   // The header is padded with spaces to a multiple of 8 bytes, as the reference writer does.
@@ -197,12 +224,16 @@ export function encodeSafetensors(tensors: Readonly<Record<string, Tensor>>): Ui
   view.setBigUint64(0, BigInt(head.length), true);
   out.set(head, 8);
   let at = 8 + head.length;
-  for (const name of names) {
+  for (const [n, name] of names.entries()) {
     const t = tensors[name] as Tensor;
-    const f64 = t.data instanceof Float64Array;
-    for (let i = 0; i < t.data.length; i++, at += f64 ? 8 : 4) {
-      if (f64) view.setFloat64(at, t.data[i] as number, true);
-      else view.setFloat32(at, t.data[i] as number, true);
+    const [, size] = stored[n] as (typeof STORED)[keyof typeof STORED];
+    // A Float16Array is written as its bits, like a Uint16Array.
+    const data = size === 2 ? new Uint16Array(t.data.buffer, t.data.byteOffset, t.data.length) : t.data;
+    for (let i = 0; i < data.length; i++, at += size) {
+      const value = data[i] as number;
+      if (size === 8) view.setFloat64(at, value, true);
+      else if (size === 4) view.setFloat32(at, value, true);
+      else view.setUint16(at, value, true);
     }
   }
   return out;
