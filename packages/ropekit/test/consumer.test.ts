@@ -4,7 +4,7 @@
 // against the f64 reference — in Node ESM and CommonJS, Bun, Deno, and in headless Chromium from a
 // Vite dev server, a Vite build, webpack 5, esbuild, Rollup and CDN-style URLs. TypeScript consumers
 // type-check in strict mode under every moduleResolution. Each consumer prints one matrix line.
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { run } from "./pack.js";
@@ -257,6 +257,41 @@ describe.skipIf(!HAVE_CHROMIUM)("browser consumers in headless Chromium", () => 
 
   it("esbuild (bundle, minify, platform browser)", async () => {
     await page("esbuild", await esbuild(project));
+  });
+
+  it("custom hosting: the page sets ROPEKIT_WASM_PATHS; a wrong location says URL and HTTP status", async () => {
+    // The esbuild page again, with the .wasm files copied next to it as a host would.
+    const built = await esbuild(project);
+    const assets = join(built.dir, "assets");
+    mkdirSync(assets, { recursive: true });
+    const wasmDist = join(project.app, "node_modules/@ropekit/backend-wasm/dist");
+    for (const f of readdirSync(wasmDist).filter((n) => n.endsWith(".wasm")))
+      copyFileSync(join(wasmDist, f), join(assets, f));
+    const html = (location: string) =>
+      `<!doctype html><link rel="icon" href="data:,"><script>globalThis.ROPEKIT_WASM_PATHS = ${JSON.stringify(location)};</script><script type="module" src="./main.js"></script>`;
+    writeFileSync(join(built.dir, "hosted.html"), html("./assets/"));
+    writeFileSync(join(built.dir, "missing.html"), html("./nowhere/"));
+    const server = await serve(built.dir);
+    closers.push(server.close);
+
+    const hosted = await browser.open(`${server.url}hosted.html`);
+    expect(hosted.problems).toEqual([]);
+    check("esbuild-wasmPaths", hosted.result, true);
+    expect(hosted.loaded).toContain(`${server.url}assets/ropekit.simd.wasm`);
+
+    // The page goes on with backend-js, and the skip reason is the real one.
+    const missing = await browser.open(`${server.url}missing.html`, false);
+    expect(missing.result.error).toBeUndefined();
+    expect(missing.result.backend).toBe("js");
+    const reason = missing.result.skipped.find((s) => s.startsWith("wasm:")) ?? "";
+    expect(reason).toContain(`${server.url}nowhere/ropekit.simd.wasm`);
+    expect(reason).toContain("HTTP 404");
+    expect(reason).toContain("globalThis.ROPEKIT_WASM_PATHS");
+    expect(reason).not.toMatch(/SIMD/);
+    expect(probeError(missing.result.values)).toBeLessThan(TOLERANCE);
+    lines.push(
+      `consumer ${"esbuild-wasmPaths-404".padEnd(28)} backend ${missing.result.backend} (skipped ${reason})`,
+    );
   });
 
   it("Rollup (node-resolve, browser)", async () => {

@@ -60,6 +60,8 @@ export async function serve(
 export interface PageRun<T = ProbeResult> {
   result: T;
   problems: string[];
+  /** Every URL the page loaded. */
+  loaded: string[];
 }
 
 interface Playwright {
@@ -99,6 +101,7 @@ export async function launch(playwright: Playwright): Promise<{
     async open<T>(url: string, consoleErrorsAreFatal = true) {
       const page = await browser.newPage();
       const problems: string[] = [];
+      const loaded: string[] = [];
       // A page that fails (an unresolved import, an uncaught error) never sets its result: stop at once.
       let failed: (reason: Error) => void = () => {};
       const failure = new Promise<never>((_, reject) => {
@@ -114,6 +117,7 @@ export async function launch(playwright: Playwright): Promise<{
       });
       page.on("pageerror", (e) => problem(`page error: ${e.message}`, true));
       page.on("response", (r) => {
+        loaded.push(r.url());
         if (r.status() >= 400) problem(`HTTP ${r.status()} ${r.url()}`, false);
       });
       page.on("requestfailed", (r) => problem(`request failed: ${r.url()} ${r.failure()?.errorText}`, false));
@@ -124,7 +128,7 @@ export async function launch(playwright: Playwright): Promise<{
           failure,
         ]);
         const result = await page.evaluate<T>("globalThis.__probe");
-        return { result, problems };
+        return { result, problems, loaded };
       } finally {
         await page.close();
       }

@@ -43,7 +43,7 @@ async function probe() {
     skipped: picked.skipped.map((s) => s.name + ": " + s.reason),
     values: Array.from(out.data),
   };
-  if (globalThis.crossOriginIsolated ?? typeof SharedArrayBuffer === "function") {
+  if (picked.name === "wasm" && (globalThis.crossOriginIsolated ?? typeof SharedArrayBuffer === "function")) {
     const wasm = await createWasmBackend({ threads: 2 });
     const two = await wasm.applyRope({ data: input(), shape: SHAPE, layout: "bshd" }, spec, { positions: ${POSITIONS} });
     result.threads = { mode: wasm.describe().mode, values: Array.from(two.data) };
