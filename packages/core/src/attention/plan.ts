@@ -1,8 +1,9 @@
+import { DTYPES } from "../dtype/dtype.js";
 import { RopekitError, describeValue } from "../errors.js";
 import { checkOptions } from "../options.js";
 import { type RopeInput, planApplyRope } from "../rope/apply.js";
 import { type HeadsDims, checkFloatData, headsDims } from "../tensor.js";
-import type { HeadsTensor, MultimodalPositions, Positions } from "../types.js";
+import type { Dtype, HeadsTensor, MultimodalPositions, Positions } from "../types.js";
 
 /**
  * Which keys a causal query sees.
@@ -62,6 +63,11 @@ export interface AttentionOptions {
   kvLength?: number;
   /** Also return the log-sum-exp of every query row's scores (−Infinity for a fully masked row). */
   returnLse?: boolean;
+  /**
+   * The output's dtype, one the backend takes (e.g. "float32" out of bfloat16 q, k, v). Default q's. The
+   * f64 reference functions ignore it (they return f64).
+   */
+  outputDtype?: Dtype;
 }
 
 /** What `attention` returns. */
@@ -134,6 +140,7 @@ const ATTENTION_OPTIONS = [
   "rope",
   "kvLength",
   "returnLse",
+  "outputDtype",
 ] as const satisfies readonly (keyof AttentionOptions)[];
 
 /** One finite number per query head (ALiBi slopes, sink logits), as f64; undefined when absent. */
@@ -274,6 +281,8 @@ export function planAttention(
   }
   if (options.returnLse !== undefined && typeof options.returnLse !== "boolean")
     invalid("returnLse", "a boolean", options.returnLse);
+  if (options.outputDtype !== undefined && !DTYPES.includes(options.outputDtype))
+    invalid("outputDtype", `one of ${DTYPES.join(", ")}`, options.outputDtype);
 
   return {
     q: qd,

@@ -2,7 +2,7 @@ import { planAddLearned } from "../absolute/learned.js";
 import { addSinusoidalRows, planAddSinusoidal, sinusoidalReference } from "../absolute/sinusoidal.js";
 import { repairAttentionRows } from "../attention/attention.js";
 import { fusedRopePositions, planAttention } from "../attention/plan.js";
-import { isHalfDtype, kernelData, tensorDtype } from "../dtype/dtype.js";
+import { convertTensor, isHalfDtype, kernelData, tensorDtype } from "../dtype/dtype.js";
 import { halfBits, halfValue } from "../dtype/half.js";
 import { RopekitError } from "../errors.js";
 import { interopArgs } from "../interop.js";
@@ -163,8 +163,15 @@ export function defineBackend(def: BackendDefinition): Backend {
         const qIn = resolve(q, "q");
         const kIn = resolve(kt, "k");
         const vIn = resolve(v, "v");
-        // Mixed dtypes are fine (f32 q with bf16 K/V); the output comes in q's.
-        const outDtype = qIn.dtype;
+        // Mixed dtypes are fine (f32 q with bf16 K/V); the output comes in q's unless asked otherwise.
+        const outDtype = options.outputDtype ?? qIn.dtype;
+        if (!describe().dtypes.includes(outDtype)) {
+          throw new RopekitError(
+            "INVALID_DTYPE",
+            `outputDtype is ${outDtype} but backend ${def.name} takes ${describe().dtypes.join(", ")} data`,
+            "outputDtype",
+          );
+        }
         const { rope, sinks, ...rest } = plan;
         const run = (qr: HeadsTensor, kr: HeadsTensor) =>
           then(
@@ -179,7 +186,11 @@ export function defineBackend(def: BackendDefinition): Backend {
             }),
             (result) => {
               const lse = result.lse;
-              const output = typed(result.output, outDtype);
+              let output = typed(result.output, outDtype);
+              // An explicit outputDtype is what the caller gets, whatever the kernel made (the f64
+              // reference answers f32 inputs in f64).
+              if (options.outputDtype !== undefined && tensorDtype(output, "output") !== outDtype)
+                output = convertTensor(output, outDtype) as HeadsTensor;
               const repairable =
                 output.data instanceof Float32Array ||
                 (isHalfDtype(outDtype) && output.data instanceof Uint16Array);

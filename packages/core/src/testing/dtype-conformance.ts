@@ -263,6 +263,36 @@ export function describeDtypeConformance(ctx: DtypeSuiteContext, cases: readonly
         }
       }
 
+      it(`outputDtype: ${dtype} q, k, v answered in float32, and float32 ones in ${dtype}`, async () => {
+        const c = cases.find((k): k is AttentionCase => k.op === "attention" && !k.rope) as AttentionCase;
+        const v = ctx.vector(c.id) as GoldenVector;
+        const shape = (seq: number) => headsShape(c.layout, c.batch, seq, c.qHeads, c.headDim);
+        const kvShape = headsShape(c.layout, c.batch, c.kvLen, c.kvHeads, c.headDim);
+        const make = (values: ArrayLike<number>, s: readonly number[], d: Dtype) =>
+          stored(values, s, d, c.layout) as HeadsTensor;
+        for (const [from, to] of [
+          [dtype, "float32"],
+          ["float32", dtype],
+        ] as const) {
+          const q = make(v.q as number[], shape(c.qLen), from);
+          const k = make(v.k as number[], kvShape, from);
+          const val = make(v.v as number[], kvShape, from);
+          const options = { ...attentionCaseOptions(c), outputDtype: to };
+          if (!declared()) {
+            await expect(ctx.backend().attention(q, k, val, options)).rejects.toMatchObject({
+              code: "INVALID_DTYPE",
+            });
+            continue;
+          }
+          const out = (await ctx.backend().attention(q, k, val, options)).output;
+          expect(tensorDtype(out, "output")).toBe(to);
+          const expected = valuesOf(attentionExpected(q, k, val, attentionCaseOptions(c)));
+          expect(maxRelativeError(valuesOf(out), expected)).toBeLessThanOrEqual(
+            dtypeTolerance(to, ctx.tolerance),
+          );
+        }
+      });
+
       it("in place, the rounded result lands in the caller's array", async () => {
         const x = stored(
           Array.from({ length: 2 * 3 * 8 }, (_, i) => Math.sin(i)),
