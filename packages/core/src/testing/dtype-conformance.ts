@@ -146,8 +146,13 @@ export function describeDtypeConformance(ctx: DtypeSuiteContext, cases: readonly
           expect(outDtypes(outDtype)).toContain(tensorDtype(await run(), "output"));
           return;
         }
+        const before = inputs.map((t) => Array.from(t.data));
         const out = await run();
         expect(outDtypes(outDtype)).toContain(tensorDtype(out, "output"));
+        expect(
+          inputs.map((t) => Array.from(t.data)),
+          "an out-of-place call must not touch its inputs",
+        ).toEqual(before);
         expect(maxRelativeError(valuesOf(out), expected)).toBeLessThanOrEqual(
           dtypeTolerance(outDtype, ctx.tolerance),
         );
