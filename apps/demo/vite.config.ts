@@ -10,8 +10,5 @@ export default defineConfig({
   base: "./",
   server: { headers: isolation },
   preview: { headers: isolation },
-  // backend-wasm finds its .wasm and worker next to its own module: keep it out of the dep pre-bundle.
-  optimizeDeps: { exclude: ["@ropekit/backend-wasm", "ropekit"] },
-  worker: { format: "es" },
   build: { target: "es2022", outDir: "dist", assetsInlineLimit: 0 },
 });
