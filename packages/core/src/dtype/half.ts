@@ -28,17 +28,11 @@ const POW2 = new Float64Array(361);
 for (let k = -POW2_BIAS; k <= 200; k++) POW2[k + POW2_BIAS] = 2 ** k;
 const pow2 = (k: number): number => POW2[k + POW2_BIAS] as number;
 
-/** The binary exponent ⌊log2 |x|⌋ of a normal f64 (x finite and non-zero) and its sign bit (0 or 0x8000). */
-function exponentAndSign(x: number): { e: number; sign: number } {
-  F64[0] = x;
-  const hi = F64_WORDS[HI] as number;
-  return { e: ((hi >>> 20) & 0x7ff) - 1023, sign: (hi >>> 16) & 0x8000 };
-}
-
 /** The float16 bits nearest to `x` (round to nearest, ties to even). */
 export function float16Bits(x: number): number {
   F64[0] = x;
-  const sign = ((F64_WORDS[HI] as number) >>> 16) & 0x8000;
+  const hi = F64_WORDS[HI] as number;
+  const sign = (hi >>> 16) & 0x8000;
   const a = Math.abs(x);
   if (Number.isNaN(a)) return sign | 0x7e00;
   if (a >= 65520) return sign | 0x7c00;
@@ -47,7 +41,8 @@ export function float16Bits(x: number): number {
     const r = a + 2 ** 28 - 2 ** 28;
     return sign | (r * 2 ** 24);
   }
-  const { e } = exponentAndSign(a);
+  // The binary exponent ⌊log2 a⌋, from the f64's exponent field (a is normal here).
+  const e = ((hi >>> 20) & 0x7ff) - 1023;
   const c = pow2(e + 42);
   const r = a + c - c;
   // r ∈ [2^e, 2^(e+1)]: fraction (r/2^e − 1)·1024; r = 2^(e+1) carries into the exponent, as it should.
@@ -57,7 +52,8 @@ export function float16Bits(x: number): number {
 /** The bfloat16 bits nearest to `x` (round to nearest, ties to even). */
 export function bfloat16Bits(x: number): number {
   F64[0] = x;
-  const sign = ((F64_WORDS[HI] as number) >>> 16) & 0x8000;
+  const hi = F64_WORDS[HI] as number;
+  const sign = (hi >>> 16) & 0x8000;
   const a = Math.abs(x);
   if (Number.isNaN(a)) return sign | 0x7fc0;
   if (a >= (2 - 2 ** -8) * 2 ** 127) return sign | 0x7f80;
@@ -65,7 +61,7 @@ export function bfloat16Bits(x: number): number {
     const r = a + 2 ** -81 - 2 ** -81;
     return sign | (r * 2 ** 133);
   }
-  const { e } = exponentAndSign(a);
+  const e = ((hi >>> 20) & 0x7ff) - 1023;
   const c = pow2(e + 45);
   const r = a + c - c;
   return sign | (((e + 127) << 7) + (r * pow2(-e) - 1) * 128);
@@ -158,10 +154,50 @@ export function encodeHalf(
   at = 0,
 ): Uint16Array {
   const dst = out ?? new Uint16Array(count);
+  if (values instanceof Float32Array) {
+    encodeFloat32(values, dtype, dst, from, count, at);
+    return dst;
+  }
   if (dtype === "float16") {
     for (let i = 0; i < count; i++) dst[at + i] = float16Bits(values[from + i] as number);
   } else {
     for (let i = 0; i < count; i++) dst[at + i] = bfloat16Bits(values[from + i] as number);
   }
   return dst;
+}
+
+/**
+ * `encodeHalf` for f32 data, on the f32 bits (several times faster; the same results, as the f32 value
+ * is the input either way). Rounding to nearest even by adding half an ulp minus one, plus the kept
+ * lowest bit, then truncating: bfloat16 keeps the top 16 bits; float16 first moves the exponent from
+ * bias 127 to 15. Non-finite inputs and float16 overflow and subnormals take the exact scalar path.
+ */
+function encodeFloat32(
+  values: Float32Array,
+  dtype: HalfDtype,
+  dst: Uint16Array,
+  from: number,
+  count: number,
+  at: number,
+): void {
+  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
+  if (dtype === "bfloat16") {
+    for (let i = 0; i < count; i++) {
+      const u = bits[from + i] as number;
+      if ((u & 0x7f800000) === 0x7f800000) dst[at + i] = bfloat16Bits(values[from + i] as number);
+      else dst[at + i] = (u + 0x7fff + ((u >>> 16) & 1)) >>> 16;
+    }
+    return;
+  }
+  for (let i = 0; i < count; i++) {
+    const u = bits[from + i] as number;
+    const a = u & 0x7fffffff;
+    // Normal float16 results: 2^-14 ≤ |x| < 65520 (0x38800000 ≤ a < 0x477ff000).
+    if (a >= 0x38800000 && a < 0x477ff000) {
+      const r = a - 0x38000000; // exponent bias 127 → 15 (112 << 23)
+      dst[at + i] = ((u >>> 16) & 0x8000) | ((r + 0xfff + ((r >>> 13) & 1)) >>> 13);
+    } else {
+      dst[at + i] = float16Bits(values[from + i] as number);
+    }
+  }
 }
