@@ -21,7 +21,8 @@ const inputs = dtypes.map((dtype) => {
       : { data: Uint16Array.from(x, (y) => halfBits(y, dtype)), shape, layout: "bhsd", dtype };
   return { dtype, q: t(f32.q), k: t(f32.k), v: t(f32.v) };
 });
-const values = (t) => (t.dtype ? Float64Array.from(t.data, (x) => halfValue(x, t.dtype)) : t.data);
+const half = (dtype) => dtype === "float16" || dtype === "bfloat16";
+const values = (t) => (half(t.dtype) ? Float64Array.from(t.data, (x) => halfValue(x, t.dtype)) : t.data);
 const errors = {};
 for (const c of inputs) {
   const out = await backend.attention(c.q, c.k, c.v, { causal: true });
