@@ -164,6 +164,20 @@ function attentionOptions(options: unknown): unknown {
 }
 
 /**
+ * Each op's tensor arguments, by position, and for the head-tensor ops (whose tensors all take the
+ * `layout` option) where that option is. Optional tensors (a bias, a norm weight) pass through undefined.
+ */
+const TENSOR_ARGS: Readonly<Record<string, { tensors: readonly string[]; options?: number }>> = {
+  applyRope: { tensors: ["x"], options: 2 },
+  applyRopeQK: { tensors: ["q", "k"], options: 3 },
+  attention: { tensors: ["q", "k", "v"], options: 3 },
+  addSinusoidal: { tensors: ["x"] },
+  addLearned: { tensors: ["x", "table"] },
+  linear: { tensors: ["x", "weight", "bias"] },
+  rmsNorm: { tensors: ["x", "weight"] },
+};
+
+/**
  * The arguments of a backend op with every tensor argument read through `fromTensorLike`, and the
  * `layout` option of the head-tensor ops (applyRope, applyRopeQK, attention) applied to the head tensors
  * that carry no layout of their own, then removed. `defineBackend` calls it before planning, so every
@@ -171,45 +185,14 @@ function attentionOptions(options: unknown): unknown {
  */
 export function interopArgs(op: string, args: readonly unknown[]): unknown[] {
   const a = [...args];
-  switch (op) {
-    case "applyRope": {
-      const layout = layoutOption(a[2]);
-      a[0] = fromTensorLike(a[0], "x", layout, true);
-      if (a.length > 2) a[2] = withoutLayout(a[2]);
-      break;
-    }
-    case "applyRopeQK": {
-      const layout = layoutOption(a[3]);
-      a[0] = fromTensorLike(a[0], "q", layout, true);
-      a[1] = fromTensorLike(a[1], "k", layout, true);
-      if (a.length > 3) a[3] = withoutLayout(a[3]);
-      break;
-    }
-    case "attention": {
-      const layout = layoutOption(a[3]);
-      a[0] = fromTensorLike(a[0], "q", layout, true);
-      a[1] = fromTensorLike(a[1], "k", layout, true);
-      a[2] = fromTensorLike(a[2], "v", layout, true);
-      if (a.length > 3) a[3] = attentionOptions(a[3]);
-      break;
-    }
-    case "addSinusoidal":
-      a[0] = fromTensorLike(a[0], "x");
-      break;
-    case "addLearned":
-      a[0] = fromTensorLike(a[0], "x");
-      a[1] = fromTensorLike(a[1], "table");
-      break;
-    case "linear":
-      a[0] = fromTensorLike(a[0], "x");
-      a[1] = fromTensorLike(a[1], "weight");
-      if (a[2] !== undefined) a[2] = fromTensorLike(a[2], "bias");
-      break;
-    case "rmsNorm":
-      a[0] = fromTensorLike(a[0], "x");
-      if (a[1] !== undefined) a[1] = fromTensorLike(a[1], "weight");
-      break;
-  }
+  const spec = TENSOR_ARGS[op];
+  if (!spec) return a;
+  const { tensors, options } = spec;
+  const heads = options !== undefined;
+  const layout = heads ? layoutOption(a[options]) : undefined;
+  for (const [i, name] of tensors.entries()) a[i] = fromTensorLike(a[i], name, layout, heads);
+  if (heads && a.length > options)
+    a[options] = op === "attention" ? attentionOptions(a[options]) : withoutLayout(a[options]);
   return a;
 }
 
