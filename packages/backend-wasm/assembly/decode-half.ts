@@ -1,26 +1,24 @@
 // The decode mode's one-row loops (MHA decode: one query row per kv head) on float16 / bfloat16 K and V,
 // read in place — no staged tile, every K/V byte read once. A bf16 is the top half of an f32 (a widen and
-// a shift, ±∞ and NaN included); an f16 is rebiased (half.ts), and ±∞ / NaN are only detected, eight
+// a shift, ±∞ and NaN included); an f16 is rebiased (half.ts's halfQuad), and ±∞ / NaN are only detected, eight
 // halves at a time: the caller then redoes the tile on the exact staged path. Head sizes: multiples of 8.
 import { DTYPE_BF16, DTYPE_F16 } from "../src/attention-layout";
 import { f32At } from "./attention-common";
-import { f16Rebias } from "./half";
+import { halfQuad } from "./half";
 import { hsum, madd } from "./simd";
 
 /** Halves 0-3 of `h` as f32x4. */
 // @ts-ignore: decorator
 @inline
 function lo(h: v128, dtype: i32): v128 {
-  if (dtype == DTYPE_BF16) return i32x4.shl(i32x4.extend_low_i16x8_u(h), 16);
-  return f16Rebias(i32x4.extend_low_i16x8_s(h));
+  return halfQuad(h, dtype, false);
 }
 
 /** Halves 4-7 of `h` as f32x4. */
 // @ts-ignore: decorator
 @inline
 function hi(h: v128, dtype: i32): v128 {
-  if (dtype == DTYPE_BF16) return i32x4.shl(i32x4.extend_high_i16x8_u(h), 16);
-  return f16Rebias(i32x4.extend_high_i16x8_s(h));
+  return halfQuad(h, dtype, true);
 }
 
 /** Lanes of `h` that are f16 ±∞ or NaN (all ones), or'ed into `flags`; bf16 needs none. */

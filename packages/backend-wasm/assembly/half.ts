@@ -26,6 +26,27 @@ export function f16Rebias(s: v128): v128 {
   return f32x4.mul(v128.and(i32x4.shl(s, 13), i32x4.splat(0x8fffe000)), f32x4.splat(F16_SCALE));
 }
 
+/**
+ * Halves 0-3 (`lo`) or 4-7 of eight finite halves as f32x4, with 16-bit lane work shared by both: bf16
+ * interleaves zero low words with the halves; f16 builds each f32's low word (h << 13) and high word
+ * (sign, then h's bits 14…3) in 16-bit lanes, interleaves them — sign in bit 31, exponent and mantissa at
+ * bits 27…13 — and rebiases by the multiply. Two-input shuffles as word interleaves (one instruction).
+ */
+// @ts-ignore: decorator
+@inline
+export function halfQuad(h: v128, dtype: i32, high: bool): v128 {
+  let a = i16x8.splat(0);
+  let b = h;
+  if (dtype == DTYPE_F16) {
+    a = i16x8.shl(h, 13);
+    b = v128.and(i16x8.shr_s(h, 3), i16x8.splat(<i16>0x8fff));
+  }
+  const w = high
+    ? i8x16.shuffle(a, b, 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31)
+    : i8x16.shuffle(a, b, 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23);
+  return dtype == DTYPE_F16 ? f32x4.mul(w, f32x4.splat(F16_SCALE)) : w;
+}
+
 /** One f16 bit pattern as f32. */
 // @ts-ignore: decorator
 @inline
@@ -94,8 +115,8 @@ export function stageRows(
     if (dtype == DTYPE_BF16) {
       for (; x + 8 <= width; x += 8) {
         const h = v128.load(row + (<usize>x << 1));
-        v128.store(out + (<usize>x << 2), i32x4.shl(i32x4.extend_low_i16x8_u(h), 16));
-        v128.store(out + (<usize>x << 2), i32x4.shl(i32x4.extend_high_i16x8_u(h), 16), 16);
+        v128.store(out + (<usize>x << 2), halfQuad(h, DTYPE_BF16, false));
+        v128.store(out + (<usize>x << 2), halfQuad(h, DTYPE_BF16, true), 16);
       }
     } else {
       // The common case first: no ±∞ / NaN in the row (checked on eight halves at once), so each lane
@@ -104,8 +125,8 @@ export function stageRows(
       for (; x + 8 <= width; x += 8) {
         const h = v128.load(row + (<usize>x << 1));
         special = v128.or(special, i16x8.gt_s(v128.and(h, i16x8.splat(0x7fff)), i16x8.splat(0x7bff)));
-        v128.store(out + (<usize>x << 2), f16Rebias(i32x4.extend_low_i16x8_s(h)));
-        v128.store(out + (<usize>x << 2), f16Rebias(i32x4.extend_high_i16x8_s(h)), 16);
+        v128.store(out + (<usize>x << 2), halfQuad(h, DTYPE_F16, false));
+        v128.store(out + (<usize>x << 2), halfQuad(h, DTYPE_F16, true), 16);
       }
       if (v128.any_true(special)) {
         for (let y = 0; y < x; y += 8) {

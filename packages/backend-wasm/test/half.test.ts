@@ -64,6 +64,19 @@ describe.each([1, 2])("backend-wasm halves, %i thread(s)", (threads) => {
       expect(expected.filter(Number.isNaN).length).toBe(dtype === "float16" ? 2046 : 254);
     });
 
+    it(`${dtype} V: every finite bit pattern on the in-place one-row path (no ±∞/NaN to divert it)`, async () => {
+      const finite = dtype === "float16" ? 0x7c00 : 0x7f80;
+      const bits = Uint16Array.from({ length: 65536 }, (_, i) => i).filter((b) => (b & 0x7fff) < finite);
+      const q = tensor(1, 1, 8, 1, "float32");
+      const k = tensor(1, 1, 8, 2, "float32");
+      const v: HeadsTensor = { data: bits, shape: [1, 1, 1, bits.length], layout: "bhsd", dtype };
+      const got = await backend.attention(q, k, v, {});
+      const plusZero = (x: number) => (x === 0 ? 0 : x);
+      expect(Array.from(got.output.data, plusZero)).toEqual(
+        Array.from(bits, (b) => plusZero(halfValue(b, dtype))),
+      );
+    });
+
     it(`${dtype} output: f32 values rounded to nearest even, as core rounds them`, async () => {
       // Around every binade, ties, subnormals, overflow to ∞, and NaN.
       const f = new Float32Array(4096);
