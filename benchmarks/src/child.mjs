@@ -18,6 +18,7 @@ async function preparer(name) {
   const backend = await createBackend(name);
   if (!backend) throw new Error(`unknown contender ${name}`);
   preparer.mode = backend.describe().mode;
+  preparer.gpu = name === "webgpu";
   return async (c, inputs) => ropekitRun(backend, c, inputs);
 }
 
@@ -34,6 +35,12 @@ try {
   };
   result = await measure(config, prepare, { quick, onProgress });
   if (preparer.mode) result.mode = preparer.mode;
+  // A GPU contender is measured against the GPU's own ceilings (WGSL copy and matmul), in this run.
+  if (preparer.gpu && result.status === "ok") {
+    onProgress({ phase: "gpu ceilings" });
+    const { measureWebgpuCeilings } = await import("./ceilings/webgpu.mjs");
+    result.gpu = await measureWebgpuCeilings({ quick });
+  }
 } catch (error) {
   result = {
     status: "failed",

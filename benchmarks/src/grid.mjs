@@ -80,6 +80,21 @@ const attention = [
     quick: S <= 1024,
   })),
   {
+    // The same shape without the causal mask: every key tile is computed (twice the work of causal).
+    id: "attention/prefill-1024-noncausal",
+    op: "attention",
+    label: "non-causal attention prefill 8 × 1024 × 64",
+    layout: "bshd",
+    batch: 1,
+    qLen: 1024,
+    kvLen: 1024,
+    qHeads: 8,
+    kvHeads: 8,
+    headDim: 64,
+    causal: false,
+    quick: true,
+  },
+  {
     id: "attention/decode-8192",
     op: "attention",
     label: "attention decode: 1 query vs 8192 cached, 32/8 heads × 128",
@@ -98,8 +113,11 @@ const attention = [
 /** Every configuration of every suite. */
 export const CONFIGS = [...rope, ...sinusoidal, ...attention];
 
-/** ropekit's backends and modes in Node; `gpujs-headlessgl` needs the gl package and a display. */
-export const BACKENDS = ["js", "wasm-1", "wasm-2", "gpujs-webasm", "gpujs-headlessgl"];
+/**
+ * ropekit's backends and modes in Node; `gpujs-headlessgl` needs the gl package and a display, `webgpu`
+ * the optional `webgpu` package (Dawn) and a Vulkan driver (or Chromium's SwiftShader ICD).
+ */
+export const BACKENDS = ["js", "wasm-1", "wasm-2", "gpujs-webasm", "gpujs-headlessgl", "webgpu"];
 
 /** The libraries users would pick instead, and the tutorial-style JS most code starts from. */
 export const PEERS = [
@@ -118,13 +136,16 @@ export const BROWSER_BACKENDS = [
   "browser-wasm-2",
   "browser-gpujs-webgl2",
   "browser-gpujs-webgpu",
+  "browser-webgpu",
+  "browser-ort-webgpu",
 ];
 
-/** Is `name` a peer (rather than a ropekit backend)? */
-export const isPeer = (name) => PEERS.includes(name);
+/** Is `name` a peer (rather than a ropekit backend)? onnxruntime-web's WebGPU EP in Chromium is one. */
+export const isPeer = (name) => PEERS.includes(name) || name.startsWith("browser-ort-");
 
 /** Does `contender` implement `config`? ropekit's backends and the tutorial code implement every one. */
-export function supports(contender, config) {
+export function supports(name, config) {
+  const contender = name.replace(/^browser-/, "");
   const fullRotaryBshd =
     config.op === "rope" && config.layout === "bshd" && config.rotaryDim === config.headDim;
   if (contender.startsWith("tfjs-"))

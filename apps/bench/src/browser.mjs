@@ -29,12 +29,12 @@ const isolation = {
 /** Runs the browser contenders on `configs` (attention up to S = 4096); returns result rows. */
 export async function runInBrowser(
   configs,
-  { quick, log, onStart, onProgress, onResult, timeoutMs = 120_000 },
+  { quick, log, onStart, onProgress, onResult, timeoutMs = 120_000, contenders = BROWSER_BACKENDS },
 ) {
   if (!existsSync(CHROMIUM)) {
     // Unavailable, not failed: one note for the run, not a failed row (see unavailable.mjs).
     log(`browser: ${CHROMIUM} not found — browser contenders not run`);
-    return BROWSER_BACKENDS.map((contender) => ({
+    return contenders.map((contender) => ({
       config: "browser",
       contender,
       status: "unavailable",
@@ -46,7 +46,16 @@ export async function runInBrowser(
     logLevel: "error",
     server: { host: "127.0.0.1", port: 0, headers: isolation },
     // backend-wasm finds its .wasm and worker next to its own module: keep it out of the pre-bundle.
-    optimizeDeps: { exclude: ["@ropekit/backend-wasm"], include: ["@ropekit/backend-gpujs > gpu.js"] },
+    // onnxruntime-web loads its .wasm next to its module too; onnxruntime-node is Node's only.
+    optimizeDeps: {
+      exclude: ["@ropekit/backend-wasm", "onnxruntime-web", "onnxruntime-node", "webgpu"],
+      // Pre-bundled up front: a dependency found while a pair runs makes Vite reload the page under it.
+      include: [
+        "@ropekit/backend-gpujs > gpu.js",
+        "@ropekit/benchmarks > tinybench",
+        "@ropekit/benchmarks > protobufjs",
+      ],
+    },
     worker: { format: "es" },
   });
   await server.listen();
@@ -54,7 +63,7 @@ export async function runInBrowser(
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
   try {
     const eligible = configs.filter((c) => c.op !== "attention" || c.qLen <= 4096);
-    const pairs = eligible.flatMap((config) => BROWSER_BACKENDS.map((contender) => ({ config, contender })));
+    const pairs = eligible.flatMap((config) => contenders.map((contender) => ({ config, contender })));
     return await runAll(pairs, {
       quick,
       timeoutMs,

@@ -31,7 +31,10 @@ const program = new Command("ropekit-bench")
     "the full profile: every shape, every peer (tens of minutes); default is the quick profile",
   )
   .option("--op <ops...>", "only these ops: rope, sinusoidal, attention")
-  .option("--backend <names...>", `only these contenders: ${[...BACKENDS, ...PEERS].join(", ")}`)
+  .option(
+    "--backend <names...>",
+    `only these contenders: ${[...BACKENDS, ...PEERS].join(", ")} (with --browser also ${BROWSER_BACKENDS.join(", ")})`,
+  )
   .option("--shape <text>", "only configurations whose id contains this text, e.g. prefill-4096 or decode")
   .option("--no-peers", "ropekit's backends only")
   .option("--browser", `also run ${BROWSER_BACKENDS.join(", ")} in headless Chromium`)
@@ -52,10 +55,14 @@ const configs = CONFIGS.filter(
     (!quick || c.quick) && (!opts.op || opts.op.includes(c.op)) && (!opts.shape || c.id.includes(opts.shape)),
 );
 let contenders = [...BACKENDS, ...(opts.peers ? (quick ? QUICK_PEERS : PEERS) : [])];
+let browserContenders = BROWSER_BACKENDS;
 if (opts.backend) {
-  const unknown = opts.backend.filter((b) => ![...BACKENDS, ...PEERS].includes(b));
+  const unknown = opts.backend.filter((b) => ![...BACKENDS, ...PEERS, ...BROWSER_BACKENDS].includes(b));
   if (unknown.length) program.error(`unknown contender(s): ${unknown.join(", ")}`);
   contenders = contenders.filter((c) => opts.backend.includes(c));
+  // Naming browser contenders picks among them; naming none keeps them all (with --browser).
+  const named = BROWSER_BACKENDS.filter((b) => opts.backend.includes(b));
+  if (named.length) browserContenders = named;
 }
 const allPairs = configs.flatMap((config) => contenders.map((contender) => ({ config, contender })));
 const pairs = allPairs.filter(({ config, contender }) => supports(contender, config));
@@ -64,7 +71,8 @@ if (opts.list) {
   console.log(`contenders: ${contenders.join(", ")}`);
   process.exit(0);
 }
-if (pairs.length === 0) program.error("nothing to run: the filters left no configuration or contender");
+if (pairs.length === 0 && !(opts.browser && configs.length))
+  program.error("nothing to run: the filters left no configuration or contender");
 
 // Colours on stdout (the tables) and stderr (progress) only where a terminal shows them.
 const colorFor = (stream) => shouldColor({ isTTY: stream.isTTY, env: process.env, flag: opts.color });
@@ -86,7 +94,14 @@ let results = await runAll(pairs, {
 });
 if (opts.browser) {
   const { runInBrowser } = await import("./browser.mjs");
-  results = results.concat(await runInBrowser(configs, { quick, log, ...display.callbacks("browser ") }));
+  results = results.concat(
+    await runInBrowser(configs, {
+      quick,
+      log,
+      contenders: browserContenders,
+      ...display.callbacks("browser "),
+    }),
+  );
 }
 display.stop();
 results = results.map((r) => ({ ...r, threads: threadsOf(r.contender) }));

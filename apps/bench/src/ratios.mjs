@@ -13,10 +13,17 @@ export function throughput(result) {
  * The ceiling a result is measured against, as the time the ceiling would take for the same work:
  * - "copy-fresh" / "copy": the copy of the same bytes timed in the same process (into a new / an
  *   existing array), scaled to the bytes the op moves;
- * - "matmul": the SIMD matmul peak of one thread times the contender's threads, for the op's flops.
+ * - "matmul": the SIMD matmul peak of one thread times the contender's threads, for the op's flops;
+ * - a WebGPU contender (`result.gpu`): the WGSL copy and WGSL matmul of its adapter instead.
  */
 export function ceilingMs(result, { matmulGflops }) {
   if (result.status !== "ok") return undefined;
+  // A WebGPU contender carries its GPU's ceilings, measured in the same run (WGSL copy and matmul).
+  if (result.gpu) {
+    if (result.ceiling === "matmul")
+      return result.flops === undefined ? undefined : result.flops / result.gpu.matmulGflops / 1e6;
+    return result.bytes / result.gpu.copyGBs / 1e6;
+  }
   if (result.ceiling === "matmul") {
     if (!matmulGflops || result.flops === undefined) return undefined;
     return result.flops / (matmulGflops * (result.threads ?? 1)) / 1e6;

@@ -32,6 +32,16 @@ describe("ratio arithmetic", () => {
     expect(ceilingMs(r, {})).toBeUndefined();
   });
 
+  it("a WebGPU contender against its GPU's own ceilings, not the CPU's", () => {
+    const gpu = { copyGBs: 100, matmulGflops: 2000 };
+    // 8e9 flops at 2 TFLOP/s: 4 ms, whatever the CPU's matmul peak and the contender's threads.
+    const compute = { status: "ok", ceiling: "matmul", flops: 8e9, ms: 10, threads: 1, gpu };
+    expect(ceilingMs(compute, { matmulGflops: 50 })).toBeCloseTo(4, 12);
+    // 1 GB at 100 GB/s: 10 ms, not the CPU copy timed next to it.
+    const memory = { status: "ok", ceiling: "copy", bytes: 1e9, copyMs: 1, copyElements: 1, ms: 20, gpu };
+    expect(ceilingMs(memory, {})).toBeCloseTo(10, 12);
+  });
+
   it("ratios to the best peer and to backend-js, per configuration; failed rows get none", () => {
     const results = [
       { ...memory, config: "a", contender: "js", ms: 20 },

@@ -1,11 +1,18 @@
-// ONNX Runtime peers: onnxruntime-node (native CPU) and onnxruntime-web (wasm), 1 or 2 threads. RoPE is
+// ONNX Runtime peers: onnxruntime-node (native CPU) and onnxruntime-web (wasm), 1 or 2 threads, and
+// onnxruntime-web's WebGPU execution provider in the browser (…-webgpu). RoPE is
 // com.microsoft RotaryEmbedding (bshd, both pairings), attention com.microsoft MultiHeadAttention (causal
-// via `unidirectional`); for the GQA decode step the kv heads are repeated to the query heads before the
+// via `unidirectional`, non-causal without); for the GQA decode step the kv heads are repeated to the query heads before the
 // timed call, since MultiHeadAttention has no GQA.
 import { floatAttr, intAttr, onnxModel, value } from "../../peers/onnx.mjs";
 import { supports } from "../grid.mjs";
 
 async function session(name, model) {
+  if (name.endsWith("-webgpu")) {
+    // onnxruntime-web's WebGPU execution provider: its build with WebGPU (navigator.gpu). Outputs are
+    // read back to the CPU, as ropekit's are.
+    const ort = await import("onnxruntime-web/webgpu");
+    return { ort, s: await ort.InferenceSession.create(model, { executionProviders: ["webgpu"] }) };
+  }
   const threads = Number(name.at(-1));
   if (name.startsWith("ort-node-")) {
     const ort = (await import("onnxruntime-node")).default;
@@ -97,7 +104,10 @@ export async function ortRun(name, config, inputs) {
           domain: "com.microsoft",
           input: ["q", "k", "v"],
           output: ["o"],
-          attribute: [intAttr("num_heads", qHeads), intAttr("unidirectional", decode ? 0 : 1)],
+          attribute: [
+            intAttr("num_heads", qHeads),
+            intAttr("unidirectional", !decode && config.causal ? 1 : 0),
+          ],
         },
       ],
       inputs: [value("q", [1, qLen, qHeads * D]), value("k", kvDims), value("v", kvDims)],

@@ -20,8 +20,34 @@ export function ropekitRun(backend, config, inputs) {
   throw new Error(`unknown op ${config.op}`);
 }
 
-/** Node: the ropekit backend for a contender name (js, wasm-1, wasm-2, gpujs-webasm, gpujs-headlessgl). */
+/**
+ * A WebGPU backend made as users get it: through core's registry (`webgpuRegistration`, then
+ * `pickBackend({ backend: "webgpu" })`, which is what `ROPEKIT_BACKEND=webgpu` does), so the adapter it
+ * runs on is the one a user's pick would find; asked for by name, since the registry declines software
+ * adapters. Shared with the browser page (navigator.gpu there, Dawn in Node).
+ */
+export async function createWebgpuThroughRegistry() {
+  const proc = globalThis.process;
+  if (proc?.versions?.node && !proc.env.VK_ICD_FILENAMES && !proc.env.ROPEKIT_WEBGPU_NATIVE) {
+    // Node without a configured Vulkan driver: Chromium's SwiftShader ICD where Debian's chromium is
+    // installed (as backend-webgpu's tests do); set ROPEKIT_WEBGPU_NATIVE=1 to let the loader find the GPU.
+    const { existsSync } = await import("node:fs");
+    const icd = "/usr/lib/chromium/vk_swiftshader_icd.json";
+    if (existsSync(icd)) proc.env.VK_ICD_FILENAMES = icd;
+  }
+  const { pickBackend, registerBackend } = await import("@ropekit/core");
+  const { webgpuRegistration } = await import("@ropekit/backend-webgpu");
+  registerBackend(webgpuRegistration);
+  const picked = await pickBackend({ backend: "webgpu", env: {} });
+  return picked.backend;
+}
+
+/**
+ * Node: the ropekit backend for a contender name (js, wasm-1, wasm-2, gpujs-webasm, gpujs-headlessgl,
+ * webgpu).
+ */
 export async function createBackend(name) {
+  if (name === "webgpu") return createWebgpuThroughRegistry();
   if (name === "js") return (await import("@ropekit/backend-js")).createJsBackend();
   if (name.startsWith("wasm-")) {
     const { createWasmBackend } = await import("@ropekit/backend-wasm");
