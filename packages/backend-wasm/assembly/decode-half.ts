@@ -21,12 +21,22 @@ function hi(h: v128, dtype: i32): v128 {
   return halfQuad(h, dtype, true);
 }
 
-/** Lanes of `h` that are f16 ±∞ or NaN (all ones), or'ed into `flags`; bf16 needs none. */
+/**
+ * The running lane maxima of h << 1 (the sign shifted out): one reaches 0xf800 iff some f16 is ±∞ or NaN
+ * (exponent all ones) — see noSpecials. bf16 needs none.
+ */
 // @ts-ignore: decorator
 @inline
 function specials(flags: v128, h: v128, dtype: i32): v128 {
   if (dtype == DTYPE_BF16) return flags;
-  return v128.or(flags, i16x8.gt_s(v128.and(h, i16x8.splat(0x7fff)), i16x8.splat(0x7bff)));
+  return i16x8.max_u(flags, i16x8.shl(h, 1));
+}
+
+/** No ±∞ / NaN among the halves `specials` saw. */
+// @ts-ignore: decorator
+@inline
+function noSpecials(flags: v128): bool {
+  return !v128.any_true(i16x8.ge_u(flags, i16x8.splat(<i16>0xf800)));
 }
 
 /** q·k of one row against one half key row into `out`; returns the f16 special flags. */
@@ -93,9 +103,9 @@ function scoresOneRowHalf(q: usize, kr: usize, ks: usize, d: i32, cols: i32, sr:
     store<f32>(f32At(sr, c + 2), hsum(f32x4.add(a2, b2)));
     store<f32>(f32At(sr, c + 3), hsum(f32x4.add(a3, b3)));
   }
-  for (; c < cols; c++) flags = v128.or(flags, dotHalf(q, kr + <usize>c * ks, d, dtype, f32At(sr, c)));
+  for (; c < cols; c++) flags = i16x8.max_u(flags, dotHalf(q, kr + <usize>c * ks, d, dtype, f32At(sr, c)));
   for (; c < 32; c++) store<f32>(f32At(sr, c), 0);
-  return !v128.any_true(flags);
+  return noSpecials(flags);
 }
 
 /**
@@ -159,7 +169,7 @@ function pvOneRowHalf(sr: usize, ar: usize, vr: usize, vs: usize, cols: i32, dv:
     v128.store(ax, a0);
     v128.store(ax, a1, 16);
   }
-  return !v128.any_true(flags);
+  return noSpecials(flags);
 }
 
 /** scoresOneRowHalf on bfloat16 keys (never false: bf16 needs no special case). */
