@@ -28,15 +28,6 @@ export interface AttentionCase extends AttentionSizes {
   readonly sinks?: boolean;
 }
 
-/** A linear case: x [...rows, inFeatures] · Wᵀ + b. */
-export interface LinearCase {
-  readonly id: string;
-  readonly op: "linear";
-  readonly shape: readonly number[];
-  readonly outFeatures: number;
-  readonly bias: boolean;
-}
-
 /** The standard ALiBi slopes for `heads` heads (a power of two): 2^(−8(h+1)/heads). */
 export function alibiSlopes(heads: number): Float64Array {
   return Float64Array.from({ length: heads }, (_, h) => 2 ** ((-8 * (h + 1)) / heads));
@@ -85,8 +76,8 @@ const llama3Spec: RopeSpec = HF_SPECS.llama31;
 
 const base = { op: "attention", batch: 1, qHeads: 2, kvHeads: 2, headDim: 16, layout: "bhsd" } as const;
 
-/** Attention and linear cases: every option, and the combinations that matter. */
-export const ATTENTION_CASES: readonly (AttentionCase | LinearCase)[] = [
+/** Attention cases: every option, and the combinations that matter. */
+export const ATTENTION_CASES: readonly AttentionCase[] = [
   { ...base, id: "attention/plain", qLen: 8, kvLen: 8 },
   {
     ...base,
@@ -235,6 +226,4 @@ export const ATTENTION_CASES: readonly (AttentionCase | LinearCase)[] = [
     sinks: true,
     returnLse: true,
   },
-  { id: "linear/bias", op: "linear", shape: [2, 3, 5], outFeatures: 7, bias: true },
-  { id: "linear/no-bias", op: "linear", shape: [4, 16], outFeatures: 3, bias: false },
 ];

@@ -2,7 +2,6 @@ import { addLearnedReference } from "../absolute/learned.js";
 import { addSinusoidalReference, sinusoidalReference } from "../absolute/sinusoidal.js";
 import { applyRopeReference } from "../rope/apply.js";
 import { attentionReference } from "../attention/attention.js";
-import { linearReference } from "../linear/linear.js";
 import { headsShape } from "../tensor.js";
 import type { HeadsTensor, Layout } from "../types.js";
 import { seededValues } from "./seeded.js";
@@ -23,9 +22,6 @@ export interface GoldenVector {
   readonly q?: readonly number[];
   readonly k?: readonly number[];
   readonly v?: readonly number[];
-  /** Linear weight [out, in] and bias [out]. */
-  readonly weight?: readonly number[];
-  readonly bias?: readonly number[];
   /** f64 reference output, rounded to 12 significant digits. */
   readonly expected: readonly number[];
   /** Attention log-sum-exp per query row; null stands for −Infinity (a fully masked row). */
@@ -143,27 +139,6 @@ export function goldenVector(c: OpCase): GoldenVector {
         ...(result.lse
           ? { lse: Array.from(result.lse, (x) => (Number.isFinite(x) ? Number(x.toPrecision(12)) : null)) }
           : {}),
-      };
-    }
-    case "linear": {
-      const inFeatures = c.shape[c.shape.length - 1] as number;
-      const rows = c.shape.reduce((a, b) => a * b, 1);
-      const x = { data: seededValues(`${c.id}/x`, rows), shape: c.shape };
-      const weight = {
-        data: seededValues(`${c.id}/weight`, c.outFeatures * inFeatures),
-        shape: [c.outFeatures, inFeatures],
-      };
-      const bias = c.bias
-        ? { data: seededValues(`${c.id}/bias`, c.outFeatures), shape: [c.outFeatures] }
-        : undefined;
-      const out = linearReference(x, weight, bias);
-      return {
-        id: c.id,
-        shape: out.shape,
-        input: Array.from(x.data),
-        weight: Array.from(weight.data),
-        ...(bias ? { bias: Array.from(bias.data) } : {}),
-        expected: round(out.data),
       };
     }
   }

@@ -1,5 +1,6 @@
 export * from "./attention-cases.js";
 export * from "./golden.js";
+export * from "./linear-cases.js";
 export * from "./rope-cases.js";
 export * from "./seeded.js";
 export * from "./op-cases.js";

@@ -1,4 +1,4 @@
-import { ATTENTION_CASES, type AttentionCase, type LinearCase } from "./attention-cases.js";
+import { ATTENTION_CASES, type AttentionCase } from "./attention-cases.js";
 import { ENCODING_CASES, type EncodingCase } from "./rope-cases.js";
 
 /**
@@ -6,7 +6,7 @@ import { ENCODING_CASES, type EncodingCase } from "./rope-cases.js";
  * generator, the conformance suite and the benchmark suites. Add a case to ENCODING_CASES or
  * ATTENTION_CASES and every backend is checked on it.
  */
-export type OpCase = EncodingCase | AttentionCase | LinearCase;
+export type OpCase = EncodingCase | AttentionCase;
 
 /** Every case of the contract's ops. */
 export const OP_CASES: readonly OpCase[] = [...ENCODING_CASES, ...ATTENTION_CASES];

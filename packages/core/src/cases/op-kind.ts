@@ -30,6 +30,11 @@ export interface OpKind<C extends KindCase = KindCase> {
   run(backend: Backend, c: C, tensors: CaseTensors): Promise<Tensor>;
   /** The f64 reference's output for the same inputs. */
   reference(c: C, tensors: CaseTensors): Tensor<FloatArray>;
+  /**
+   * The input whose dtype the output takes when the others are weights (linear's and rmsNorm's `x`): the
+   * dtype suite also runs the op with it in float32 and the weights in a half dtype.
+   */
+  readonly activation?: string;
   /** Bytes a call must read and write (for the copy-ceiling ratio). */
   bytes(c: C): number;
   /** Floating-point operations of a call. */

@@ -44,6 +44,7 @@ const count = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 export const RMS_NORM: OpKind<RmsNormCase> = {
   op: "rmsNorm",
   cases: RMS_NORM_CASES,
+  activation: "x",
   inputs(c) {
     const dim = c.shape[c.shape.length - 1] as number;
     const x = seededValues(`${c.id}/x`, count(c.shape)).map((v) => v * (c.xScale ?? 1));

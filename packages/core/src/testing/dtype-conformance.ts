@@ -12,7 +12,6 @@ import { OP_KINDS } from "../cases/op-kinds.js";
 import { type ApplyRopeCase, applyRopeCaseOptions } from "../cases/rope-cases.js";
 import { maxRelativeError } from "../compare.js";
 import { isHalfDtype, narrowData, tensorDtype, widenData, widenTensor } from "../dtype/dtype.js";
-import { linearReference } from "../linear/linear.js";
 import { applyRopeReference } from "../rope/apply.js";
 import { headsShape } from "../tensor.js";
 import type { Dtype, EmbeddingTensor, HeadsTensor, Layout, Tensor } from "../types.js";
@@ -226,45 +225,37 @@ export function describeDtypeConformance(ctx: DtypeSuiteContext, cases: readonly
               );
             });
           }
-        } else if (c.op === "linear") {
-          const inFeatures = c.shape[c.shape.length - 1] as number;
-          // All in the dtype, then f32 x with weights (and bias) in the dtype: output in x's dtype.
-          for (const xDtype of [dtype, "float32"] as const) {
-            it(`${c.id} (x ${xDtype}, weights ${dtype})`, async () => {
-              const x = stored(v().input as number[], c.shape, xDtype);
-              const weight = stored(v().weight as number[], [c.outFeatures, inFeatures], dtype);
-              const bias = v().bias ? stored(v().bias as number[], [c.outFeatures], dtype) : undefined;
-              await check(
-                async () => ctx.backend().linear(x, weight, bias),
-                () =>
-                  linearReference(
-                    widenTensor(x, "x"),
-                    widenTensor(weight, "weight"),
-                    bias ? widenTensor(bias, "bias") : undefined,
-                  ),
-                xDtype,
-                bias ? [x, weight, bias] : [x, weight],
-              );
-            });
-          }
         }
       }
 
       for (const kind of OP_KINDS) {
         for (const c of kind.cases) {
-          it(`${c.id}`, async () => {
-            const inputs = kind.inputs(c);
-            const tensors = Object.fromEntries(
-              Object.entries(inputs).map(([name, t]) => [name, stored(t.data, t.shape, dtype)]),
-            );
-            const wide = Object.fromEntries(Object.entries(tensors).map(([n, t]) => [n, widenTensor(t, n)]));
-            await check(
-              () => kind.run(ctx.backend(), c, tensors),
-              () => kind.reference(c, wide),
-              dtype,
-              Object.values(tensors),
-            );
-          });
+          // Every input in the dtype; then, for ops with an activation, f32 activations with the weights in
+          // the dtype (half weights, f32 accumulation): the output takes the activation's dtype.
+          const weights = Object.keys(kind.inputs(c)).filter((name) => name !== kind.activation);
+          const mixed = kind.activation !== undefined && weights.length > 0 && dtype !== "float32";
+          const mixes = mixed ? [dtype, "float32" as const] : [dtype];
+          for (const activationDtype of mixes) {
+            const label = activationDtype === dtype ? "" : ` (${kind.activation} float32, the rest ${dtype})`;
+            it(`${c.id}${label}`, async () => {
+              const inputs = kind.inputs(c);
+              const tensors = Object.fromEntries(
+                Object.entries(inputs).map(([name, t]) => [
+                  name,
+                  stored(t.data, t.shape, name === kind.activation ? activationDtype : dtype),
+                ]),
+              );
+              const wide = Object.fromEntries(
+                Object.entries(tensors).map(([n, t]) => [n, widenTensor(t, n)]),
+              );
+              await check(
+                () => kind.run(ctx.backend(), c, tensors),
+                () => kind.reference(c, wide),
+                activationDtype,
+                Object.values(tensors),
+              );
+            });
+          }
         }
       }
 
