@@ -1,6 +1,7 @@
 // The shape grid of every suite, and which contenders run it. One entry per configuration; the bench app
 // filters it (profile, op, contender, shape) and runs each (configuration, contender) pair in its own
 // child process.
+import { KIND_CONFIGS } from "./kinds.mjs";
 
 /** RoPE as real models run it: llama-3 heads (32 × 128, θ = 500 000), the HF layout and the other one. */
 const rope = [
@@ -111,7 +112,7 @@ const attention = [
 ];
 
 /** Every configuration of every suite. */
-export const CONFIGS = [...rope, ...sinusoidal, ...attention];
+export const CONFIGS = [...rope, ...sinusoidal, ...attention, ...KIND_CONFIGS];
 
 /**
  * ropekit's backends and modes in Node; `gpujs-headlessgl` needs the gl package and a display, `webgpu`
@@ -146,6 +147,8 @@ export const isPeer = (name) => PEERS.includes(name) || name.startsWith("browser
 /** Does `contender` implement `config`? ropekit's backends and the tutorial code implement every one. */
 export function supports(name, config) {
   const contender = name.replace(/^browser-/, "");
+  // The op-kind ops (rmsNorm, linear) are ropekit's own: no peer graph is built for them.
+  if (config.kind) return !isPeer(name);
   const fullRotaryBshd =
     config.op === "rope" && config.layout === "bshd" && config.rotaryDim === config.headDim;
   if (contender.startsWith("tfjs-"))

@@ -12,6 +12,7 @@ import {
   visibleKeys,
 } from "@ropekit/core";
 import { seededValues } from "@ropekit/core/cases";
+import { kindWorkload } from "./kinds.mjs";
 
 /** Relative error above which a result is wrong: far above f32 rounding, far below any real bug. */
 export const GATE_TOLERANCE = 1e-3;
@@ -160,6 +161,7 @@ function attentionWorkload(c) {
  * existing memory), or "matmul" (the SIMD matmul peak).
  */
 export function workload(config) {
+  if (config.kind) return kindWorkload(config);
   if (config.op === "rope") return ropeWorkload(config);
   if (config.op === "sinusoidal") return sinusoidalWorkload(config);
   if (config.op === "attention") return attentionWorkload(config);

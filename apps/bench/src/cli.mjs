@@ -30,7 +30,7 @@ const program = new Command("ropekit-bench")
     "--full",
     "the full profile: every shape, every peer (tens of minutes); default is the quick profile",
   )
-  .option("--op <ops...>", "only these ops: rope, sinusoidal, attention")
+  .option("--op <ops...>", "only these ops: rope, sinusoidal, attention, rmsNorm, linear")
   .option(
     "--backend <names...>",
     `only these contenders: ${[...BACKENDS, ...PEERS].join(", ")} (with --browser also ${BROWSER_BACKENDS.join(", ")})`,

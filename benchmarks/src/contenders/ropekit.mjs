@@ -1,8 +1,10 @@
 // ropekit's own backends as contenders. `ropekitRun` is shared with the browser page; `createBackend`
 // makes the Node backends by contender name.
+import { kindRun } from "../kinds.mjs";
 
 /** The function a configuration times on a ropekit backend: one call, output as a Float32Array. */
 export function ropekitRun(backend, config, inputs) {
+  if (config.kind) return kindRun(backend, config, inputs);
   if (config.op === "rope") {
     const x = { data: inputs.x, shape: inputs.shape, layout: config.layout };
     const options = inputs.position ? { positions: inputs.position } : {};
