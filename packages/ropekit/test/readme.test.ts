@@ -11,6 +11,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSyn
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { HF_CONFIGS } from "@ropekit/core/cases";
 
 const root = resolve(import.meta.dirname, "../../..");
 const ropekitDir = resolve(import.meta.dirname, "..");
@@ -99,19 +100,12 @@ beforeAll(() => {
   // What the "Use" example reads: a Llama-3.1-8B-style config.json.
   writeFileSync(
     join(dir, "config.json"),
+    // Llama-3.1-8B's RoPE fields: the case table's llama31 config at the real sizes.
     JSON.stringify({
+      ...HF_CONFIGS.llama31,
       hidden_size: 4096,
       num_attention_heads: 32,
       num_key_value_heads: 8,
-      max_position_embeddings: 131072,
-      rope_theta: 500000,
-      rope_scaling: {
-        rope_type: "llama3",
-        factor: 8,
-        low_freq_factor: 1,
-        high_freq_factor: 4,
-        original_max_position_embeddings: 8192,
-      },
     }),
   );
   for (const b of blocks) writeFileSync(join(dir, `${b.id}.${b.language}`), `${b.code}\nexport {};\n`);
