@@ -1,13 +1,12 @@
 // A backend written outside this repository plugs in: a fresh project gets the packed @ropekit/core and
 // ropekit from npm-style tarballs plus vitest, a small backend fixture and a test file, and runs the
 // exported conformance suite and the registry checks there.
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { copyFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { stripVTControlCharacters } from "node:util";
 import { afterAll, expect, it } from "vitest";
-import { packPublished, run } from "./pack.js";
+import { installInFreshApp, run } from "./pack.js";
 
 let dir: string | undefined;
 afterAll(() => {
@@ -15,27 +14,11 @@ afterAll(() => {
 });
 
 it("runs the exported conformance suite and the registry checks in a fresh project", () => {
-  dir = mkdtempSync(join(tmpdir(), "ropekit-external-"));
-  const tarballs = packPublished(join(dir, "tarballs"));
-  const app = join(dir, "app");
-  mkdirSync(app);
-  writeFileSync(
-    join(app, "package.json"),
-    JSON.stringify({ name: "external-backend", private: true, type: "module" }),
-  );
-  run(
-    "npm",
-    [
-      "install",
-      "--no-audit",
-      "--no-fund",
-      "--loglevel=error",
-      ...tarballs,
-      "vitest@4.1.12",
-      "fast-check@4.11.0",
-    ],
-    app,
-  );
+  let app: string;
+  ({ dir, app } = installInFreshApp("ropekit-external-", "external-backend", [
+    "vitest@4.1.12",
+    "fast-check@4.11.0",
+  ]));
   for (const f of ["backend.mjs", "external.test.mjs"]) {
     copyFileSync(fileURLToPath(new URL(`./fixtures/external-backend/${f}`, import.meta.url)), join(app, f));
   }

@@ -1,7 +1,8 @@
 // Packs the workspace packages with pnpm (which rewrites workspace: ranges to versions), as a user
 // would get them from the registry. Shared by the consumer and external-backend tests.
 import { execFileSync } from "node:child_process";
-import { mkdirSync, readdirSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
 const packagesDir = resolve(import.meta.dirname, "../..");
@@ -18,7 +19,7 @@ export function run(command: string, args: string[], cwd: string, timeout = 300_
 }
 
 /** pnpm as the user has it: on PATH when run through `npx pnpm …`, else fetched by npx. */
-function pnpm(args: string[], cwd: string): string {
+export function pnpm(args: string[], cwd: string): string {
   try {
     return run("pnpm", args, cwd);
   } catch (error) {
@@ -33,4 +34,23 @@ export function packPublished(dir: string): string[] {
   for (const pkg of ["core", "backend-js", "backend-wasm", "backend-webgpu", "ropekit"])
     pnpm(["pack", "--pack-destination", dir], join(packagesDir, pkg));
   return readdirSync(dir).map((f) => join(dir, f));
+}
+
+/**
+ * A fresh temporary folder with the packed packages (`tarballs/`) and an ESM project (`app/`) that
+ * `npm install`s them with `extra` packages, as a user would.
+ */
+export function installInFreshApp(
+  prefix: string,
+  name: string,
+  extra: readonly string[],
+  timeout?: number,
+): { dir: string; app: string; tarballs: string[] } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const tarballs = packPublished(join(dir, "tarballs"));
+  const app = join(dir, "app");
+  mkdirSync(app);
+  writeFileSync(join(app, "package.json"), JSON.stringify({ name, private: true, type: "module" }));
+  run("npm", ["install", "--no-audit", "--no-fund", "--loglevel=error", ...tarballs, ...extra], app, timeout);
+  return { dir, app, tarballs };
 }

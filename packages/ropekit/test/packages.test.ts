@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { run } from "./pack.js";
+import { pnpm, run } from "./pack.js";
 
 const root = resolve(import.meta.dirname, "../../..");
 const published = ["core", "backend-js", "backend-wasm", "backend-gpujs", "backend-webgpu", "ropekit"];
@@ -18,16 +18,6 @@ const bin = (name: string) => resolve(import.meta.dirname, "../node_modules/.bin
 
 let dir: string;
 const tarballs = new Map<string, string>();
-
-/** pnpm as the user has it: on PATH when run through `npx pnpm …`, else fetched by npx. */
-function pnpm(args: string[], cwd: string): string {
-  try {
-    return run("pnpm", args, cwd);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
-    return run("npx", ["-y", "pnpm@10.34.9", ...args], cwd);
-  }
-}
 
 /** Runs a checker; returns its exit status and everything it printed. */
 function check(command: string, args: string[]): { status: number; output: string } {

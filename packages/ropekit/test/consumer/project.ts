@@ -1,10 +1,9 @@
 // One temporary project for the whole consumer matrix: the packed tarballs plus the bundlers (pinned),
 // installed once with plain npm, as a user would.
-import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { packPublished, run } from "../pack.js";
+import { installInFreshApp, pnpm, run } from "../pack.js";
 
 const PACKAGES = resolve(import.meta.dirname, "../../..");
 
@@ -32,16 +31,8 @@ export interface Project {
 
 /** Packs the packages and installs them with the tools into a fresh project (one npm install). */
 export function createProject(prefix: string): Project {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  const tarballs = packPublished(join(dir, "tarballs"));
-  const app = join(dir, "app");
-  mkdirSync(app);
-  writeFileSync(
-    join(app, "package.json"),
-    JSON.stringify({ name: "consumer", private: true, type: "module" }),
-  );
   const specs = Object.entries(TOOLS).map(([name, version]) => `${name}@${version}`);
-  run("npm", ["install", "--no-audit", "--no-fund", "--loglevel=error", ...tarballs, ...specs], app, 600_000);
+  const { dir, app, tarballs } = installInFreshApp(prefix, "consumer", specs, 600_000);
   // Imports resolved from the project (where the tools are), not from this workspace.
   writeFileSync(join(app, "tools.mjs"), "export const load = (name) => import(name);\n");
   const tools = import(/* @vite-ignore */ pathToFileURL(join(app, "tools.mjs")).href) as Promise<{
@@ -62,7 +53,7 @@ export function createProject(prefix: string): Project {
 export function addPackage(project: Project, name: string): void {
   const dir = join(project.dir, "extra");
   mkdirSync(dir, { recursive: true });
-  run("npx", ["-y", "pnpm@10.34.9", "pack", "--pack-destination", dir], join(PACKAGES, name));
+  pnpm(["pack", "--pack-destination", dir], join(PACKAGES, name));
   const tarball = readdirSync(dir).find((f) => f.endsWith(".tgz") && f.includes(name));
   if (!tarball) throw new Error(`pnpm pack made no tarball for ${name}`);
   run(
