@@ -1,7 +1,6 @@
 import { linearReference } from "../linear/linear.js";
 import type { Tensor } from "../types.js";
-import type { OpKind } from "./op-kind.js";
-import { seededValues } from "./seeded.js";
+import { type OpKind, elementCount, seededInput } from "./op-kind.js";
 
 /** A linear case: x of `shape` ([...rows, inFeatures]) · Wᵀ + b, W [outFeatures, inFeatures]. */
 export interface LinearCase {
@@ -18,8 +17,6 @@ export const LINEAR_CASES: readonly LinearCase[] = [
   { id: "linear/no-bias", op: "linear", shape: [4, 16], outFeatures: 3, bias: false },
 ];
 
-const count = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
-
 /** linear as an op kind: golden vectors, conformance and bench cases from the one table above. */
 export const LINEAR: OpKind<LinearCase> = {
   op: "linear",
@@ -27,27 +24,20 @@ export const LINEAR: OpKind<LinearCase> = {
   activation: "x",
   inputs(c) {
     const inFeatures = c.shape[c.shape.length - 1] as number;
-    const inputs = {
-      x: { data: seededValues(`${c.id}/x`, count(c.shape)), shape: c.shape },
-      weight: {
-        data: seededValues(`${c.id}/weight`, c.outFeatures * inFeatures),
-        shape: [c.outFeatures, inFeatures],
-      },
-    };
-    return c.bias
-      ? { ...inputs, bias: { data: seededValues(`${c.id}/bias`, c.outFeatures), shape: [c.outFeatures] } }
-      : inputs;
+    const x = seededInput(c.id, "x", c.shape);
+    const weight = seededInput(c.id, "weight", [c.outFeatures, inFeatures]);
+    return c.bias ? { x, weight, bias: seededInput(c.id, "bias", [c.outFeatures]) } : { x, weight };
   },
   run: (backend, _c, t) => backend.linear(t["x"] as Tensor, t["weight"] as Tensor, t["bias"]),
   reference: (_c, t) => linearReference(t["x"] as Tensor, t["weight"] as Tensor, t["bias"]),
   // x and W read, y written (and the bias, when there is one).
   bytes: (c) => {
     const inFeatures = c.shape[c.shape.length - 1] as number;
-    const rows = count(c.shape) / inFeatures;
+    const rows = elementCount(c.shape) / inFeatures;
     return (
       4 *
       (rows * inFeatures + c.outFeatures * inFeatures + rows * c.outFeatures + (c.bias ? c.outFeatures : 0))
     );
   },
-  flops: (c) => 2 * count(c.shape) * c.outFeatures,
+  flops: (c) => 2 * elementCount(c.shape) * c.outFeatures,
 };

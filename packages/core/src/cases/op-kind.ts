@@ -1,5 +1,6 @@
 import type { Backend } from "../backend/contract.js";
 import type { FloatArray, Tensor } from "../types.js";
+import { seededValues } from "./seeded.js";
 
 /** A case of an op kind: its id (which seeds its inputs) and the op it exercises. */
 export interface KindCase {
@@ -49,4 +50,14 @@ export function caseTensors(
   return Object.fromEntries(
     Object.entries(inputs).map(([name, t]) => [name, { data: make(t.data), shape: t.shape }]),
   );
+}
+
+/** The number of elements of `shape`. */
+export function elementCount(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+/** Input `name` of case `id`: seeded values (from `${id}/${name}`) of `shape`. */
+export function seededInput(id: string, name: string, shape: readonly number[]): CaseInputs[string] {
+  return { data: seededValues(`${id}/${name}`, elementCount(shape)), shape };
 }

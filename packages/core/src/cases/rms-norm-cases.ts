@@ -1,7 +1,6 @@
 import { rmsNormReference } from "../norm/rms-norm.js";
 import type { Tensor } from "../types.js";
-import type { OpKind } from "./op-kind.js";
-import { seededValues } from "./seeded.js";
+import { type OpKind, elementCount, seededInput } from "./op-kind.js";
 
 /** An rmsNorm case: x of `shape`, normalised over its last dimension. */
 export interface RmsNormCase {
@@ -38,8 +37,6 @@ export const RMS_NORM_CASES: readonly RmsNormCase[] = [
   },
 ];
 
-const count = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
-
 /** rmsNorm as an op kind: golden vectors, conformance and bench cases from the one table above. */
 export const RMS_NORM: OpKind<RmsNormCase> = {
   op: "rmsNorm",
@@ -47,16 +44,14 @@ export const RMS_NORM: OpKind<RmsNormCase> = {
   activation: "x",
   inputs(c) {
     const dim = c.shape[c.shape.length - 1] as number;
-    const x = seededValues(`${c.id}/x`, count(c.shape)).map((v) => v * (c.xScale ?? 1));
-    const inputs = { x: { data: x, shape: c.shape } };
-    return c.weight
-      ? { ...inputs, weight: { data: seededValues(`${c.id}/weight`, dim), shape: [dim] } }
-      : inputs;
+    const seeded = seededInput(c.id, "x", c.shape);
+    const x = { ...seeded, data: seeded.data.map((v) => v * (c.xScale ?? 1)) };
+    return c.weight ? { x, weight: seededInput(c.id, "weight", [dim]) } : { x };
   },
   run: (backend, c, t) => backend.rmsNorm(t["x"] as Tensor, t["weight"], options(c)),
   reference: (c, t) => rmsNormReference(t["x"] as Tensor, t["weight"], options(c)),
-  bytes: (c) => 2 * 4 * count(c.shape),
-  flops: (c) => 4 * count(c.shape),
+  bytes: (c) => 2 * 4 * elementCount(c.shape),
+  flops: (c) => 4 * elementCount(c.shape),
 };
 
 function options(c: RmsNormCase) {
