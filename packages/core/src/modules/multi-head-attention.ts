@@ -320,23 +320,11 @@ export class MultiHeadAttention {
     const heads = (t: Tensor, n: number): HeadsTensor =>
       sameDtype({ data: t.data, shape: [batch, seq, n, this.headDim], layout: "bshd" }, t);
     // Projections give [batch, seq, heads·headDim] = bshd heads, no copy; norms and RoPE work in place.
-    const qProj = await this.norm(
-      await this.backend.linear(x, this.q, this.qBias),
-      this.qNorm,
-      batch,
-      seq,
-      this.numHeads,
-    );
-    const kProj = await this.norm(
-      await this.backend.linear(x, this.k, this.kBias),
-      this.kNorm,
-      batch,
-      seq,
-      this.numKvHeads,
-    );
-    const q = heads(qProj, this.numHeads);
-    const k = heads(kProj, this.numKvHeads);
-    const v = heads(await this.backend.linear(x, this.v, this.vBias), this.numKvHeads);
+    const project = async (w: Tensor, bias: Tensor | undefined, norm: Tensor | undefined, n: number) =>
+      heads(await this.norm(await this.backend.linear(x, w, bias), norm, batch, seq, n), n);
+    const q = await project(this.q, this.qBias, this.qNorm, this.numHeads);
+    const k = await project(this.k, this.kBias, this.kNorm, this.numKvHeads);
+    const v = await project(this.v, this.vBias, undefined, this.numKvHeads);
     // LongRoPE and dynamic NTK follow the call's largest position (HF: max(position_ids) + 1); keys already
     // in the cache keep the rotation they got.
     if (this.config.rope)
