@@ -7,6 +7,7 @@ import {
   narrowData,
   widenData,
 } from "@ropekit/core";
+import { dot1, dot4 } from "./dot.js";
 
 /** Output features per pass: their weight rows are decoded once and used for every row of x. */
 const BLOCK = 4;
@@ -30,30 +31,9 @@ export function linearHalfWeights(plan: LinearKernelPlan): Tensor {
     decodeHalf(w, wDtype, block, o * n, m * n, 0);
     for (let r = 0; r < rows; r++) {
       const xo = r * n;
-      if (m === BLOCK) {
-        let s0 = b ? (b[o] as number) : 0;
-        let s1 = b ? (b[o + 1] as number) : 0;
-        let s2 = b ? (b[o + 2] as number) : 0;
-        let s3 = b ? (b[o + 3] as number) : 0;
-        for (let i = 0; i < n; i++) {
-          const xi = xs[xo + i] as number;
-          s0 += xi * (block[i] as number);
-          s1 += xi * (block[n + i] as number);
-          s2 += xi * (block[2 * n + i] as number);
-          s3 += xi * (block[3 * n + i] as number);
-        }
-        const at = r * outFeatures + o;
-        out[at] = s0;
-        out[at + 1] = s1;
-        out[at + 2] = s2;
-        out[at + 3] = s3;
-      } else {
-        for (let j = 0; j < m; j++) {
-          let s = b ? (b[o + j] as number) : 0;
-          for (let i = 0; i < n; i++) s += (xs[xo + i] as number) * (block[j * n + i] as number);
-          out[r * outFeatures + o + j] = s;
-        }
-      }
+      const at = r * outFeatures + o;
+      if (m === BLOCK) dot4(xs, xo, block, 0, n, b, o, out, at);
+      else for (let j = 0; j < m; j++) dot1(xs, xo, block, j * n, n, b, o + j, out, at + j);
     }
   }
   if (!isHalfDtype(plan.outDtype)) return { data: out, shape: outShape };
