@@ -2,7 +2,7 @@ import {
   type Backend,
   type BackendDescription,
   type Kernels,
-  OP_NAMES,
+  EVERY_OP_AND_LAYOUT,
   RopekitError,
   checkOptions,
   defineBackend,
@@ -102,9 +102,7 @@ function describeGpujs(ctx: GpuContext, device: DeviceInfo): BackendDescription 
     // float32 only: gpu.js textures hold f32, so float16/bfloat16 would need a CPU conversion pass each
     // way around every kernel — more time than the halved transfer saves. Such tensors get INVALID_DTYPE.
     dtypes: ["float32"],
-    ops: OP_NAMES,
-    pairings: ["half", "interleaved"],
-    layouts: ["bshd", "bhsd"],
+    ...EVERY_OP_AND_LAYOUT,
     threads: 1,
     notes: [
       where,

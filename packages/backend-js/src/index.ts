@@ -5,7 +5,7 @@
 import {
   type Backend,
   type BackendRegistration,
-  OP_NAMES,
+  EVERY_OP_AND_LAYOUT,
   type SyncKernels,
   checkOptions,
   defineBackend,
@@ -53,9 +53,7 @@ export function createJsBackend(options: JsBackendOptions = {}): Backend {
       mode: "js-f32",
       precision: "f32",
       dtypes: ["float32", "float16", "bfloat16"],
-      ops: OP_NAMES,
-      pairings: ["half", "interleaved"],
-      layouts: ["bshd", "bhsd"],
+      ...EVERY_OP_AND_LAYOUT,
       threads: 1,
       notes:
         "plain TypeScript on the calling thread; cos/sin tables in f32 from f64 trig, cached across calls; float16/bfloat16 converted to f32 at each kernel's boundary",

@@ -2,7 +2,7 @@ import {
   type Backend,
   type BackendDescription,
   type Kernels,
-  OP_NAMES,
+  EVERY_OP_AND_LAYOUT,
   RopekitError,
   defineBackend,
   describeValue,
@@ -161,9 +161,7 @@ export async function createWebgpuBackend(options: WebgpuBackendOptions = {}): P
       mode: modeOf(adapter),
       precision: "f32",
       dtypes: ["float32"],
-      ops: OP_NAMES,
-      pairings: ["half", "interleaved"],
-      layouts: ["bshd", "bhsd"],
+      ...EVERY_OP_AND_LAYOUT,
       threads: 1,
       notes:
         `WebGPU through ${adapter.runtime} on ${adapterName(adapter)} [${flags.join(", ")}]; WGSL compute kernels in f32 ` +

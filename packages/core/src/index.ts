@@ -75,6 +75,7 @@ export {
   type BackendRegistration,
   type CheckedOps,
   type Dtype,
+  EVERY_OP_AND_LAYOUT,
   OP_NAMES,
   type OpName,
   type RopeCallOptions,

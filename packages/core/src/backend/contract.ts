@@ -42,6 +42,13 @@ export const OP_NAMES: readonly OpName[] = [
   "rmsNorm",
 ];
 
+/** What a complete backend supports: every op, both pairings, both layouts (spread into `describe()`). */
+export const EVERY_OP_AND_LAYOUT = {
+  ops: OP_NAMES,
+  pairings: ["half", "interleaved"],
+  layouts: ["bshd", "bhsd"],
+} as const satisfies Pick<BackendDescription, "ops" | "pairings" | "layouts">;
+
 /** How a tensor's numbers are stored (re-exported here: `describe().dtypes` lists them). */
 export type { Dtype } from "../types.js";
 

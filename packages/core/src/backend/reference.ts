@@ -6,7 +6,7 @@ import { applyRopeReference } from "../rope/apply.js";
 import type { ResolvedPositions } from "../rope/positions.js";
 import type { FloatArray, MultimodalPositions } from "../types.js";
 import type { Backend, BackendDescription, BackendRegistration } from "./contract.js";
-import { OP_NAMES } from "./contract.js";
+import { EVERY_OP_AND_LAYOUT } from "./contract.js";
 import { defineBackend } from "./define.js";
 import type { SyncKernels } from "./kernels.js";
 
@@ -60,9 +60,7 @@ export const referenceKernels: SyncKernels = widenHalfKernels(f64Kernels, "float
 export const referenceCapabilities: Omit<BackendDescription, "name" | "mode" | "notes"> = {
   precision: "f64",
   dtypes: ["float32", "float16", "bfloat16", "float64"],
-  ops: OP_NAMES,
-  pairings: ["half", "interleaved"],
-  layouts: ["bshd", "bhsd"],
+  ...EVERY_OP_AND_LAYOUT,
   threads: 1,
 };
 
