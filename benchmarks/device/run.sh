@@ -43,6 +43,7 @@ prepare)
   xz -T2 -6 -c "$WEBGPU/dist/linux-x64/dawn.node" >"$CARRY/dawn.node.xz"
   xz -T2 -6 -c "$(readlink -f "$(command -v node)")" >"$CARRY/node.xz"
   cp "$ROOT/packages/backend-webgpu/scripts/device-bench.mjs" "$CARRY/"
+  cp "$ROOT/benchmarks/src/ceilings/webgpu.mjs" "$CARRY/webgpu-ceilings.mjs"
   (cd "$CARRY/gl" && apt-get download libvulkan1 >/dev/null)
   du -sh "$CARRY"
   total=$(du -sm "$CARRY" | cut -f1)
@@ -53,7 +54,7 @@ local | device)
   [ -f "$CARRY/device-bench.mjs" ] || { echo "no .device-carry: run 'bash benchmarks/device/run.sh prepare' here first" >&2; exit 1; }
   WORK="${TMPDIR:-/tmp}/ropekit-device"
   rm -rf "$WORK" && mkdir -p "$WORK/bin" "$WORK/xdg"
-  cp -r "$CARRY/node_modules" "$CARRY/device-bench.mjs" "$WORK/"
+  cp -r "$CARRY/node_modules" "$CARRY/device-bench.mjs" "$CARRY/webgpu-ceilings.mjs" "$WORK/"
   mkdir -p "$WORK/node_modules/webgpu/dist/linux-x64"
   xz -dc "$CARRY/dawn.node.xz" >"$WORK/node_modules/webgpu/dist/linux-x64/dawn.node"
   xz -dc "$CARRY/node.xz" >"$WORK/bin/node" && chmod +x "$WORK/bin/node"

@@ -44,7 +44,8 @@ export async function runInBrowser(
   const server = await createServer({
     root: fileURLToPath(new URL("../browser", import.meta.url)),
     logLevel: "error",
-    server: { host: "127.0.0.1", port: 0, headers: isolation },
+    // No HMR: a dependency optimised mid-run would otherwise reload the page under a running pair.
+    server: { host: "127.0.0.1", port: 0, headers: isolation, hmr: false },
     // backend-wasm finds its .wasm and worker next to its own module: keep it out of the pre-bundle.
     // onnxruntime-web loads its .wasm next to its module too; onnxruntime-node is Node's only.
     optimizeDeps: {

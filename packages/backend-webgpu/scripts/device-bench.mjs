@@ -163,6 +163,7 @@ for (const fk of ["auto", "tiled", "lanes", "looped"]) {
   if (be !== backend) be.dispose();
 }
 
+let matmulTflops; // set by the ceilings below
 // ---- 3. ceilings --------------------------------------------------------------------------------------
 {
   // The backend does not expose its device; make a second one on the same adapter for the copy ceiling.
@@ -218,6 +219,29 @@ for (const fk of ["auto", "tiled", "lanes", "looped"]) {
     `CEILING wgsl copy ${(n * 4) / 2 ** 20} MiB: ${(ms / reps).toFixed(3)} ms per copy, ${gbs.toFixed(1)} GB/s (read + write)`,
   );
   dev.destroy();
+  // The WGSL f32 matmul ceiling (the bench's: a tiled kernel for GPUs, a barrier-free one for software
+  // adapters; the faster counts), next to this script in the carry, or in the repository.
+  let ceilings;
+  try {
+    ceilings = await import("./webgpu-ceilings.mjs");
+  } catch {
+    ceilings = await import("../../../benchmarks/src/ceilings/webgpu.mjs");
+  }
+  const measured = await ceilings.measureWebgpuCeilings({ gpu, quick });
+  summary.ceilings.push({
+    what: "wgsl f32 matmul",
+    n: measured.matmulN,
+    gflops: measured.matmulGflops,
+    variants: measured.matmulVariants,
+  });
+  matmulTflops = measured.matmulGflops / 1000;
+  log(
+    `CEILING wgsl f32 matmul ${measured.matmulN}²: ${matmulTflops.toFixed(3)} TFLOP/s (${Object.entries(
+      measured.matmulVariants,
+    )
+      .map(([k, g]) => `${k} ${(g / 1000).toFixed(3)}`)
+      .join(", ")})`,
+  );
 }
 
 // ---- 4. bench grid ------------------------------------------------------------------------------------
@@ -244,9 +268,10 @@ for (const S of prefill) {
     const err = sampleRows(q.data, k.data, v.data, H, H, S, S, D, causal, out.output.data, rows);
     const what = `prefill ${H} × ${S} × ${D} causal=${causal}`;
     if (!(err <= 1e-4)) fail(`${what} (sampled rows vs f64)`, `max error ${err}`);
-    summary.bench.push({ what, ms, tflops: flops / ms / 1e9, sampledError: err });
+    const vsMatmul = matmulTflops ? flops / ms / 1e9 / matmulTflops : undefined;
+    summary.bench.push({ what, ms, tflops: flops / ms / 1e9, vsMatmul, sampledError: err });
     log(
-      `BENCH ${what}: ${ms.toFixed(1)} ms end-to-end, ${(flops / ms / 1e9).toFixed(3)} TFLOP/s, sampled rows error ${err.toExponential(1)}`,
+      `BENCH ${what}: ${ms.toFixed(1)} ms end-to-end, ${(flops / ms / 1e9).toFixed(3)} TFLOP/s${vsMatmul ? ` (${(100 * vsMatmul).toFixed(1)}% of the WGSL matmul)` : ""}, sampled rows error ${err.toExponential(1)}`,
     );
   }
 }
