@@ -44,26 +44,42 @@ export async function createWebgpuThroughRegistry() {
   return picked.backend;
 }
 
+/** The registration of a Node contender: the package's own, with the contender's option in `create`. */
+async function registrationOf(name) {
+  if (name === "js") return (await import("@ropekit/backend-js")).jsRegistration;
+  if (name.startsWith("wasm-")) {
+    const { createWasmBackend, wasmRegistration } = await import("@ropekit/backend-wasm");
+    return { ...wasmRegistration, create: () => createWasmBackend({ threads: Number(name.slice(5)) }) };
+  }
+  if (name.startsWith("gpujs-")) {
+    const mode = name.slice(6);
+    const { createGpujsBackend, gpujsRegistration } = await import("@ropekit/backend-gpujs");
+    return {
+      ...gpujsRegistration,
+      async create() {
+        const backend = await createGpujsBackend({ mode });
+        // gpu.js may fall back silently; a contender that does not run its named mode is not that contender.
+        if (backend.device.mode !== mode) {
+          backend.dispose();
+          throw new Error(`gpu.js ran ${backend.device.mode}, not ${mode}`);
+        }
+        return backend;
+      },
+    };
+  }
+  return undefined;
+}
+
 /**
  * Node: the ropekit backend for a contender name (js, wasm-1, wasm-2, gpujs-webasm, gpujs-headlessgl,
- * webgpu).
+ * webgpu), made through core's registry under that name — probe, creation and errors as a user's
+ * explicit pick (`ROPEKIT_BACKEND=…`) gets them.
  */
 export async function createBackend(name) {
   if (name === "webgpu") return createWebgpuThroughRegistry();
-  if (name === "js") return (await import("@ropekit/backend-js")).createJsBackend();
-  if (name.startsWith("wasm-")) {
-    const { createWasmBackend } = await import("@ropekit/backend-wasm");
-    return createWasmBackend({ threads: Number(name.slice(5)) });
-  }
-  if (name.startsWith("gpujs-")) {
-    const { createGpujsBackend } = await import("@ropekit/backend-gpujs");
-    const backend = await createGpujsBackend({ mode: name.slice(6) });
-    // gpu.js may fall back silently; a contender that does not run its named mode is not that contender.
-    if (backend.device.mode !== name.slice(6)) {
-      backend.dispose();
-      throw new Error(`gpu.js ran ${backend.device.mode}, not ${name.slice(6)}`);
-    }
-    return backend;
-  }
-  return undefined;
+  const registration = await registrationOf(name);
+  if (!registration) return undefined;
+  const { pickBackend, registerBackend } = await import("@ropekit/core");
+  registerBackend({ ...registration, name });
+  return (await pickBackend({ backend: name, env: {} })).backend;
 }
