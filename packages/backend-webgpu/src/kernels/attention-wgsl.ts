@@ -461,6 +461,18 @@ export function flashRegWgsl({ br, bc, d4, dv4, mask, softcap, alibi }: FlashReg
           .join(" + ")};`,
     )
     .join("\n");
+  // The workgroup copies the tile's n keys (zeros past them) of `buf` into `tile`, vec4 by vec4.
+  const stageTile = (tile: string, buf: string, base: string, stride: string, vec4s: number, dim: string) =>
+    `    for (var e = lid; e < ${bc * vec4s}u; e += ${br}u) {
+      let jj = e / ${vec4s}u;
+      let c = e - jj * ${vec4s}u;
+      var x = vec4f(0.0);
+      if (jj < n) {
+        let at = ${base} + (t0 + jj) * ${stride} + 4u * c;
+        x = ${loadVec4(buf, "at", 0, `${dim} - 4u * c`)};
+      }
+      ${tile}[e] = x;
+    }`;
   return /* wgsl */ `
 ${common(FLASH_INTERFACE)}
 
@@ -496,26 +508,8 @@ ${aRegs.map((a) => `  var ${a} = vec4f(0.0);`).join("\n")}
   for (var t0 = wlo; t0 < whi; t0 += ${bc}u) {
     let n = min(${bc}u, whi - t0);
     workgroupBarrier();
-    for (var e = lid; e < ${bc * d4}u; e += ${br}u) {
-      let jj = e / ${d4}u;
-      let c = e - jj * ${d4}u;
-      var x = vec4f(0.0);
-      if (jj < n) {
-        let at = ko + (t0 + jj) * P.kss + 4u * c;
-        x = ${loadVec4("k", "at", 0, "P.headDim - 4u * c")};
-      }
-      kt[e] = x;
-    }
-    for (var e = lid; e < ${bc * dv4}u; e += ${br}u) {
-      let jj = e / ${dv4}u;
-      let c = e - jj * ${dv4}u;
-      var x = vec4f(0.0);
-      if (jj < n) {
-        let at = vo + (t0 + jj) * P.vss + 4u * c;
-        x = ${loadVec4("v", "at", 0, "P.vHeadDim - 4u * c")};
-      }
-      vt[e] = x;
-    }
+${stageTile("kt", "k", "ko", "P.kss", d4, "P.headDim")}
+${stageTile("vt", "v", "vo", "P.vss", dv4, "P.vHeadDim")}
     workgroupBarrier();
 ${scoreLines}
     let tmax = ${tmax};
