@@ -1,7 +1,9 @@
 // Issue 14's targets for backend-wasm, each measured in one run (medians), every result checked against
 // core's f64 reference first: decode of 1 query against 8192 and 32768 cached positions, GQA 32/8 and
 // MHA 32/32 heads × 128, K/V resident in f32, f16 and bf16, 1 thread, each against the copy of the same
-// K/V bytes; and prefill 8 × 2048 × 64 causal with bf16 inputs against f32.
+// K/V bytes; and prefill 8 × 2048 × 64 causal with bf16 inputs against f32. The peer: onnxruntime-node,
+// 1 thread, on the same decode shapes and values with float32 and float16 inputs (MultiHeadAttention for
+// MHA, GroupQueryAttention for GQA), each checked by the same gate, set against the same copy ceilings.
 //   node decode/decode.mjs [--runs 7] [--kv 8192,32768] [--threads 1]   → results/decode.json
 import { execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -28,7 +30,12 @@ for (const kvLen of kvLens) {
   for (const s of shapes) {
     process.stderr.write(`decode ${s.name}, kv ${kvLen}, ${dtypes}\n`);
     const out = child("./decode-child.mjs", [s.qHeads, s.kvHeads, kvLen, dtypes, threads, runs].map(String));
-    decode.push({ shape: s.name, ...out });
+    process.stderr.write(`decode ${s.name}, kv ${kvLen}, onnxruntime-node float32,float16\n`);
+    const peer = child("./peer-child.mjs", [s.qHeads, s.kvHeads, kvLen, "float32,float16", runs].map(String));
+    // The peer against the copy of its own K/V bytes (f32 or f16), as measured in the wasm child's run.
+    const copyMs = Object.fromEntries(out.results.map((r) => [r.dtype, r.copyMs]));
+    for (const r of peer.results) r.vsCopy = copyMs[r.dtype] / r.stepMs;
+    decode.push({ shape: s.name, ...out, peers: peer.results });
   }
 }
 process.stderr.write("prefill 8 × 2048 × 64, float32 and bfloat16\n");
@@ -57,6 +64,13 @@ for (const d of decode) {
       pass: mha ? speedup >= 1.5 : speedup >= 0.95,
     });
   }
+  // For comparison, not a target: how much the peer gains from float16 on the same shape.
+  const peer = Object.fromEntries(d.peers.map((r) => [r.dtype, r]));
+  rows.push({
+    target: `(peer) onnxruntime-node ${peer.float16.op} float16 vs float32, ${d.shape}, kv ${d.kvLen}`,
+    measured: peer.float32.stepMs / peer.float16.stepMs,
+    cpuTime: peer.float32.stepCpuMs / peer.float16.stepCpuMs,
+  });
 }
 const pf = Object.fromEntries(prefill.results.map((r) => [r.dtype, r]));
 rows.push({
@@ -71,16 +85,17 @@ console.log(
 );
 console.table(
   decode.flatMap((d) =>
-    d.results.map((r) => ({
+    [...d.results, ...d.peers].map((r) => ({
       shape: d.shape,
       kv: d.kvLen,
+      contender: r.contender ?? "ropekit wasm-1",
       dtype: r.dtype,
       ms: Number(r.stepMs.toFixed(2)),
-      copyMs: Number(r.copyMs.toFixed(2)),
+      copyMs: r.copyMs === undefined ? "" : Number(r.copyMs.toFixed(2)),
       "× copy": Number(r.vsCopy.toFixed(2)),
-      "GB/s": Number(r.kvGBs.toFixed(1)),
+      "GB/s": Number((r.kvBytes / r.stepMs / 1e6).toFixed(1)),
       cpuMs: Number(r.stepCpuMs.toFixed(2)),
-      "× copy (CPU time)": Number(r.cpuVsCopy.toFixed(2)),
+      "× copy (CPU time)": r.cpuVsCopy === undefined ? "" : Number(r.cpuVsCopy.toFixed(2)),
       maxErr: Number(r.maxRelativeErrorVsF64.toExponential(1)),
     })),
   ),
@@ -92,6 +107,7 @@ console.table(
   rows.map((r) => ({
     ...r,
     measured: Number(r.measured.toFixed(2)),
+    pass: r.pass ?? "",
     cpuTime: r.cpuTime === undefined ? "" : Number(r.cpuTime.toFixed(2)),
   })),
 );

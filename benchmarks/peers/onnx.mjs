@@ -19,14 +19,15 @@ message ModelProto { optional int64 ir_version = 1; optional string producer_nam
   { keepCase: true },
 ).root;
 const Model = root.lookupType("onnx.ModelProto");
-const FLOAT = 1;
+/** ONNX TensorProto.DataType of each element type the peers feed (onnx.proto's numbering). */
+export const ELEM_TYPE = { float32: 1, int64: 7, int32: 6, float16: 10 };
 
-/** A float tensor input/output description. */
-export const value = (name, dims) => ({
+/** A tensor input/output description: float32 unless `type` names another of ELEM_TYPE. */
+export const value = (name, dims, type = "float32") => ({
   name,
   type: {
     tensor_type: {
-      elem_type: FLOAT,
+      elem_type: ELEM_TYPE[type],
       shape: { dim: dims.map((d) => (typeof d === "number" ? { dim_value: d } : { dim_param: d })) },
     },
   },
