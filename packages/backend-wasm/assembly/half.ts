@@ -139,3 +139,107 @@ export function stageRows(
     for (; x < width; x++) store<f32>(out + (<usize>x << 2), loadF32(row, x, dtype));
   }
 }
+
+// ---- whole-vector loads and stores for the element-wise kernels (RoPE, positional rows, linear, RMSNorm):
+// a dtype argument that is a constant at the call site folds away, so each kernel gets one loop per dtype.
+
+/** Bytes per element of `dtype`, as a shift: 2 (f32) or 1 (halves). */
+// @ts-ignore: decorator
+@inline
+export function dtypeShift(dtype: i32): usize {
+  return dtype == DTYPE_F32 ? 2 : 1;
+}
+
+/** Byte address of element `index` of an array of `dtype` at `base`. */
+// @ts-ignore: decorator
+@inline
+export function elementAt(base: usize, index: i32, dtype: i32): usize {
+  return base + (<usize>index << dtypeShift(dtype));
+}
+
+/**
+ * The four halves in the low 64 bits of `h` as f32x4, exactly: subnormals, ±∞ and NaN included (bf16 is
+ * a word interleave with zero; f16 widens each lane and takes the special-value path of f16Lanes).
+ */
+// @ts-ignore: decorator
+@inline
+export function halfLow4(h: v128, dtype: i32): v128 {
+  if (dtype == DTYPE_BF16) return halfQuad(h, DTYPE_BF16, false);
+  return f16Lanes(i32x4.extend_low_i16x8_s(h));
+}
+
+/** Four elements of `dtype` at byte address `p` as f32x4 (exact for every bit pattern). */
+// @ts-ignore: decorator
+@inline
+export function loadQuad(p: usize, dtype: i32): v128 {
+  if (dtype == DTYPE_F32) return v128.load(p);
+  return halfLow4(v128.load64_zero(p), dtype);
+}
+
+/**
+ * f32x4 rounded to bfloat16 bits in each i32 lane (the scalar toBf16, four lanes): add 0x7fff plus the
+ * kept part's lowest bit, then drop the low word — ties to even, overflow carries into ±∞; NaN becomes a
+ * quiet NaN of the same sign and payload.
+ */
+// @ts-ignore: decorator
+@inline
+export function bf16Bits4(v: v128): v128 {
+  const lsb = v128.and(i32x4.shr_u(v, 16), i32x4.splat(1));
+  const rounded = i32x4.shr_u(i32x4.add(v, i32x4.add(lsb, i32x4.splat(0x7fff))), 16);
+  const nan = i32x4.gt_s(v128.and(v, i32x4.splat(0x7fffffff)), i32x4.splat(0x7f800000));
+  return v128.bitselect(v128.or(i32x4.shr_u(v, 16), i32x4.splat(0x40)), rounded, nan);
+}
+
+/**
+ * f32x4 rounded to float16 bits in each i32 lane (the scalar toF16, four lanes): normals by rebiasing the
+ * exponent and rounding the dropped 13 bits to nearest even (a carry moves into the exponent, past 65504
+ * into ∞); below 2^−14 the subnormal count of 2^−24 steps by an exact scaling and `nearest`; from 65520
+ * on ±∞; NaN a quiet NaN (0x7e00) of the same sign.
+ */
+// @ts-ignore: decorator
+@inline
+export function f16Bits4(v: v128): v128 {
+  const sign = v128.and(i32x4.shr_u(v, 16), i32x4.splat(0x8000));
+  const a = v128.and(v, i32x4.splat(0x7fffffff));
+  const r = i32x4.sub(a, i32x4.splat(0x38000000));
+  const lsb = v128.and(i32x4.shr_u(r, 13), i32x4.splat(1));
+  const normal = i32x4.shr_u(i32x4.add(r, i32x4.add(lsb, i32x4.splat(0xfff))), 13);
+  const sub = i32x4.trunc_sat_f32x4_u(f32x4.nearest(f32x4.mul(a, f32x4.splat(16777216.0))));
+  let h = v128.bitselect(sub, normal, i32x4.lt_s(a, i32x4.splat(0x38800000)));
+  h = v128.bitselect(i32x4.splat(0x7c00), h, i32x4.gt_s(a, i32x4.splat(0x477fefff)));
+  h = v128.bitselect(i32x4.splat(0x7e00), h, i32x4.gt_s(a, i32x4.splat(0x7f800000)));
+  return v128.or(h, sign);
+}
+
+/** f32x4 as `dtype` (a half) bits in the low 16 bits of each i32 lane, rounded to nearest even. */
+// @ts-ignore: decorator
+@inline
+export function halfBits4(v: v128, dtype: i32): v128 {
+  return dtype == DTYPE_F16 ? f16Bits4(v) : bf16Bits4(v);
+}
+
+/** Stores f32x4 as four elements of `dtype` at byte address `p` (halves rounded to nearest even). */
+// @ts-ignore: decorator
+@inline
+export function storeQuad(p: usize, v: v128, dtype: i32): void {
+  if (dtype == DTYPE_F32) {
+    v128.store(p, v);
+    return;
+  }
+  const b = halfBits4(v, dtype);
+  v128.store64_lane(p, i8x16.shuffle(b, b, 0, 1, 4, 5, 8, 9, 12, 13, 0, 1, 4, 5, 8, 9, 12, 13), 0);
+}
+
+/** The largest (h << 1) over eight f16 lanes, folded into `m`: ±∞ / NaN present when a lane is ≥ 0xf800. */
+// @ts-ignore: decorator
+@inline
+export function f16SpecialMax(m: v128, h: v128): v128 {
+  return i16x8.max_u(m, i16x8.shl(h, 1));
+}
+
+/** Whether f16SpecialMax saw a ±∞ or NaN. */
+// @ts-ignore: decorator
+@inline
+export function f16SawSpecial(m: v128): bool {
+  return v128.any_true(i16x8.gt_u(m, i16x8.splat(<i16>0xf7ff)));
+}
