@@ -115,7 +115,7 @@ export class WasmBackend implements Backend {
       ...EVERY_OP_AND_LAYOUT,
       threads: this.threads,
       notes: [
-        `AssemblyScript f32x4 kernels (${relaxed ? "relaxed SIMD fused multiply-add" : "SIMD multiply + add"}) for RoPE, positional rows, attention, linear and RMSNorm (f64 sum of squares); RoPE tables and sinusoidal rows from core's f64 trig; attention rows that overflow f32 are recomputed in f64 by core; attention reads float16/bfloat16 q, k, v in its kernels (SIMD conversion per tile, f32 arithmetic, output rounded to nearest even), the other ops convert halves to f32 at the kernel boundary`,
+        `AssemblyScript f32x4 kernels (${relaxed ? "relaxed SIMD fused multiply-add" : "SIMD multiply + add"}) for RoPE, positional rows, attention, linear and RMSNorm (f64 sum of squares); RoPE tables and sinusoidal rows from core's f64 trig; attention rows that overflow f32 are recomputed in f64 by core; every op reads float16/bfloat16 in its kernels (SIMD conversion as data is loaded — per tile in attention —, f32 arithmetic, half outputs rounded to nearest even as they are stored; linear takes half weights with f32 activations, accumulating in f32)`,
         this.setup.threadsNote,
         this.setup.pool?.note,
       ]

@@ -1,4 +1,4 @@
-import { type Kernels, type SyncKernels, widenHalfKernels } from "@ropekit/core";
+import type { Kernels, SyncKernels } from "@ropekit/core";
 import { addRows } from "./ops/add-rows.js";
 import { applyRope } from "./ops/apply-rope.js";
 import { attention } from "./ops/attention.js";
@@ -7,19 +7,19 @@ import { rmsNorm } from "./ops/rms-norm.js";
 import type { Env, MaybePromise } from "./scope.js";
 
 /**
- * The kernels, running where `env.exec` runs them. Attention reads float16 / bfloat16 q, k, v itself
- * (converted to f32 as each tile is loaded, output rounded as it is stored); the other ops take halves
- * through core's widenHalfKernels — one f32 conversion of each half tensor at the kernel's boundary.
+ * The kernels, running where `env.exec` runs them. Every op reads float16 / bfloat16 data itself: half
+ * tensors travel as their bits, the kernels convert them to f32 with SIMD as they load them (attention
+ * per tile, the others four or eight values at a time), compute in f32 and round a half output to
+ * nearest even as they store it — no separate conversion pass over a tensor.
  */
 export function wasmKernels(env: Env): Kernels {
-  const f32Only: Kernels = {
+  return {
     applyRope: (plan) => applyRope(env, plan),
     addRows: (plan) => addRows(env, plan),
     attention: (plan) => attention(env, plan),
     linear: (plan) => linear(env, plan),
     rmsNorm: (plan) => rmsNorm(env, plan),
   };
-  return { ...widenHalfKernels(f32Only, "float32"), attention: f32Only.attention };
 }
 
 /** A kernel whose parts all ran on this thread has its value already. */

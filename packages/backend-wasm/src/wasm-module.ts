@@ -26,8 +26,19 @@ export interface KernelExports {
     mul: number,
     tokenStart: number,
     tokenEnd: number,
+    /** x's dtype code (attention-layout.ts DTYPE_*). */
+    dtype: number,
   ): void;
-  addRows(out: number, table: number, rows: number, dim: number, tokenStart: number, tokenEnd: number): void;
+  addRows(
+    out: number,
+    table: number,
+    rows: number,
+    dim: number,
+    tokenStart: number,
+    tokenEnd: number,
+    outDtype: number,
+    tableDtype: number,
+  ): void;
   linear(
     x: number,
     w: number,
@@ -37,6 +48,10 @@ export interface KernelExports {
     outFeatures: number,
     rowStart: number,
     rowEnd: number,
+    xDtype: number,
+    wDtype: number,
+    biasDtype: number,
+    yDtype: number,
   ): void;
   rmsNorm(
     x: number,
@@ -47,6 +62,8 @@ export interface KernelExports {
     weightOffset: number,
     rowStart: number,
     rowEnd: number,
+    xDtype: number,
+    wDtype: number,
   ): void;
 }
 
