@@ -20,9 +20,12 @@ async function createBackend(name) {
 
 /** A peer in the page: onnxruntime-web's WebGPU execution provider on the same navigator.gpu. */
 async function measurePeer(config, name, quick) {
-  const { ortRun } = await import("@ropekit/benchmarks/contenders/ort");
+  const { ortRun, ortWebgpuDevice } = await import("@ropekit/benchmarks/contenders/ort");
   const result = await measure(config, (c, inputs) => ortRun(name, c, inputs), { quick });
   result.mode = "onnxruntime-web WebGPU EP";
+  // What the EP's device was denied on this adapter, and why (ort-webgpu-device.mjs), rides with the row.
+  const { note } = await ortWebgpuDevice();
+  if (note) result.notes = note;
   return result;
 }
 

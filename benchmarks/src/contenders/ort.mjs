@@ -7,13 +7,19 @@
 import { encodeHalf } from "@ropekit/core";
 import { floatAttr, intAttr, onnxModel, value } from "../../peers/onnx.mjs";
 import { supports } from "../grid.mjs";
+import { ortWebgpuDevice } from "./ort-webgpu-device.mjs";
+
+export { ortWebgpuDevice };
 
 async function session(name, model) {
   if (name.endsWith("-webgpu")) {
-    // onnxruntime-web's WebGPU execution provider: its build with WebGPU (navigator.gpu). Outputs are
-    // read back to the CPU, as ropekit's are.
+    // onnxruntime-web's WebGPU execution provider: its build with WebGPU (navigator.gpu), on a device the
+    // bench makes for it (see ort-webgpu-device.mjs: why subgroups are withheld on SwiftShader). Outputs
+    // are read back to the CPU, as ropekit's are.
     const ort = await import("onnxruntime-web/webgpu");
-    return { ort, s: await ort.InferenceSession.create(model, { executionProviders: ["webgpu"] }) };
+    const { device } = await ortWebgpuDevice();
+    const options = { executionProviders: [{ name: "webgpu", device }] };
+    return { ort, s: await ort.InferenceSession.create(model, options) };
   }
   const threads = Number(name.at(-1));
   if (name.startsWith("ort-node-")) {
