@@ -1,18 +1,20 @@
 // The GPUDevice the browser-ort-webgpu peer hands to onnxruntime-web's WebGPU execution provider (its
 // documented `device` option), instead of letting the EP create its own.
 //
-// Why: onnxruntime-web 1.30's prefill flash-attention kernel (taken for 32 or more query rows; fewer go
-// to its decode kernels) has a subgroup variant, compiled when the device has `subgroups`. It steps
-// through the keys min(subgroup size, 16) at a time, but its branch for subgroups of 8 or fewer lanes
-// always scores and accumulates 8 keys, shuffled from lanes 0–7. With 4-lane subgroups (SwiftShader's)
-// half of those lanes do not exist and the other half are the next step's keys, so every output row is
-// wrong: max relative error ≈ 0.4 (causal) and ≈ 1 (non-causal) on 8 × 1024 × 64, any kv length, while
-// the same graphs are exact (≈ 1e-7) on a device without `subgroups`. There ORT compiles the kernel's
-// workgroup-memory variant (32-key K/V tiles) — in ORT's current source the variant it also picks on
-// NVIDIA and Apple GPUs. So the device gets what the EP requests for itself (the adapter's optional features it uses, its
-// highest compute limits) except `subgroups` on an adapter whose subgroups can be narrower than 8 lanes;
-// elsewhere it is the EP's own choice. backend-webgpu requests no subgroups at all, so this costs ORT
-// nothing ropekit has. `benchmarks/peers/ort-webgpu-subgroups.mjs` reproduces the error.
+// Why: onnxruntime-web 1.30 runs MultiHeadAttention with 32 or more query rows through a prefill
+// flash-attention kernel (fewer rows go to its decode kernels, which are right here). On a device with
+// `subgroups` it compiles that kernel's subgroup variant, which steps through the keys min(subgroup
+// size, 16) at a time but, for subgroups of 8 lanes or fewer, always scores 8 keys shuffled from lanes
+// 0–7. With SwiftShader's 4-lane subgroups each step advances 4 keys and also counts 4 more read from
+// lanes that do not exist, so the output is wrong whatever the kv length: the bench's gate error is
+// 0.38–1.0 from 32 rows up (0.91 causal, 0.80 non-causal on 8 × 1024 × 64). Without `subgroups` ORT
+// compiles the kernel's workgroup-memory variant (32-key K/V tiles; in ORT's current source also
+// its choice on NVIDIA and Apple GPUs), exact to ~1e-7. So the device gets what the EP requests for its
+// own (the adapter's optional features it uses, its highest compute limits) except `subgroups` on an
+// adapter whose subgroups can be narrower than 8 lanes; elsewhere it is the EP's own choice.
+// backend-webgpu requests no subgroups at all, so ORT is denied nothing ropekit uses.
+// apps/bench/src/ort-webgpu-subgroups.mjs (`pnpm --filter @ropekit/bench ort-webgpu-subgroups`)
+// reproduces the error.
 
 /** Optional features onnxruntime-web's WebGPU EP requests for its own device when the adapter has them. */
 const ORT_FEATURES = [
