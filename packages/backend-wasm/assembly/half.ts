@@ -191,24 +191,27 @@ export function bf16Bits4(v: v128): v128 {
 }
 
 /**
- * f32x4 rounded to float16 bits in each i32 lane (the scalar toF16, four lanes): normals by rebiasing the
- * exponent and rounding the dropped 13 bits to nearest even (a carry moves into the exponent, past 65504
- * into ∞); below 2^−14 the subnormal count of 2^−24 steps by an exact scaling and `nearest`; from 65520
- * on ±∞; NaN a quiet NaN (0x7e00) of the same sign.
+ * f32x4 rounded to float16 bits in each i32 lane (the scalar toF16's results, four lanes, with cheap
+ * vector operations only). Normals: rebias the exponent and add 0xfff plus the kept part's lowest bit
+ * before dropping 13 bits — ties to even, a carry moves into the exponent; from 65520 on the sum is at
+ * least ∞'s pattern, and an unsigned min makes it ∞ (NaN then gets its quiet bit). Below 2^−14: |x| + 0.5
+ * in f32, whose ulp is 2^−24 — the f16 subnormal step — so the addition itself rounds to nearest even
+ * and the count of steps is the sum's bits minus 0.5's.
  */
 // @ts-ignore: decorator
 @inline
 export function f16Bits4(v: v128): v128 {
   const sign = v128.and(i32x4.shr_u(v, 16), i32x4.splat(0x8000));
   const a = v128.and(v, i32x4.splat(0x7fffffff));
-  const r = i32x4.sub(a, i32x4.splat(0x38000000));
-  const lsb = v128.and(i32x4.shr_u(r, 13), i32x4.splat(1));
-  const normal = i32x4.shr_u(i32x4.add(r, i32x4.add(lsb, i32x4.splat(0xfff))), 13);
-  const sub = i32x4.trunc_sat_f32x4_u(f32x4.nearest(f32x4.mul(a, f32x4.splat(16777216.0))));
-  let h = v128.bitselect(sub, normal, i32x4.lt_s(a, i32x4.splat(0x38800000)));
-  h = v128.bitselect(i32x4.splat(0x7c00), h, i32x4.gt_s(a, i32x4.splat(0x477fefff)));
-  h = v128.bitselect(i32x4.splat(0x7e00), h, i32x4.gt_s(a, i32x4.splat(0x7f800000)));
-  return v128.or(h, sign);
+  const lsb = v128.and(i32x4.shr_u(a, 13), i32x4.splat(1)); // 0x38000000 >> 13 is even: r's bit is a's
+  const normal = i32x4.min_u(
+    i32x4.shr_u(i32x4.add(i32x4.add(a, lsb), i32x4.splat(0xfff - 0x38000000)), 13),
+    i32x4.splat(0x7c00),
+  );
+  const sub = i32x4.sub(f32x4.add(a, f32x4.splat(0.5)), i32x4.splat(0x3f000000));
+  const h = v128.bitselect(sub, normal, i32x4.lt_s(a, i32x4.splat(0x38800000)));
+  const nan = v128.and(i32x4.gt_s(a, i32x4.splat(0x7f800000)), i32x4.splat(0x0200));
+  return v128.or(v128.or(h, nan), sign);
 }
 
 /** f32x4 as `dtype` (a half) bits in the low 16 bits of each i32 lane, rounded to nearest even. */

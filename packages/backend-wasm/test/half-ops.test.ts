@@ -159,6 +159,34 @@ describe.each([1, 2])("backend-wasm element-wise ops on halves, %i thread(s)", (
       expect(numbers(got)).toEqual(want);
     });
 
+    it(`addLearned ${dtype} zeros + f32 table: arbitrary f32 values (every exponent) rounded as core rounds them`, async () => {
+      // 0 + t is t exactly, so the output is the kernel's store rounding of t alone.
+      const random = rng(19);
+      const words = Uint32Array.from({ length: 1 << 17 }, () => Math.floor(random() * 2 ** 32));
+      const table = new Float32Array(words.buffer);
+      // Boundaries: the f16 overflow threshold and its neighbours, subnormal ties, the smallest normal.
+      const edges = [
+        65504,
+        65519.99609375,
+        65520,
+        65536,
+        2 ** -25,
+        3 * 2 ** -25,
+        2 ** -14 - 2 ** -25,
+        2 ** -14,
+      ];
+      edges.push(2 ** -24 * 0.49, 2 ** -133, 3 * 2 ** -134, bfloat16Max(), 3.4028234663852886e38);
+      for (const [i, e] of edges.entries()) {
+        table[2 * i] = e;
+        table[2 * i + 1] = -e;
+      }
+      const dim = 64;
+      const rows = table.length / dim;
+      const x = { data: new Uint16Array(table.length), shape: [1, rows, dim], dtype };
+      const got = await backend.addLearned(x, { data: table, shape: [rows, dim] }, {});
+      expect(numbers(got)).toEqual(Array.from(table, (t) => plusZero(halfValue(halfBits(t, dtype), dtype))));
+    });
+
     it(`addLearned: f32 x + ${dtype} table, and ${dtype} x + ${dtype} table in place on a resident tensor`, async () => {
       const bits = allPatterns();
       const dim = 12;
