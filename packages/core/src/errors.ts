@@ -39,6 +39,8 @@ export type RopekitErrorCode =
   | "WORKER_FAILED"
   /** The backend, or a tensor it owns, was used after dispose(). */
   | "DISPOSED"
+  /** A resident tensor (data in a backend's own memory) was given to a backend that does not hold it. */
+  | "WRONG_BACKEND"
   /** A file (safetensors) is truncated or malformed: its header, offsets or sizes do not hold. */
   | "INVALID_FORMAT";
 

@@ -1,5 +1,6 @@
 import { isTensorData } from "./dtype/dtype.js";
 import { RopekitError, describeValue } from "./errors.js";
+import { isResidentData } from "./resident.js";
 import type { EmbeddingTensor, HeadsTensor, Layout, Tensor, TensorData } from "./types.js";
 
 /** Shape and strides of a head tensor, whatever its layout. Offsets are in elements. */
@@ -33,9 +34,20 @@ function isDetached(buffer: ArrayBufferLike): boolean {
 /**
  * Checks that `data` is a live tensor array — Float32Array, Float64Array, or float16/bfloat16 bits in a
  * Uint16Array (or a Float16Array) — of `expected` elements. Which dtype a Uint16Array holds is the
- * tensor's `dtype`, checked by `tensorDtype`.
+ * tensor's `dtype`, checked by `tensorDtype`. Resident data (`ResidentData`, held by a backend) is checked
+ * by its length alone; which backend may take it is `defineBackend`'s check.
  */
 export function checkFloatData(data: unknown, expected: number, name: string): asserts data is TensorData {
+  if (isResidentData(data)) {
+    if (data.length !== expected) {
+      throw new RopekitError(
+        "INVALID_SHAPE",
+        `${name} is resident data of ${data.length} elements but its shape needs ${expected}`,
+        name,
+      );
+    }
+    return;
+  }
   if (!isTensorData(data)) {
     throw new RopekitError(
       "INVALID_DTYPE",

@@ -2,6 +2,7 @@ import { DTYPES } from "../dtype/dtype.js";
 import { RopekitError, describeValue } from "../errors.js";
 import { checkOptions } from "../options.js";
 import { type RopeInput, planApplyRope } from "../rope/apply.js";
+import { isResidentData } from "../resident.js";
 import { type HeadsDims, checkFloatData, headsDims } from "../tensor.js";
 import type { Dtype, HeadsTensor, MultimodalPositions, Positions } from "../types.js";
 
@@ -244,6 +245,13 @@ export function planAttention(
         "INVALID_SHAPE",
         `mask.shape must broadcast to [${qd.batch}, ${qd.heads}, ${qd.seq}, ${kvLen}] (each of the first three 1 or full), got [${m.shape.join(", ")}]`,
         "mask.shape",
+      );
+    }
+    if (isResidentData(m.data)) {
+      throw new RopekitError(
+        "INVALID_OPTION",
+        "mask.data must be a host array (Uint8Array or float data): masks are read on the CPU, resident masks are not taken",
+        "mask.data",
       );
     }
     const boolean = m.data instanceof Uint8Array;

@@ -1,16 +1,22 @@
 import { planAddLearned } from "../absolute/learned.js";
 import { addSinusoidalRows, planAddSinusoidal, sinusoidalReference } from "../absolute/sinusoidal.js";
 import { repairAttentionRows } from "../attention/attention.js";
-import { fusedRopePositions, planAttention } from "../attention/plan.js";
+import {
+  type AttentionOptions,
+  type AttentionResult,
+  fusedRopePositions,
+  planAttention,
+} from "../attention/plan.js";
 import { convertTensor, isHalfDtype, kernelData, tensorDtype } from "../dtype/dtype.js";
 import { halfBits, halfValue } from "../dtype/half.js";
 import { RopekitError } from "../errors.js";
-import { interopArgs } from "../interop.js";
+import { type HeadsTensorLike, interopArgs } from "../interop.js";
 import { planLinear } from "../linear/linear.js";
 import { planRmsNorm } from "../norm/rms-norm.js";
 import { type ApplyRopeOptions, type RopeInput, planApplyRope } from "../rope/apply.js";
 import { ropeTable } from "../rope/table.js";
 import { RopeTableCache } from "../rope/table-cache.js";
+import { type ResidentData, isResidentData } from "../resident.js";
 import { headsDims, layoutDims } from "../tensor.js";
 import type { Dtype, FloatArray, HeadsTensor, Tensor } from "../types.js";
 import type { Backend, BackendDescription, CheckedOps, SyncOps } from "./contract.js";
@@ -44,6 +50,11 @@ export interface BackendDefinition {
    * without a reliable −∞ (GLSL), so a finfo.min mask is never mistaken for a removed key.
    */
   readonly recheckMaskedRows?: boolean;
+  /**
+   * Resident data (`ResidentData`) this backend's kernels take as it is: true for data the backend
+   * holds. Every other resident data — all of it when this is absent — raises WRONG_BACKEND at planning.
+   */
+  ownsResident?(data: ResidentData): boolean;
 }
 
 /**
@@ -88,6 +99,14 @@ export function defineBackend(def: BackendDefinition): Backend {
    * one the backend declares. Returns the tensor as kernels see it: dtype set, half data as Uint16Array.
    */
   const resolve = <T extends Tensor>(t: T, name: string): KernelTensor<T> => {
+    const data: unknown = t.data;
+    if (isResidentData(data) && def.ownsResident?.(data) !== true) {
+      throw new RopekitError(
+        "WRONG_BACKEND",
+        `${name} is resident data of backend ${data.residentOn}${data.residentOn === def.name ? " (another instance)" : ""}; backend ${def.name} cannot read it: read() it to a host array, or use the backend that holds it`,
+        `${name}.data`,
+      );
+    }
     const dtype = tensorDtype(t, name);
     const supported = describe().dtypes;
     if (!supported.includes(dtype)) {
@@ -112,6 +131,52 @@ export function defineBackend(def: BackendDefinition): Backend {
     const xr = resolve(x, name);
     const { table, rows } = tables.forPlan(plan);
     return { ...plan, x: xr, table, rows, tableFromCaller: plan.table !== undefined };
+  };
+
+  /**
+   * Attention's host steps on resident tensors: rows the kernel left to the f64 repair (lse NaN, or −∞
+   * when rechecked) and sinks need host values, so q, k, v and the output are read back explicitly,
+   * repaired and sunk on the host, and the output written back. Nothing to do: nothing is read.
+   */
+  const finishResident = (
+    plan: { batch: number; qHeads: number; qLen: number; vHeadDim: number; returnLse: boolean },
+    sinks: Float64Array | undefined,
+    qIn: HeadsTensor,
+    kIn: HeadsTensor,
+    vIn: HeadsTensor,
+    output: HeadsTensor,
+    lse: FloatArray,
+    options: AttentionOptions,
+  ): MaybePromise<AttentionResult> => {
+    const recheck = def.recheckMaskedRows === true;
+    const repair =
+      lse instanceof Float32Array &&
+      lse.some((l) => Number.isNaN(l) || (recheck && l === Number.NEGATIVE_INFINITY));
+    const done = { output, lse: plan.returnLse ? lse : undefined };
+    if (!repair && !sinks) return done;
+    const host = (t: HeadsTensor): Promise<HeadsTensor> => {
+      const data: unknown = t.data;
+      return isResidentData(data) ? data.read().then((d) => ({ ...t, data: d })) : Promise.resolve(t);
+    };
+    return Promise.all([qIn, kIn, vIn, output].map(host)).then(async ([q, k, v, out]) => {
+      const o = out as HeadsTensor;
+      if (repair && (o.data instanceof Float32Array || o.data instanceof Uint16Array)) {
+        const { sinks: _, ...withoutSinks } = options;
+        repairAttentionRows(
+          q as HeadsTensor,
+          k as HeadsTensor,
+          v as HeadsTensor,
+          withoutSinks,
+          o as HeadsTensor<Float32Array | Uint16Array>,
+          lse as Float32Array,
+          recheck,
+        );
+      }
+      if (sinks) applySinks(plan, sinks, o, lse);
+      const data: unknown = output.data;
+      if (isResidentData(data)) await data.write(o.data);
+      return done;
+    });
   };
 
   /** The ops, each planning then running `k` (the async or the sync kernels). */
@@ -187,6 +252,8 @@ export function defineBackend(def: BackendDefinition): Backend {
             (result) => {
               const lse = result.lse;
               let output = typed(result.output, outDtype);
+              if ([qIn, kIn, vIn, output].some((t) => isResidentData(t.data)))
+                return finishResident(plan, sinks, qIn, kIn, vIn, output, lse, options);
               // An explicit outputDtype is what the caller gets, whatever the kernel made (the f64
               // reference answers f32 inputs in f64).
               if (options.outputDtype !== undefined && tensorDtype(output, "output") !== outDtype)
@@ -218,7 +285,15 @@ export function defineBackend(def: BackendDefinition): Backend {
         const rq = k.applyRope(pq);
         return then(rq, (qr) => {
           const pk = planRope(kt, rope.rope, { positions: positions.k }, "k");
-          return then(k.applyRope(pk), (kr) => run(typed(qr, pq.x.dtype), typed(kr, pk.x.dtype)));
+          // Resident rotated copies are core's temporaries: released once attention is done with them.
+          const temporary = (t: HeadsTensor, input: HeadsTensorLike) => () => {
+            const data: unknown = t.data;
+            if (isResidentData(data) && data !== input.data) data.dispose();
+          };
+          const rk = always(k.applyRope(pk), undefined, temporary(qr, q));
+          return then(rk, (kr) =>
+            always(run(typed(qr, pq.x.dtype), typed(kr, pk.x.dtype)), temporary(kr, kt), temporary(qr, q)),
+          );
         });
       },
       linear(x, weight, bias) {
@@ -291,6 +366,32 @@ export function defineBackend(def: BackendDefinition): Backend {
       if (inFlight === 0) release();
     },
   };
+}
+
+/**
+ * Runs `release` once `value` settles, and `onFailure` too if it failed (a sync value: `release` now):
+ * the release of temporaries, kept sync for sync kernels.
+ */
+function always<T>(
+  value: MaybePromise<T>,
+  release: (() => void) | undefined,
+  onFailure: () => void,
+): MaybePromise<T> {
+  if (!(value instanceof Promise)) {
+    release?.();
+    return value;
+  }
+  return value.then(
+    (v) => {
+      release?.();
+      return v;
+    },
+    (error: unknown) => {
+      release?.();
+      onFailure();
+      throw error;
+    },
+  );
 }
 
 /**

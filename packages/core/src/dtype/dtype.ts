@@ -1,4 +1,5 @@
 import { RopekitError, describeValue } from "../errors.js";
+import { isResidentData } from "../resident.js";
 import type { Dtype, FloatArray, Tensor, TensorData } from "../types.js";
 import { type HalfDtype, decodeHalf, encodeHalf, roundToHalf } from "./half.js";
 
@@ -52,6 +53,17 @@ export function isHalfDtype(dtype: Dtype): dtype is HalfDtype {
  */
 export function tensorDtype(tensor: Pick<Tensor, "data" | "dtype">, name: string): Dtype {
   const { data, dtype } = tensor;
+  if (isResidentData(data)) {
+    // Resident data knows its dtype; a declared one must agree.
+    if (dtype !== undefined && dtype !== data.dtype) {
+      throw new RopekitError(
+        "INVALID_DTYPE",
+        `${name}.dtype is ${describeValue(dtype)} but ${name}.data is resident ${data.dtype} data`,
+        `${name}.dtype`,
+      );
+    }
+    return data.dtype;
+  }
   const implied = dtypeOf(data);
   if (dtype === undefined) {
     if (implied !== undefined) return implied;
@@ -91,6 +103,7 @@ export function tensorDtype(tensor: Pick<Tensor, "data" | "dtype">, name: string
  * viewed, not copied, so writes reach the caller's array); float data as is.
  */
 export function kernelData(data: TensorData, dtype: Dtype): TensorData {
+  if (isResidentData(data)) return data;
   if (isHalfDtype(dtype) && !(data instanceof Uint16Array)) {
     const view = data as unknown as ArrayBufferView & { length: number };
     return new Uint16Array(view.buffer, view.byteOffset, view.length);
