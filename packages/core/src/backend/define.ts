@@ -292,7 +292,14 @@ export function defineBackend(def: BackendDefinition): Backend {
           };
           const rk = always(k.applyRope(pk), undefined, temporary(qr, q));
           return then(rk, (kr) =>
-            always(run(typed(qr, pq.x.dtype), typed(kr, pk.x.dtype)), temporary(kr, kt), temporary(qr, q)),
+            always(
+              run(typed(qr, pq.x.dtype), typed(kr, pk.x.dtype)),
+              () => {
+                temporary(qr, q)();
+                temporary(kr, kt)();
+              },
+              () => undefined,
+            ),
           );
         });
       },
@@ -369,26 +376,26 @@ export function defineBackend(def: BackendDefinition): Backend {
 }
 
 /**
- * Runs `release` once `value` settles, and `onFailure` too if it failed (a sync value: `release` now):
- * the release of temporaries, kept sync for sync kernels.
+ * Runs `settled` once `value` settles, either way, and `failed` too if it failed (for a sync value:
+ * `settled` now): the release of temporaries, kept sync for sync kernels.
  */
 function always<T>(
   value: MaybePromise<T>,
-  release: (() => void) | undefined,
-  onFailure: () => void,
+  settled: (() => void) | undefined,
+  failed: () => void,
 ): MaybePromise<T> {
   if (!(value instanceof Promise)) {
-    release?.();
+    settled?.();
     return value;
   }
   return value.then(
     (v) => {
-      release?.();
+      settled?.();
       return v;
     },
     (error: unknown) => {
-      release?.();
-      onFailure();
+      settled?.();
+      failed();
       throw error;
     },
   );

@@ -1,0 +1,186 @@
+import { describe, expect, it } from "vitest";
+import {
+  type AttentionKernelPlan,
+  type HeadsTensor,
+  type Kernels,
+  type ResidentData,
+  type TensorData,
+  createReferenceBackend,
+  defineBackend,
+  headsDims,
+  isResidentData,
+  isRopekitError,
+  referenceCapabilities,
+  referenceKernels,
+  ropeSpec,
+} from "../src/index.js";
+
+/** Resident data kept in a host array, counting what core does with it. */
+class FakeResident implements ResidentData {
+  readonly residentOn = "fake";
+  readonly dtype = "float32" as const;
+  reads = 0;
+  writes = 0;
+  disposed = false;
+  constructor(public array: Float32Array) {}
+  get length(): number {
+    return this.array.length;
+  }
+  async read(): Promise<TensorData> {
+    this.reads++;
+    return this.array.slice();
+  }
+  async write(data: TensorData): Promise<void> {
+    this.writes++;
+    this.array = Float32Array.from(data);
+  }
+  dispose(): void {
+    this.disposed = true;
+  }
+}
+
+function seeded(n: number, seed: number): Float32Array {
+  const out = new Float32Array(n);
+  let s = seed;
+  for (let i = 0; i < n; i++) {
+    s = (s * 1103515245 + 12345) % 2147483648;
+    out[i] = (s / 2147483648) * 2 - 1;
+  }
+  return out;
+}
+
+function code(f: () => unknown): Promise<string> {
+  return Promise.resolve()
+    .then(f)
+    .then(
+      () => "resolved",
+      (e: unknown) => (isRopekitError(e) ? e.code : String(e)),
+    );
+}
+
+const hostOf = (t: HeadsTensor): HeadsTensor => {
+  const data: unknown = t.data;
+  return data instanceof FakeResident ? { ...t, data: data.array } : t;
+};
+
+/**
+ * A backend whose kernels take FakeResident data: attention computes on the host arrays in f32 and, like an
+ * f32 GPU kernel, reports row 0 as one it cannot compute (lse NaN, output garbage), leaving it to core.
+ */
+function fakeBackend(): ReturnType<typeof defineBackend> {
+  const kernels: Kernels = {
+    ...referenceKernels,
+    attention(plan: AttentionKernelPlan) {
+      const result = referenceKernels.attention({
+        ...plan,
+        qTensor: { ...hostOf(plan.qTensor), dtype: "float32" },
+        kTensor: { ...hostOf(plan.kTensor), dtype: "float32" },
+        vTensor: { ...hostOf(plan.vTensor), dtype: "float32" },
+      });
+      const out = Float32Array.from(result.output.data);
+      const lse = Float32Array.from(result.lse);
+      out.fill(12345, 0, plan.vHeadDim);
+      lse[0] = Number.NaN;
+      return { output: { ...result.output, data: new FakeResident(out) as never }, lse };
+    },
+  };
+  return defineBackend({
+    name: "fake",
+    kernels,
+    ownsResident: (data) => data instanceof FakeResident,
+    describe: () => ({ ...referenceCapabilities, name: "fake", mode: "fake", precision: "f32" }),
+  });
+}
+
+describe("resident data", () => {
+  const shape = [1, 4, 2, 8] as const;
+  const n = 64;
+
+  it("is recognised, and checked by its length alone", () => {
+    const r = new FakeResident(new Float32Array(n));
+    expect(isResidentData(r)).toBe(true);
+    expect(isResidentData(new Float32Array(4))).toBe(false);
+    expect(headsDims({ data: r as never, shape, layout: "bshd" }).heads).toBe(2);
+    expect(() => headsDims({ data: r as never, shape: [1, 4, 2, 4], layout: "bshd" })).toThrow(
+      /resident data of 64/,
+    );
+  });
+
+  it("raises WRONG_BACKEND on a backend that does not hold it, before any kernel runs", async () => {
+    const reference = createReferenceBackend();
+    const r = new FakeResident(seeded(n, 1));
+    const x = { data: r as never, shape, layout: "bshd" as const };
+    expect(await code(() => reference.applyRope(x, ropeSpec({ headDim: 8 }), { positions: 0 }))).toBe(
+      "WRONG_BACKEND",
+    );
+    expect(await code(() => reference.sync?.linear(x, { data: new Float32Array(16), shape: [2, 8] }))).toBe(
+      "WRONG_BACKEND",
+    );
+    expect(r.reads).toBe(0);
+    // A resident mask is refused by name, whatever the backend.
+    const host = { data: seeded(n, 2), shape, layout: "bshd" as const };
+    const mask = { data: new FakeResident(new Float32Array(16)) as never, shape: [1, 1, 4, 4] };
+    expect(await code(() => reference.attention(host, host, host, { mask }))).toBe("INVALID_OPTION");
+  });
+
+  it("attention's f64 repair and sinks read resident tensors back and write the output back", async () => {
+    const backend = fakeBackend();
+    const reference = createReferenceBackend();
+    const [qd, kd, vd] = [seeded(n, 3), seeded(n, 4), seeded(n, 5)];
+    const [q, k, v] = [qd, kd, vd].map((d) => new FakeResident(d.slice()));
+    const t = (r: FakeResident | Float32Array) => ({ data: r as never, shape, layout: "bshd" as const });
+    const sinks = [0.25, -0.5];
+    const got = await backend.attention(t(q as FakeResident), t(k as FakeResident), t(v as FakeResident), {
+      causal: true,
+      sinks,
+      returnLse: true,
+    });
+    const want = await reference.attention(t(qd), t(kd), t(vd), { causal: true, sinks, returnLse: true });
+    const out = got.output.data as unknown as FakeResident;
+    expect(out).toBeInstanceOf(FakeResident);
+    expect(out.writes).toBe(1);
+    expect((q as FakeResident).reads).toBe(1);
+    let worst = 0;
+    want.output.data.forEach((x, i) => {
+      worst = Math.max(worst, Math.abs(x - (out.array[i] as number)));
+    });
+    expect(worst).toBeLessThan(1e-6);
+    expect(Math.abs((got.lse?.[0] as number) - (want.lse?.[0] as number))).toBeLessThan(1e-6);
+  });
+
+  it("fused RoPE's resident rotated copies are disposed after attention", async () => {
+    const made: FakeResident[] = [];
+    const base = fakeBackend();
+    const rope = defineBackend({
+      name: "fake",
+      kernels: {
+        ...referenceKernels,
+        attention: (plan) => ({
+          ...referenceKernels.attention({
+            ...plan,
+            qTensor: { ...hostOf(plan.qTensor), dtype: "float32" },
+            kTensor: { ...hostOf(plan.kTensor), dtype: "float32" },
+            vTensor: { ...hostOf(plan.vTensor), dtype: "float32" },
+          }),
+        }),
+        applyRope(plan) {
+          const out = referenceKernels.applyRope({
+            ...plan,
+            x: { ...hostOf(plan.x), dtype: "float32" },
+            inPlace: false,
+          });
+          const r = new FakeResident(Float32Array.from(out.data));
+          made.push(r);
+          return { ...out, data: r as never };
+        },
+      },
+      ownsResident: (data) => data instanceof FakeResident,
+      describe: () => ({ ...referenceCapabilities, name: "fake", mode: "fake", precision: "f64" }),
+    });
+    base.dispose();
+    const x = () => ({ data: new FakeResident(seeded(n, 6)) as never, shape, layout: "bshd" as const });
+    await rope.attention(x(), x(), x(), { rope: { rope: ropeSpec({ headDim: 8 }) } });
+    expect(made).toHaveLength(2);
+    expect(made.every((r) => r.disposed)).toBe(true);
+  });
+});
