@@ -16,6 +16,7 @@ import {
   createGpuDevice,
 } from "./device.js";
 import { addRowsOnGpu } from "./kernels/absolute.js";
+import { type GpuData, outputArray } from "./kernels/half-wgsl.js";
 import { type AttentionTuning, attentionOnGpu } from "./kernels/attention.js";
 import { linearOnGpu } from "./kernels/linear.js";
 import { rmsNormOnGpu } from "./kernels/rms-norm.js";
@@ -112,10 +113,10 @@ export async function createWebgpuBackend(options: WebgpuBackendOptions = {}): P
   const kernels: Kernels = {
     async applyRope(plan) {
       ctx.checkAlive();
-      const data = plan.x.data as Float32Array;
+      const data = plan.x.data as GpuData;
       const [rotated] = await ropeOnGpu(ctx, [{ plan, data, table: plan.table, rows: plan.rows }]);
-      const out = plan.inPlace ? data : new Float32Array(data.length);
-      out.set(rotated as Float32Array);
+      const out = plan.inPlace ? data : outputArray(plan.x.dtype, data.length);
+      out.set(rotated as GpuData);
       return {
         data: out,
         shape: [...plan.x.shape] as [number, number, number, number],
@@ -125,7 +126,7 @@ export async function createWebgpuBackend(options: WebgpuBackendOptions = {}): P
     async addRows(plan) {
       ctx.checkAlive();
       const sum = await addRowsOnGpu(ctx, plan);
-      const src = plan.x.data as Float32Array;
+      const src = plan.x.data as GpuData;
       if (plan.inPlace) src.set(sum);
       return { data: plan.inPlace ? src : sum, shape: [...plan.dims] as [number, number, number] };
     },
@@ -145,7 +146,7 @@ export async function createWebgpuBackend(options: WebgpuBackendOptions = {}): P
     async rmsNorm(plan) {
       ctx.checkAlive();
       const out = await rmsNormOnGpu(ctx, plan);
-      const src = plan.x.data as Float32Array;
+      const src = plan.x.data as GpuData;
       if (plan.inPlace) src.set(out);
       return { data: plan.inPlace ? src : out, shape: [...plan.x.shape] };
     },
@@ -160,14 +161,18 @@ export async function createWebgpuBackend(options: WebgpuBackendOptions = {}): P
       name: "webgpu",
       mode: modeOf(adapter),
       precision: "f32",
-      dtypes: ["float32"],
+      dtypes: ["float32", "float16", "bfloat16"],
       ...EVERY_OP_AND_LAYOUT,
       threads: 1,
       notes:
         `WebGPU through ${adapter.runtime} on ${adapterName(adapter)} [${flags.join(", ")}]; WGSL compute kernels in f32 ` +
         "(flash attention with K/V tiles in workgroup memory, split-K decode, tiled linear); cos/sin and sinusoidal " +
         "tables computed on the CPU in f64 and uploaded; attention rows f32 cannot compute exactly (overflowing " +
-        "scores, NaN/∞ inputs, huge masks, rows that see no key) are recomputed in f64 on the CPU",
+        "scores, NaN/∞ inputs, huge masks, rows that see no key) are recomputed in f64 on the CPU; float16 and " +
+        "bfloat16 tensors (q, k, v and KV caches of independent dtypes, linear weights, norm weights, learned " +
+        "tables) stay 16-bit on the GPU, two per u32 word, decoded in the kernels (float16 by unpack2x16float, " +
+        "bfloat16 by a shift), computed and accumulated in f32, and half outputs rounded to nearest even in " +
+        `integer arithmetic on the GPU — the same kernels whether or not the adapter has shader-f16 (this one ${adapter.shaderF16 ? "has" : "has not"}; no f16 arithmetic is used)`,
     };
   }
 

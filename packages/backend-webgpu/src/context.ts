@@ -24,8 +24,11 @@ export function paramStruct(name: string, fields: ParamFields): string {
   return `struct ${name} {\n${body}\n}`;
 }
 
-/** A storage buffer of a kernel: its WGSL name, how it is bound, and its element type (default f32). */
-export type StorageBuffer = readonly [name: string, kind: "read" | "rw", element?: "f32" | "i32"];
+/**
+ * A storage buffer of a kernel: its WGSL name, how it is bound, and its element type (default f32; u32
+ * for packed half words, two float16/bfloat16 values per word: see kernels/half-wgsl.ts).
+ */
+export type StorageBuffer = readonly [name: string, kind: "read" | "rw", element?: "f32" | "i32" | "u32"];
 
 /** A kernel's bindings declared once: the WGSL declarations and the layout its pipeline is compiled with. */
 export interface KernelInterface {
@@ -109,8 +112,11 @@ export class Job {
     return buffer;
   }
 
-  /** A storage buffer holding `data` (f32, i32 or u32 elements). */
-  upload(data: Float32Array | Int32Array | Uint32Array, what: string): GPUBuffer {
+  /**
+   * A storage buffer holding `data` (f32, i32 or u32 elements, or half bits: a Uint16Array lands as packed
+   * u32 words, element i in the low half of word i/2 when i is even, the size padded to 4 bytes).
+   */
+  upload(data: Float32Array | Int32Array | Uint32Array | Uint16Array, what: string): GPUBuffer {
     const bytes = Math.max(16, data.byteLength);
     this.ctx.checkSize(bytes, what);
     const buffer = this.ctx.device.createBuffer({
@@ -122,6 +128,7 @@ export class Job {
     const range = buffer.getMappedRange();
     if (data instanceof Float32Array) new Float32Array(range).set(data);
     else if (data instanceof Int32Array) new Int32Array(range).set(data);
+    else if (data instanceof Uint16Array) new Uint16Array(range).set(data);
     else new Uint32Array(range).set(data);
     buffer.unmap();
     return buffer;
@@ -177,6 +184,14 @@ export class Job {
   /** Reads `elements` f32 values of `buffer` back when the job completes. */
   read(buffer: GPUBuffer, elements: number): void {
     this.reads.push({ buffer, bytes: elements * 4 });
+  }
+
+  /**
+   * Reads `count` half values (packed u32 words) of `buffer` back when the job completes: the result
+   * comes as a Float32Array of the words; `halvesOf` views it as the Uint16Array of bits.
+   */
+  readHalves(buffer: GPUBuffer, count: number): void {
+    this.reads.push({ buffer, bytes: Math.ceil(count / 2) * 4 });
   }
 }
 

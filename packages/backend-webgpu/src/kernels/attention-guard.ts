@@ -1,4 +1,11 @@
-import { type AttentionKernelPlan, type HeadsDims, headRowMeasure, visibleKeys } from "@ropekit/core";
+import {
+  type AttentionKernelPlan,
+  type HeadsDims,
+  decodeHalf,
+  headRowMeasure,
+  visibleKeys,
+} from "@ropekit/core";
+import { type GpuData, isHalf } from "./half-wgsl.js";
 
 /**
  * The CPU side of exact attention on an f32 GPU. WGSL lets an implementation assume that no NaN or
@@ -36,10 +43,13 @@ const MASK_RESIDUAL = 16;
 
 /** What the kernels get, and what the post-pass needs. */
 export interface PreparedAttention {
-  /** q, k, v data for the GPU: the caller's arrays, or copies with flagged/bad rows zeroed. */
-  readonly q: Float32Array;
-  readonly k: Float32Array;
-  readonly v: Float32Array;
+  /**
+   * q, k, v data for the GPU, each in its dtype (f32, or half bits): the caller's arrays, or copies with
+   * flagged/bad rows zeroed.
+   */
+  readonly q: GpuData;
+  readonly k: GpuData;
+  readonly v: GpuData;
   /** The mask as f32 [mb, mh, mq, kvLen], shifted per mask row, REMOVED where a key is removed. */
   readonly mask:
     | {
@@ -55,10 +65,10 @@ export interface PreparedAttention {
   readonly flagged: Uint8Array;
 }
 
-/** Copies `data` (once) and zeroes the head rows (b, h, s) listed. */
-function zeroRows(data: Float32Array, d: HeadsDims, rows: readonly number[]): Float32Array {
+/** Copies `data` (once) and zeroes the head rows (b, h, s) listed (0 bits are +0 in every dtype). */
+function zeroRows<T extends GpuData>(data: T, d: HeadsDims, rows: readonly number[]): T {
   if (rows.length === 0) return data;
-  const out = data.slice();
+  const out = data.slice() as T;
   for (const r of rows) {
     const s = r % d.seq;
     const bh = (r - s) / d.seq;
@@ -94,23 +104,29 @@ function bandMaxima(value: (j: number) => number, lo: Int32Array, hi: Int32Array
   return out;
 }
 
+/** The values of kernel data for the CPU's measures: f32 as is, half bits decoded (exactly). */
+function valuesOf(data: GpuData, dtype: AttentionKernelPlan["qTensor"]["dtype"]): Float32Array {
+  return isHalf(dtype) ? decodeHalf(data as Uint16Array, dtype) : (data as Float32Array);
+}
+
 /**
- * Prepares one attention call (`q`, `k`, `v` as the kernel gets them: rotated when RoPE was fused):
- * flags, zeroed copies and the shifted mask.
+ * Prepares one attention call (`q`, `k`, `v` as the kernel gets them: rotated when RoPE was fused; each
+ * f32 or half bits, as the plan's tensors say): flags, zeroed copies and the shifted mask. Half data is
+ * decoded on the CPU only for the measures (norms, maxima); the GPU gets the bits.
  */
 export function prepareAttention(
   plan: AttentionKernelPlan,
-  q: Float32Array,
-  k: Float32Array,
-  v: Float32Array,
+  q: GpuData,
+  k: GpuData,
+  v: GpuData,
 ): PreparedAttention {
   const { batch, qHeads, kvHeads, qLen, kvLen } = plan;
   const group = qHeads / kvHeads;
   const rows = batch * qHeads * qLen;
   const flagged = new Uint8Array(rows);
-  const qNorm = headRowMeasure(q, plan.q);
-  const kNorm = headRowMeasure(k, plan.k);
-  const vMax = headRowMeasure(v, plan.v, true);
+  const qNorm = headRowMeasure(valuesOf(q, plan.qTensor.dtype), plan.q);
+  const kNorm = headRowMeasure(valuesOf(k, plan.kTensor.dtype), plan.k);
+  const vMax = headRowMeasure(valuesOf(v, plan.vTensor.dtype), plan.v, true);
   const kSeq = plan.k.seq;
   const scale = Math.max(1, plan.scale);
 

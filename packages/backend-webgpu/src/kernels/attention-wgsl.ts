@@ -6,6 +6,17 @@ import {
   kernelInterface,
 } from "../context.js";
 import { REMOVED, TAKES_PART } from "./attention-guard.js";
+import { type GpuDtype, elementOf, halfLoaders, load } from "./half-wgsl.js";
+
+/** The dtypes of q, k and v one kernel reads (each independently f32, float16 or bfloat16). */
+export interface AttentionDtypes {
+  readonly q: GpuDtype;
+  readonly k: GpuDtype;
+  readonly v: GpuDtype;
+}
+
+/** Every input f32: the kernels' original form. */
+export const F32_INPUTS: AttentionDtypes = { q: "float32", k: "float32", v: "float32" };
 
 /** Uniform parameters shared by the attention kernels. Strides are in elements. */
 export const ATTENTION_FIELDS: ParamFields = {
@@ -45,18 +56,31 @@ export const ATTENTION_FIELDS: ParamFields = {
 
 const f32 = (x: number) => x.toExponential(8);
 
-/** What every attention kernel reads: q, k, v, the additive mask and the ALiBi slopes. */
-const INPUTS: readonly StorageBuffer[] = [
-  ["q", "read"],
-  ["k", "read"],
-  ["v", "read"],
-  ["mask", "read"],
-  ["slopes", "read"],
-];
-/** The flash kernels (prefill) write the output and the lse of every row. */
-export const FLASH_INTERFACE = kernelInterface(ATTENTION_FIELDS, [...INPUTS, ["out", "rw"], ["lse", "rw"]]);
+/**
+ * What every attention kernel reads: q, k, v (half ones as packed u32 words), the additive mask and the
+ * ALiBi slopes.
+ */
+function inputs(dt: AttentionDtypes): readonly StorageBuffer[] {
+  return [
+    ["q", "read", elementOf(dt.q)],
+    ["k", "read", elementOf(dt.k)],
+    ["v", "read", elementOf(dt.v)],
+    ["mask", "read"],
+    ["slopes", "read"],
+  ];
+}
+/** The flash kernels' bindings for inputs of `dt` (the bind group layout is the same for every dtype). */
+function flashInterface(dt: AttentionDtypes): KernelInterface {
+  return kernelInterface(ATTENTION_FIELDS, [...inputs(dt), ["out", "rw"], ["lse", "rw"]]);
+}
+/** Decode phase 1's bindings for inputs of `dt`. */
+function decodeInterface(dt: AttentionDtypes): KernelInterface {
+  return kernelInterface(ATTENTION_FIELDS, [...inputs(dt), ["partial", "rw"]]);
+}
+/** The flash kernels (prefill) write the output (f32; a half output is encoded after) and every row's lse. */
+export const FLASH_INTERFACE = flashInterface(F32_INPUTS);
 /** Decode phase 1 writes per (row, key chunk) partial max, sum and unnormalised output. */
-export const DECODE_INTERFACE = kernelInterface(ATTENTION_FIELDS, [...INPUTS, ["partial", "rw"]]);
+export const DECODE_INTERFACE = decodeInterface(F32_INPUTS);
 /** Decode phase 2 reduces the partials into the output and the lse. */
 export const REDUCE_INTERFACE = kernelInterface(ATTENTION_FIELDS, [
   ["partial", "read"],
@@ -65,9 +89,13 @@ export const REDUCE_INTERFACE = kernelInterface(ATTENTION_FIELDS, [
 ]);
 
 /** Bindings, constants and the score of one (row, key): scale, soft-cap, ALiBi, mask — the reference's order. */
-function common(bindings: KernelInterface): string {
+function common(bindings: KernelInterface, dt: AttentionDtypes): string {
   return /* wgsl */ `
-${bindings.wgsl}
+${bindings.wgsl}${halfLoaders([
+  ["q", dt.q],
+  ["k", dt.k],
+  ["v", dt.v],
+])}
 
 const REMOVED: f32 = ${f32(REMOVED)};
 const TAKES_PART: f32 = ${f32(TAKES_PART)};
@@ -145,9 +173,9 @@ export interface FlashShape {
  * staged in workgroup memory, only over the band its rows can see (tiles outside the causal/window band
  * are never loaded). Online softmax in f32 per row; the row's lse always written.
  */
-export function flashWgsl({ br, bc, dp, dvp }: FlashShape): string {
+export function flashWgsl({ br, bc, dp, dvp }: FlashShape, dt: AttentionDtypes = F32_INPUTS): string {
   return /* wgsl */ `
-${common(FLASH_INTERFACE)}
+${common(flashInterface(dt), dt)}
 
 var<workgroup> kt: array<f32, ${bc * dp}>;
 var<workgroup> vt: array<f32, ${bc * dvp}>;
@@ -165,7 +193,7 @@ ${flashRow(br)}
 
   var qv: array<f32, ${dp}>;
   let qo = b * P.qsb + i * P.qss + h * P.qsh;
-  for (var d = 0u; d < P.headDim; d++) { qv[d] = q[qo + d]; }
+  for (var d = 0u; d < P.headDim; d++) { qv[d] = ${load("q", dt.q, "qo + d")}; }
   var acc: array<f32, ${dvp}>;
   var m = REMOVED;
   var l = 0.0;
@@ -178,12 +206,12 @@ ${flashRow(br)}
     for (var e = lid; e < n * P.headDim; e += ${br}u) {
       let jj = e / P.headDim;
       let d = e - jj * P.headDim;
-      kt[jj * ${dp}u + d] = k[ko + (t0 + jj) * P.kss + d];
+      kt[jj * ${dp}u + d] = ${load("k", dt.k, "ko + (t0 + jj) * P.kss + d")};
     }
     for (var e = lid; e < n * P.vHeadDim; e += ${br}u) {
       let jj = e / P.vHeadDim;
       let d = e - jj * P.vHeadDim;
-      vt[jj * ${dvp}u + d] = v[vo + (t0 + jj) * P.vss + d];
+      vt[jj * ${dvp}u + d] = ${load("v", dt.v, "vo + (t0 + jj) * P.vss + d")};
     }
     workgroupBarrier();
     if (valid) {
@@ -252,10 +280,10 @@ const DECODE_WG = 64;
  * partial max, sum and unnormalised output; phase 2 reduces over chunks. So one token keeps as many
  * workgroups busy as the cache has chunks.
  */
-export function decodeWgsl({ rp, cp, dp }: DecodeShape): string {
+export function decodeWgsl({ rp, cp, dp }: DecodeShape, dt: AttentionDtypes = F32_INPUTS): string {
   const kpt = cp / DECODE_WG;
   return /* wgsl */ `
-${common(DECODE_INTERFACE)}
+${common(decodeInterface(dt), dt)}
 
 var<workgroup> qs: array<f32, ${rp * dp}>;
 var<workgroup> S: array<f32, ${rp * cp}>;
@@ -274,7 +302,7 @@ ${computeMain(DECODE_WG)}
     let d = e - r * P.headDim;
     let hl = r / P.qLen;
     let i = r - hl * P.qLen;
-    qs[r * ${dp}u + d] = q[b * P.qsb + i * P.qss + (kvh * P.group + hl) * P.qsh + d];
+    qs[r * ${dp}u + d] = ${load("q", dt.q, "b * P.qsb + i * P.qss + (kvh * P.group + hl) * P.qsh + d")};
   }
   workgroupBarrier();
   let ko = b * P.ksb + kvh * P.ksh;
@@ -285,7 +313,7 @@ ${computeMain(DECODE_WG)}
       var dots: array<f32, ${rp}>;
       for (var r = 0u; r < ${rp}u; r++) { dots[r] = 0.0; }
       for (var d = 0u; d < P.headDim; d++) {
-        let kd = k[ko + j * P.kss + d];
+        let kd = ${load("k", dt.k, "ko + j * P.kss + d")};
         for (var r = 0u; r < R; r++) { dots[r] += qs[r * ${dp}u + d] * kd; }
       }
       for (var r = 0u; r < R; r++) {
@@ -330,7 +358,7 @@ ${computeMain(DECODE_WG)}
     var acc: array<f32, ${rp}>;
     for (var r = 0u; r < ${rp}u; r++) { acc[r] = 0.0; }
     for (var jj = 0u; jj < n; jj++) {
-      let x = v[vo + (j0 + jj) * P.vss + c];
+      let x = ${load("v", dt.v, "vo + (j0 + jj) * P.vss + c")};
       for (var r = 0u; r < R; r++) { acc[r] += S[r * ${cp}u + jj] * x; }
     }
     for (var r = 0u; r < R; r++) { partial[(first + r * P.nSplits) * stride + c] = acc[r]; }
@@ -420,13 +448,16 @@ export interface FlashRegShape {
  * `flashWgsl`: a workgroup owns `br` rows of one (batch, kv head), tiles outside its band are skipped,
  * online softmax in f32, lse always written.
  */
-export function flashRegWgsl({ br, bc, d4, dv4, mask, softcap, alibi }: FlashRegShape): string {
+export function flashRegWgsl(
+  { br, bc, d4, dv4, mask, softcap, alibi }: FlashRegShape,
+  dt: AttentionDtypes = F32_INPUTS,
+): string {
   const range = (n: number) => Array.from({ length: n }, (_, i) => i);
   const qRegs = range(d4).map((c) => `q${c}`);
   const aRegs = range(dv4).map((c) => `a${c}`);
-  const loadVec4 = (buf: string, base: string, c: number, dim: string) =>
+  const loadVec4 = (buf: "q" | "k" | "v", base: string, c: number, dim: string) =>
     `vec4f(${range(4)
-      .map((x) => `select(0.0, ${buf}[${base} + ${4 * c + x}u], ${4 * c + x}u < ${dim})`)
+      .map((x) => `select(0.0, ${load(buf, dt[buf], `${base} + ${4 * c + x}u`)}, ${4 * c + x}u < ${dim})`)
       .join(", ")})`;
   const scoreLines = range(bc)
     .map((jj) => {
@@ -462,7 +493,14 @@ export function flashRegWgsl({ br, bc, d4, dv4, mask, softcap, alibi }: FlashReg
     )
     .join("\n");
   // The workgroup copies the tile's n keys (zeros past them) of `buf` into `tile`, vec4 by vec4.
-  const stageTile = (tile: string, buf: string, base: string, stride: string, vec4s: number, dim: string) =>
+  const stageTile = (
+    tile: string,
+    buf: "k" | "v",
+    base: string,
+    stride: string,
+    vec4s: number,
+    dim: string,
+  ) =>
     `    for (var e = lid; e < ${bc * vec4s}u; e += ${br}u) {
       let jj = e / ${vec4s}u;
       let c = e - jj * ${vec4s}u;
@@ -474,7 +512,7 @@ export function flashRegWgsl({ br, bc, d4, dv4, mask, softcap, alibi }: FlashReg
       ${tile}[e] = x;
     }`;
   return /* wgsl */ `
-${common(FLASH_INTERFACE)}
+${common(flashInterface(dt), dt)}
 
 var<workgroup> kt: array<vec4f, ${bc * d4}>;
 var<workgroup> vt: array<vec4f, ${bc * dv4}>;
@@ -571,7 +609,10 @@ export interface FlashLanesShape {
  * loops are unrolled at generation time (constant register names), the score options compiled in or out;
  * online softmax in f32 per block of `kb` keys. Same results contract as `flashWgsl`, lse always written.
  */
-export function flashLanesWgsl({ wg, rv, kb, d, dv, mask, softcap, alibi }: FlashLanesShape): string {
+export function flashLanesWgsl(
+  { wg, rv, kb, d, dv, mask, softcap, alibi }: FlashLanesShape,
+  dt: AttentionDtypes = F32_INPUTS,
+): string {
   const range = (n: number) => Array.from({ length: n }, (_, i) => i);
   const R = 4 * rv;
   const U = range(rv);
@@ -605,7 +646,9 @@ export function flashLanesWgsl({ wg, rv, kb, d, dv, mask, softcap, alibi }: Flas
   }`,
   ).join("\n");
   const qLoads = range(d)
-    .map((c) => U.map((u) => `  let q${c}_${u} = ${vec((g) => `q[qo${g} + ${c}u]`, u)};`).join("\n"))
+    .map((c) =>
+      U.map((u) => `  let q${c}_${u} = ${vec((g) => load("q", dt.q, `qo${g} + ${c}u`), u)};`).join("\n"),
+    )
     .join("\n");
   const accDecl = range(dv)
     .map((c) => U.map((u) => `var a${c}_${u} = vec4f(0.0);`).join(" "))
@@ -617,7 +660,7 @@ export function flashLanesWgsl({ wg, rv, kb, d, dv, mask, softcap, alibi }: Flas
       for (const u of U) lines.push(`    var s${x}_${u} = vec4f(0.0);`);
       for (let c = 0; c < d; c++) {
         lines.push(
-          `    { let kk = k[kr${x} + ${c}u]; ${U.map((u) => `s${x}_${u} += q${c}_${u} * kk;`).join(" ")} }`,
+          `    { let kk = ${load("k", dt.k, `kr${x} + ${c}u`)}; ${U.map((u) => `s${x}_${u} += q${c}_${u} * kk;`).join(" ")} }`,
         );
       }
       for (const u of U) {
@@ -658,7 +701,7 @@ ${range(kb)
     ...range(dv).map(
       (c) =>
         `    { ${range(kb)
-          .map((x) => `let v${x} = v[vr${x} + ${c}u];`)
+          .map((x) => `let v${x} = ${load("v", dt.v, `vr${x} + ${c}u`)};`)
           .join(" ")} ${U.map(
           (u) =>
             `a${c}_${u} = a${c}_${u} * alpha${u} + ${range(kb)
@@ -684,7 +727,7 @@ ${range(dv)
     })
     .join("\n");
   const code = /* wgsl */ `
-${common(FLASH_INTERFACE)}
+${common(flashInterface(dt), dt)}
 
 // tanh_safe on four lanes, branch-free (the same two formulas, selected per component).
 fn tanh4(y: vec4f) -> vec4f {

@@ -3,6 +3,7 @@ import { type GpuContext, type Job, bucket, packParams } from "../context.js";
 import { type PreparedAttention, finishLse, prepareAttention } from "./attention-guard.js";
 import {
   ATTENTION_FIELDS,
+  type AttentionDtypes,
   type DecodeShape,
   type FlashLanesShape,
   type FlashRegShape,
@@ -16,6 +17,16 @@ import {
   flashWgsl,
   reduceWgsl,
 } from "./attention-wgsl.js";
+import {
+  type GpuData,
+  type GpuDtype,
+  dtypeKey,
+  isHalf,
+  outputArray,
+  outputPasses,
+  recordOutput,
+  resultData,
+} from "./half-wgsl.js";
 
 /** How attention picks its kernels. */
 export interface AttentionTuning {
@@ -155,11 +166,11 @@ interface JobGeometry {
   readonly mask: { sb: number; sh: number; sq: number } | undefined;
 }
 
-/** One job's inputs: data for the GPU in the geometry above. */
+/** One job's inputs: data for the GPU in the geometry above (each f32 or half bits, as the plan says). */
 interface JobData {
-  readonly q: Float32Array;
-  readonly k: Float32Array;
-  readonly v: Float32Array;
+  readonly q: GpuData;
+  readonly k: GpuData;
+  readonly v: GpuData;
   readonly mask: Float32Array | undefined;
   readonly slopes: Float32Array | undefined;
 }
@@ -168,9 +179,16 @@ function strides(d: { strideBatch: number; strideSeq: number; strideHead: number
   return { sb: d.strideBatch, ss: d.strideSeq, sh: d.strideHead };
 }
 
+/** A dtype the webgpu kernels read (core only hands them the declared ones). */
+function gpuDtype(dtype: AttentionKernelPlan["outDtype"]): GpuDtype {
+  return isHalf(dtype) ? dtype : "float32";
+}
+
 /**
  * Records and runs one attention job (the whole call, or one (batch, kv head) group of it); resolves to
- * [output in the job's output geometry, lse per row in (b, h, i) order].
+ * [output in the job's output geometry and `plan.outDtype`, lse per row in (b, h, i) order]. q, k and v
+ * are read in their own dtypes (halves decoded in the kernels); scores, softmax and accumulation in f32;
+ * a half output is rounded to nearest even by the encode pass.
  */
 async function runJob(
   ctx: GpuContext,
@@ -178,8 +196,20 @@ async function runJob(
   geo: JobGeometry,
   data: JobData,
   tuning: AttentionTuning,
-): Promise<[Float32Array, Float32Array]> {
+): Promise<[GpuData, Float32Array]> {
   const { qLen, kvLen, headDim, vHeadDim } = plan;
+  const dt: AttentionDtypes = {
+    q: gpuDtype(plan.qTensor.dtype),
+    k: gpuDtype(plan.kTensor.dtype),
+    v: gpuDtype(plan.vTensor.dtype),
+  };
+  // Kernels of f32 inputs keep their keys; others are keyed by their input dtypes too.
+  const dk =
+    isHalf(dt.q) || isHalf(dt.k) || isHalf(dt.v)
+      ? `:${dtypeKey(dt.q)}.${dtypeKey(dt.k)}.${dtypeKey(dt.v)}`
+      : "";
+  const outDtype = gpuDtype(plan.outDtype);
+  const passes = await outputPasses(ctx, outDtype);
   const group = geo.qHeads / geo.kvHeads;
   const rowsPerGroup = group * qLen;
   const wantSplit =
@@ -228,27 +258,27 @@ async function runJob(
   const rowsPerWorkgroup = lanes ? lanes.wg * 4 * lanes.rv : (reg?.br ?? flash?.br ?? 1);
   const kernelFlash = lanes
     ? await ctx.kernel(
-        `attention-flash-lanes:${lanes.wg}:${lanes.rv}:${lanes.kb}:${lanes.d}:${lanes.dv}:${+lanes.mask}${+lanes.softcap}${+lanes.alibi}`,
-        () => flashLanesWgsl(lanes),
+        `attention-flash-lanes:${lanes.wg}:${lanes.rv}:${lanes.kb}:${lanes.d}:${lanes.dv}:${+lanes.mask}${+lanes.softcap}${+lanes.alibi}${dk}`,
+        () => flashLanesWgsl(lanes, dt),
         FLASH_INTERFACE.bindings,
       )
     : reg
       ? await ctx.kernel(
-          `attention-flash-reg:${reg.br}:${reg.bc}:${reg.d4}:${reg.dv4}:${+reg.mask}${+reg.softcap}${+reg.alibi}`,
-          () => flashRegWgsl(reg),
+          `attention-flash-reg:${reg.br}:${reg.bc}:${reg.d4}:${reg.dv4}:${+reg.mask}${+reg.softcap}${+reg.alibi}${dk}`,
+          () => flashRegWgsl(reg, dt),
           FLASH_INTERFACE.bindings,
         )
       : flash
         ? await ctx.kernel(
-            `attention-flash:${flash.br}:${flash.bc}:${flash.dp}:${flash.dvp}`,
-            () => flashWgsl(flash),
+            `attention-flash:${flash.br}:${flash.bc}:${flash.dp}:${flash.dvp}${dk}`,
+            () => flashWgsl(flash, dt),
             FLASH_INTERFACE.bindings,
           )
         : undefined;
   const kernelDecode = decode
     ? await ctx.kernel(
-        `attention-decode:${decode.rp}:${decode.cp}:${decode.dp}:${decode.dvp}`,
-        () => decodeWgsl(decode),
+        `attention-decode:${decode.rp}:${decode.cp}:${decode.dp}:${decode.dvp}${dk}`,
+        () => decodeWgsl(decode, dt),
         DECODE_INTERFACE.bindings,
       )
     : undefined;
@@ -279,23 +309,27 @@ async function runJob(
       job.dispatch(kernelDecode, [qb, kb, vb, mb, sb, pb, params], nSplits, bk);
       job.dispatch(kernelReduce, [pb, ob, lb, params], bk * rowsPerGroup);
     }
-    job.read(ob, outElements);
+    recordOutput(job, passes, ob, outElements);
     job.read(lb, rows);
   });
-  return [out as Float32Array, lse as Float32Array];
+  return [resultData(out as Float32Array, outDtype, outElements), lse as Float32Array];
 }
 
-/** Heads [h0, h0 + heads) × positions [s0, s0 + seq) of batch entry b, gathered into bhsd [1, heads, seq, dim]. */
+/**
+ * Heads [h0, h0 + heads) × positions [s0, s0 + seq) of batch entry b, gathered into bhsd [1, heads, seq,
+ * dim] (f32 values or half bits, as `data` holds).
+ */
 function gatherGroup(
-  data: Float32Array,
+  data: GpuData,
   d: { strideBatch: number; strideSeq: number; strideHead: number; headDim: number },
   b: number,
   h0: number,
   heads: number,
   s0: number,
   seq: number,
-): Float32Array {
-  const out = new Float32Array(heads * seq * d.headDim);
+): GpuData {
+  const count = heads * seq * d.headDim;
+  const out = data instanceof Uint16Array ? new Uint16Array(count) : new Float32Array(count);
   for (let h = 0; h < heads; h++) {
     for (let s = 0; s < seq; s++) {
       const from = b * d.strideBatch + (h0 + h) * d.strideHead + (s0 + s) * d.strideSeq;
@@ -306,20 +340,21 @@ function gatherGroup(
 }
 
 /**
- * Attention for a plan from core (q and k already rotated when RoPE was fused). Returns the output in q's
- * layout and every row's lse: NaN for rows left to core's f64 repair, −∞ for rows that saw no key.
+ * Attention for a plan from core (q and k already rotated when RoPE was fused; q, k and v each f32,
+ * float16 or bfloat16). Returns the output in q's layout and `plan.outDtype` (half bits for a half) and
+ * every row's lse in f32: NaN for rows left to core's f64 repair, −∞ for rows that saw no key.
  */
 export async function attentionOnGpu(
   ctx: GpuContext,
   plan: AttentionKernelPlan,
   tuning: AttentionTuning,
-): Promise<{ output: Float32Array; lse: Float32Array }> {
+): Promise<{ output: GpuData; lse: Float32Array }> {
   const { batch, qHeads, kvHeads, qLen, kvLen, vHeadDim } = plan;
   const prepared: PreparedAttention = prepareAttention(
     plan,
-    plan.qTensor.data as Float32Array,
-    plan.kTensor.data as Float32Array,
-    plan.vTensor.data as Float32Array,
+    plan.qTensor.data as GpuData,
+    plan.kTensor.data as GpuData,
+    plan.vTensor.data as GpuData,
   );
   const outDims = layoutDims(plan.qTensor.layout, batch, qLen, qHeads, vHeadDim);
   const max = ctx.maxBindingElements;
@@ -336,7 +371,7 @@ export async function attentionOnGpu(
       ? { sb: mbFull ? mh * mq * kvLen : 0, sh: mh > 1 ? mq * kvLen : 0, sq: mq > 1 ? kvLen : 0 }
       : undefined;
 
-  let output: Float32Array;
+  let output: GpuData;
   let lse: Float32Array;
   if (whole) {
     const geo: JobGeometry = {
@@ -359,7 +394,7 @@ export async function attentionOnGpu(
   } else {
     // Past one binding: one job per (batch, kv head) group and block of query indices, gathered into
     // bhsd copies. A group's K and V must fit one binding each (else TOO_LARGE from the upload).
-    output = new Float32Array(batch * qHeads * qLen * vHeadDim);
+    output = outputArray(gpuDtype(plan.outDtype), batch * qHeads * qLen * vHeadDim);
     lse = new Float32Array(batch * qHeads * qLen);
     const group = qHeads / kvHeads;
     const { headDim } = plan;

@@ -1,22 +1,59 @@
-import type { LinearKernelPlan } from "@ropekit/core";
+import type { Dtype, LinearKernelPlan } from "@ropekit/core";
 import { type GpuContext, type ParamFields, computeMain, kernelInterface, packParams } from "../context.js";
+import {
+  type GpuData,
+  dtypeKey,
+  elementOf,
+  gpuData,
+  halfLoaders,
+  isHalf,
+  load,
+  outputArray,
+  outputPasses,
+  recordOutput,
+  resultData,
+} from "./half-wgsl.js";
 
-const T = 16;
-const FIELDS: ParamFields = { rows: "u32", inF: "u32", outF: "u32", hasBias: "u32", colTiles: "u32" };
-const LINEAR = kernelInterface(FIELDS, [
-  ["x", "read"],
-  ["w", "read"],
-  ["bias", "read"],
-  ["y", "rw"],
-]);
+/** Rows and columns of the output block one workgroup computes. */
+export const LINEAR_TILE = 16;
+const T = LINEAR_TILE;
+/** The linear kernel's uniform fields. */
+export const LINEAR_FIELDS: ParamFields = {
+  rows: "u32",
+  inF: "u32",
+  outF: "u32",
+  hasBias: "u32",
+  colTiles: "u32",
+};
+const FIELDS = LINEAR_FIELDS;
+/** The dtypes of x, W and the bias (halves are read as packed words; y is always f32). */
+export interface LinearDtypes {
+  readonly x: Dtype;
+  readonly w: Dtype;
+  readonly bias: Dtype;
+}
+
+/** The linear kernel's bindings for these dtypes: x, w, bias, y, then the uniform. */
+export function linearInterface(d: LinearDtypes) {
+  return kernelInterface(FIELDS, [
+    ["x", "read", elementOf(d.x)],
+    ["w", "read", elementOf(d.w)],
+    ["bias", "read", elementOf(d.bias)],
+    ["y", "rw"],
+  ]);
+}
 
 /**
  * y = x·Wᵀ + b as a tiled matmul: a 16×16 workgroup computes a 16×16 block of y, staging 16×16 tiles of
  * x and W in workgroup memory for each step along the input features.
  */
-function linearWgsl(): string {
+export function linearWgsl(d: LinearDtypes): string {
   return /* wgsl */ `
-${LINEAR.wgsl}
+${linearInterface(d).wgsl}${halfLoaders([
+  ["x", d.x],
+  ["w", d.w],
+  ["bias", d.bias],
+])}
 
 var<workgroup> xs: array<f32, ${T * T}>;
 var<workgroup> ws: array<f32, ${T * T}>;
@@ -32,9 +69,9 @@ ${computeMain(`${T}, ${T}`, "id")}
   for (var k0 = 0u; k0 < P.inF; k0 += ${T}u) {
     let k = k0 + l.x;
     var xv = 0.0;
-    if (row < P.rows && k < P.inF) { xv = x[row * P.inF + k]; }
+    if (row < P.rows && k < P.inF) { xv = ${load("x", d.x, "row * P.inF + k")}; }
     var wv = 0.0;
-    if (wRow < P.outF && k < P.inF) { wv = w[wRow * P.inF + k]; }
+    if (wRow < P.outF && k < P.inF) { wv = ${load("w", d.w, "wRow * P.inF + k")}; }
     xs[l.y * ${T}u + l.x] = xv;
     ws[l.y * ${T}u + l.x] = wv;
     workgroupBarrier();
@@ -44,7 +81,7 @@ ${computeMain(`${T}, ${T}`, "id")}
     workgroupBarrier();
   }
   if (row < P.rows && col < P.outF) {
-    if (P.hasBias != 0u) { acc += bias[col]; }
+    if (P.hasBias != 0u) { acc += ${load("bias", d.bias, "col")}; }
     y[row * P.outF + col] = acc;
   }
 }
@@ -53,16 +90,28 @@ ${computeMain(`${T}, ${T}`, "id")}
 
 /**
  * linear on the GPU, chunked over rows of x (and over output features when W does not fit one binding).
- * Float64 inputs are rounded to f32 on upload, as every f32 backend does.
+ * x, W and the bias in any declared dtype (halves decoded as the tiles are staged), f32 accumulation,
+ * the output in `plan.outDtype`. Float64 inputs are rounded to f32 on upload, as every f32 backend does.
  */
-export async function linearOnGpu(ctx: GpuContext, plan: LinearKernelPlan): Promise<Float32Array> {
+export async function linearOnGpu(ctx: GpuContext, plan: LinearKernelPlan): Promise<GpuData> {
   const { rows, inFeatures, outFeatures, x, weight, bias } = plan;
-  const kernel = await ctx.kernel("linear", linearWgsl, LINEAR.bindings);
+  const d: LinearDtypes = {
+    x: isHalf(x.dtype) ? x.dtype : "float32",
+    w: isHalf(weight.dtype) ? weight.dtype : "float32",
+    bias: bias && isHalf(bias.dtype) ? bias.dtype : "float32",
+  };
+  const key =
+    isHalf(d.x) || isHalf(d.w) || isHalf(d.bias)
+      ? `linear:${dtypeKey(d.x)}:${dtypeKey(d.w)}:${dtypeKey(d.bias)}`
+      : "linear";
+  const kernel = await ctx.kernel(key, () => linearWgsl(d), linearInterface(d).bindings);
+  const outDtype = plan.outDtype;
+  const passes = await outputPasses(ctx, outDtype);
   const max = ctx.maxBindingElements;
-  const xs = x.data instanceof Float32Array ? x.data : Float32Array.from(x.data);
-  const w = weight.data instanceof Float32Array ? weight.data : Float32Array.from(weight.data);
-  const b = bias ? Float32Array.from(bias.data) : new Float32Array(1);
-  const out = new Float32Array(rows * outFeatures);
+  const xs = gpuData(x.data, d.x);
+  const w = gpuData(weight.data, d.w);
+  const b = bias ? gpuData(bias.data, d.bias) : new Float32Array(1);
+  const out = outputArray(outDtype, rows * outFeatures);
   const outPerCall = Math.max(1, Math.min(outFeatures, Math.floor(max / inFeatures)));
   for (let o0 = 0; o0 < outFeatures; o0 += outPerCall) {
     const no = Math.min(outPerCall, outFeatures - o0);
@@ -79,9 +128,9 @@ export async function linearOnGpu(ctx: GpuContext, plan: LinearKernelPlan): Prom
           packParams(FIELDS, { rows: nr, inF: inFeatures, outF: no, hasBias: bias ? 1 : 0, colTiles }),
         );
         job.dispatch(kernel, [xb, wb, bb, yb, params], Math.ceil(nr / T) * colTiles);
-        job.read(yb, nr * no);
+        recordOutput(job, passes, yb, nr * no);
       });
-      const p = part as Float32Array;
+      const p = resultData(part as Float32Array, outDtype, nr * no);
       if (no === outFeatures) out.set(p, r0 * outFeatures);
       else
         for (let r = 0; r < nr; r++) out.set(p.subarray(r * no, (r + 1) * no), (r0 + r) * outFeatures + o0);

@@ -1,20 +1,46 @@
-import type { RmsNormKernelPlan } from "@ropekit/core";
+import { type Dtype, type RmsNormKernelPlan, halfBits, halfValue } from "@ropekit/core";
 import { type GpuContext, type ParamFields, computeMain, kernelInterface, packParams } from "../context.js";
+import {
+  type GpuData,
+  dtypeKey,
+  elementOf,
+  gpuData,
+  halfLoaders,
+  isHalf,
+  load,
+  outputArray,
+  outputPasses,
+  recordOutput,
+  resultData,
+} from "./half-wgsl.js";
 
 const WG = 64;
 const FIELDS: ParamFields = { rows: "u32", dim: "u32", eps: "f32", weightOffset: "f32", hasWeight: "u32" };
-const RMS_NORM = kernelInterface(FIELDS, [
-  ["x", "rw"],
-  ["w", "read"],
-]);
+/** f32 x is normalised in place; half x is read as packed words and the f32 result written to `out`. */
+function rmsNormInterface(xd: Dtype, wd: Dtype) {
+  return isHalf(xd)
+    ? kernelInterface(FIELDS, [
+        ["x", "read", "u32"],
+        ["w", "read", elementOf(wd)],
+        ["out", "rw"],
+      ])
+    : kernelInterface(FIELDS, [
+        ["x", "rw"],
+        ["w", "read", elementOf(wd)],
+      ]);
+}
 
 /**
  * RMSNorm, one workgroup per row: the largest |x| first, then the sum of (x / max)² — so squares of
  * large values cannot overflow f32 — then x / rms · (offset + w).
  */
-function rmsNormWgsl(): string {
+function rmsNormWgsl(xd: Dtype, wd: Dtype): string {
+  const x = (i: string) => load("x", xd, i);
   return /* wgsl */ `
-${RMS_NORM.wgsl}
+${rmsNormInterface(xd, wd).wgsl}${halfLoaders([
+  ["x", xd],
+  ["w", wd],
+])}
 
 var<workgroup> part: array<f32, ${WG}>;
 
@@ -22,7 +48,7 @@ ${computeMain(WG)}
   let row = wg.z * nwg.x + wg.x;
   let base = min(row, P.rows - 1u) * P.dim;
   var top = 0.0;
-  for (var c = lid; c < P.dim; c += ${WG}u) { top = max(top, abs(x[base + c])); }
+  for (var c = lid; c < P.dim; c += ${WG}u) { top = max(top, abs(${x("base + c")})); }
   part[lid] = top;
   workgroupBarrier();
   for (var n = ${WG / 2}u; n > 0u; n = n / 2u) {
@@ -33,7 +59,7 @@ ${computeMain(WG)}
   workgroupBarrier();
   var sum = 0.0;
   if (m > 0.0) {
-    for (var c = lid; c < P.dim; c += ${WG}u) { let y = x[base + c] / m; sum += y * y; }
+    for (var c = lid; c < P.dim; c += ${WG}u) { let y = ${x("base + c")} / m; sum += y * y; }
   }
   part[lid] = sum;
   workgroupBarrier();
@@ -54,44 +80,75 @@ ${computeMain(WG)}
     inv = 1.0 / sqrt(m * m * ms + P.eps);
   }
   for (var c = lid; c < P.dim; c += ${WG}u) {
-    var y = (x[base + c] * pre) * inv;
-    if (P.hasWeight != 0u) { y = y * (P.weightOffset + w[c]); }
-    x[base + c] = y;
+    var y = (${x("base + c")} * pre) * inv;
+    if (P.hasWeight != 0u) { y = y * (P.weightOffset + ${load("w", wd, "c")}); }
+    ${isHalf(xd) ? "out" : "x"}[base + c] = y;
   }
 }
 `;
 }
 
-/** The row in f64, as the reference computes it: for rows f32 must not be trusted with (non-finite, all zero). */
-function rowInF64(src: Float32Array, out: Float32Array, plan: RmsNormKernelPlan, r: number): void {
+/** Element i of kernel data as a number (half bits decoded). */
+function valueAt(data: GpuData, dtype: Dtype, i: number): number {
+  const x = data[i] as number;
+  return isHalf(dtype) ? halfValue(x, dtype) : x;
+}
+
+/** True when half bits are ±∞ or NaN (the exponent field all ones). */
+function halfNonFinite(bits: number, dtype: Dtype): boolean {
+  return dtype === "float16" ? (bits & 0x7c00) === 0x7c00 : (bits & 0x7f80) === 0x7f80;
+}
+
+/**
+ * The row in f64, as the reference computes it (inputs decoded, the result rounded to x's dtype): for
+ * rows f32 must not be trusted with (non-finite, all zero).
+ */
+function rowInF64(src: GpuData, out: GpuData, plan: RmsNormKernelPlan, w: GpuData, r: number): void {
   const { dim, eps, weightOffset } = plan;
-  const w = plan.weight?.data;
+  const xd = plan.x.dtype;
+  const wd = plan.weight?.dtype ?? "float32";
   const o = r * dim;
   let sum = 0;
-  for (let c = 0; c < dim; c++) sum += (src[o + c] as number) ** 2;
+  for (let c = 0; c < dim; c++) sum += valueAt(src, xd, o + c) ** 2;
   const inv = 1 / Math.sqrt(sum / dim + eps);
   for (let c = 0; c < dim; c++) {
-    const y = (src[o + c] as number) * inv;
-    out[o + c] = w ? y * (weightOffset + (w[c] as number)) : y;
+    const y = valueAt(src, xd, o + c) * inv;
+    const v = plan.weight ? y * (weightOffset + valueAt(w, wd, c)) : y;
+    out[o + c] = isHalf(xd) ? halfBits(v, xd) : v;
   }
 }
 
 /**
- * rmsNorm on the GPU in chunks of whole rows. Rows holding NaN or ±∞, and all-zero rows (0/0 when eps
- * is 0), are computed on the CPU in f64: WGSL may assume NaN and ∞ never occur.
+ * Rows whose largest |x| reaches this go to the CPU too: the kernel divides by that maximum, and a GPU may
+ * divide through the reciprocal, which is an f32 subnormal (flushed to 0 by some, SwiftShader among them)
+ * from 2^126 up. Only f32 and bfloat16 data can be that large.
  */
-export async function rmsNormOnGpu(ctx: GpuContext, plan: RmsNormKernelPlan): Promise<Float32Array> {
-  const kernel = await ctx.kernel("rms-norm", rmsNormWgsl, RMS_NORM.bindings);
+const HUGE = 2 ** 126;
+
+/**
+ * rmsNorm on the GPU in chunks of whole rows, x and the weight in any declared dtype (halves decoded in
+ * the kernel, f32 arithmetic), the output in x's dtype. Rows holding NaN or ±∞, all-zero rows (0/0 when
+ * eps is 0) and rows of values ≥ 2^126 are computed on the CPU in f64: WGSL may assume NaN and ∞ never
+ * occur.
+ */
+export async function rmsNormOnGpu(ctx: GpuContext, plan: RmsNormKernelPlan): Promise<GpuData> {
+  const xd = plan.x.dtype;
+  const wd = plan.weight?.dtype ?? "float32";
+  const iface = rmsNormInterface(xd, wd);
+  const key = isHalf(xd) || isHalf(wd) ? `rms-norm:${dtypeKey(xd)}:${dtypeKey(wd)}` : "rms-norm";
+  const kernel = await ctx.kernel(key, () => rmsNormWgsl(xd, wd), iface.bindings);
+  const passes = await outputPasses(ctx, xd);
   const { rows, dim } = plan;
-  const src = plan.x.data as Float32Array;
-  const out = new Float32Array(src.length);
-  const w = plan.weight ? Float32Array.from(plan.weight.data) : new Float32Array(4);
+  const src = gpuData(plan.x.data, xd);
+  const out = outputArray(xd, src.length);
+  const w = plan.weight ? gpuData(plan.weight.data, wd) : new Float32Array(4);
   const perChunk = Math.max(
     1,
     Math.min(Math.floor(ctx.maxBindingElements / dim), ctx.gpu.limits.maxWorkgroupsPerDimension ** 2),
   );
   for (let r0 = 0; r0 < rows; r0 += perChunk) {
     const r1 = Math.min(rows, r0 + perChunk);
+    const n = (r1 - r0) * dim;
     const [part] = await ctx.run((job) => {
       const xb = job.upload(src.subarray(r0 * dim, r1 * dim), "x");
       const wb = job.upload(w, "weight");
@@ -104,22 +161,30 @@ export async function rmsNormOnGpu(ctx: GpuContext, plan: RmsNormKernelPlan): Pr
           hasWeight: plan.weight ? 1 : 0,
         }),
       );
-      job.dispatch(kernel, [xb, wb, params], r1 - r0);
-      job.read(xb, (r1 - r0) * dim);
+      if (passes) {
+        const yb = job.scratch(n, "output");
+        job.dispatch(kernel, [xb, wb, yb, params], r1 - r0);
+        recordOutput(job, passes, yb, n);
+      } else {
+        job.dispatch(kernel, [xb, wb, params], r1 - r0);
+        job.read(xb, n);
+      }
     });
-    out.set(part as Float32Array, r0 * dim);
+    out.set(resultData(part as Float32Array, xd, n), r0 * dim);
   }
+  const finiteAt = (data: GpuData, dtype: Dtype, i: number) =>
+    isHalf(dtype) ? !halfNonFinite(data[i] as number, dtype) : Number.isFinite(data[i] as number);
   let weightFinite = true;
-  for (const x of w) if (!Number.isFinite(x)) weightFinite = false;
+  if (plan.weight) for (let c = 0; c < dim; c++) if (!finiteAt(w, wd, c)) weightFinite = false;
   for (let r = 0; r < rows; r++) {
     let finite = weightFinite;
     let zero = true;
     for (let c = r * dim; c < (r + 1) * dim; c++) {
-      const x = src[c] as number;
-      if (!Number.isFinite(x)) finite = false;
+      const x = valueAt(src, xd, c);
+      if (!finiteAt(src, xd, c) || Math.abs(x) >= HUGE) finite = false;
       else if (x !== 0) zero = false;
     }
-    if (!finite || zero) rowInF64(src, out, plan, r);
+    if (!finite || zero) rowInF64(src, out, plan, w, r);
   }
   return out;
 }

@@ -1,4 +1,4 @@
-import type { ApplyRopePlan, RopeTable } from "@ropekit/core";
+import type { ApplyRopePlan, Dtype, RopeTable } from "@ropekit/core";
 import {
   type GpuContext,
   type Job,
@@ -8,11 +8,24 @@ import {
   computeMain,
   kernelInterface,
 } from "../context.js";
+import {
+  type GpuData,
+  type HalfPasses,
+  halfPasses,
+  isHalf,
+  outputArray,
+  recordDecode,
+  recordOutput,
+  resultData,
+} from "./half-wgsl.js";
 
-/** One tensor to rotate: its plan, its data, and the table rows of its tokens (from RopeTableCache.forPlan). */
+/**
+ * One tensor to rotate: its plan, its data (f32, or half bits when `plan.x.dtype` is a half), and the
+ * table rows of its tokens (from RopeTableCache.forPlan).
+ */
 export interface RopeItem {
-  readonly plan: ApplyRopePlan;
-  readonly data: Float32Array;
+  readonly plan: ApplyRopePlan & { readonly x: { readonly dtype: Dtype } };
+  readonly data: GpuData;
   readonly table: RopeTable;
   readonly rows: Int32Array;
 }
@@ -176,15 +189,34 @@ export function recordRope(
 }
 
 /**
- * applyRope on the GPU for one tensor, or q and k together (same batch, seq and table): uploaded into one
- * buffer and rotated in one dispatch when they fit one binding, else in chunks of whole rows.
+ * Puts `data` (a whole buffer's worth of one dtype) on the GPU as f32 for the rotation: f32 data as is,
+ * half bits uploaded packed and decoded on the GPU (the rotation kernel itself is f32-only).
  */
-export async function ropeOnGpu(ctx: GpuContext, items: readonly RopeItem[]): Promise<Float32Array[]> {
+function uploadForRope(job: Job, passes: HalfPasses | undefined, data: GpuData): GPUBuffer {
+  const raw = job.upload(data, "x");
+  return passes ? recordDecode(job, passes, raw, data.length) : raw;
+}
+
+/**
+ * applyRope on the GPU for one tensor, or q and k together (same batch, seq and table): uploaded into one
+ * buffer and rotated in one dispatch when they fit one binding, else in chunks of whole rows. Half data
+ * (both tensors of one half dtype) is decoded to f32 on the GPU, rotated by the same f32 kernel, and
+ * rounded back to half bits (ties to even) on the GPU; the results come in each tensor's dtype.
+ */
+export async function ropeOnGpu(ctx: GpuContext, items: readonly RopeItem[]): Promise<GpuData[]> {
+  const dtype = (items[0] as RopeItem).plan.x.dtype;
+  if (items.some((it) => it.plan.x.dtype !== dtype)) {
+    // q and k of different dtypes: one at a time.
+    const out: GpuData[] = [];
+    for (const it of items) out.push(...(await ropeOnGpu(ctx, [it])));
+    return out;
+  }
   const kernel = await ropeKernel(ctx);
+  const passes = isHalf(dtype) ? await halfPasses(ctx, dtype) : undefined;
   const total = items.reduce((n, it) => n + it.data.length, 0);
   if (total <= ctx.maxBindingElements && items.length <= 2) {
     const [out] = await ctx.run((job) => {
-      const joined = items.length === 1 ? (items[0] as RopeItem).data : new Float32Array(total);
+      const joined = items.length === 1 ? (items[0] as RopeItem).data : outputArray(dtype, total);
       if (items.length > 1) {
         let at = 0;
         for (const it of items) {
@@ -192,7 +224,7 @@ export async function ropeOnGpu(ctx: GpuContext, items: readonly RopeItem[]): Pr
           at += it.data.length;
         }
       }
-      const x = job.upload(joined, "x");
+      const x = uploadForRope(job, passes, joined);
       let base = 0;
       const segments = items.map((item) => {
         const rows = item.data.length / item.plan.dims.headDim;
@@ -201,9 +233,9 @@ export async function ropeOnGpu(ctx: GpuContext, items: readonly RopeItem[]): Pr
         return s;
       });
       recordRope(job, kernel, x, segments);
-      job.read(x, total);
+      recordOutput(job, passes, x, total);
     });
-    const result = out as Float32Array;
+    const result = resultData(out as Float32Array, dtype, total);
     let at = 0;
     return items.map((it) => {
       const part = result.subarray(at, at + it.data.length);
@@ -211,20 +243,21 @@ export async function ropeOnGpu(ctx: GpuContext, items: readonly RopeItem[]): Pr
       return part;
     });
   }
-  const results: Float32Array[] = [];
+  const results: GpuData[] = [];
   for (const item of items) {
     const { headDim } = item.plan.dims;
     const totalRows = item.data.length / headDim;
     const rowsPerChunk = Math.max(1, Math.floor(ctx.maxBindingElements / headDim));
-    const out = new Float32Array(item.data.length);
+    const out = outputArray(dtype, item.data.length);
     for (let r0 = 0; r0 < totalRows; r0 += rowsPerChunk) {
       const r1 = Math.min(totalRows, r0 + rowsPerChunk);
+      const n = (r1 - r0) * headDim;
       const [part] = await ctx.run((job) => {
-        const x = job.upload(item.data.subarray(r0 * headDim, r1 * headDim), "x");
+        const x = uploadForRope(job, passes, item.data.subarray(r0 * headDim, r1 * headDim));
         recordRope(job, kernel, x, [{ item, base: 0, r0, r1 }]);
-        job.read(x, (r1 - r0) * headDim);
+        recordOutput(job, passes, x, n);
       });
-      out.set(part as Float32Array, r0 * headDim);
+      out.set(resultData(part as Float32Array, dtype, n), r0 * headDim);
     }
     results.push(out);
   }
