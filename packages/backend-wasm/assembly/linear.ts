@@ -44,26 +44,6 @@ export function linear(
   }
 }
 
-/**
- * Eight values of `dtype` at `p` times the two x quads, added to `acc` (the low four first, as the f32
- * loop adds them). Halves: one 16-byte load, converted by halfQuad (finite values; the caller checks
- * f16 data for ±∞ / NaN).
- */
-// @ts-ignore: decorator
-@inline
-function dot8(acc: v128, xl: v128, xh: v128, p: usize, dtype: i32): v128 {
-  if (dtype == DTYPE_F32) return madd(xh, v128.load(p, 16), madd(xl, v128.load(p), acc));
-  const h = v128.load(p);
-  return madd(xh, halfQuad(h, dtype, true), madd(xl, halfQuad(h, dtype, false), acc));
-}
-
-/** Folds the eight f16 values at `p` into the ±∞ / NaN check `m` (f32 / bf16: `m` as it is). */
-// @ts-ignore: decorator
-@inline
-function watch(m: v128, p: usize, dtype: i32): v128 {
-  return dtype == DTYPE_F16 ? f16SpecialMax(m, v128.load(p)) : m;
-}
-
 /** x[r]·W[o] over all n inputs, one value at a time with exact conversions (f16 rows holding ±∞ / NaN). */
 function dotExact(xr: usize, wo: usize, n: i32, xDtype: i32, wDtype: i32): f32 {
   let s: f32 = 0;
@@ -72,10 +52,8 @@ function dotExact(xr: usize, wo: usize, n: i32, xDtype: i32, wDtype: i32): f32 {
 }
 
 /**
- * linear with a half x, W, b or y (x and W dtypes constant at each call): the f32 loop's structure, eight
- * inputs per step. The fast f16 conversion is exact for finite values only, so f16 data is watched for
- * ±∞ / NaN (two instructions per eight values) and a group of outputs that met one is recomputed with
- * exact conversions — the result then is what IEEE arithmetic on the values gives (∞, or NaN).
+ * linear with a half x, W, b or y (x and W dtypes constant at each call): rows [rowStart, rowEnd) two at
+ * a time, so each weight vector is loaded and converted once for two rows.
  */
 // @ts-ignore: decorator
 @inline
@@ -93,86 +71,142 @@ function linearWith(
   biasDtype: i32,
   yDtype: i32,
 ): void {
-  const checks = xDtype == DTYPE_F16 || wDtype == DTYPE_F16;
-  for (let r = rowStart; r < rowEnd; r++) {
-    const xr = elementAt(x, r * n, xDtype);
-    const yr = elementAt(y, r * outFeatures, yDtype);
-    let o = 0;
-    for (; o + 4 <= outFeatures; o += 4) {
-      const w0 = elementAt(w, o * n, wDtype);
-      const w1 = elementAt(w0, n, wDtype);
-      const w2 = elementAt(w1, n, wDtype);
-      const w3 = elementAt(w2, n, wDtype);
-      let a0 = f32x4.splat(0);
-      let a1 = f32x4.splat(0);
-      let a2 = f32x4.splat(0);
-      let a3 = f32x4.splat(0);
-      let m = i16x8.splat(0);
-      let i = 0;
-      for (; i + 8 <= n; i += 8) {
-        const px = elementAt(xr, i, xDtype);
-        let xl: v128;
-        let xh: v128;
-        if (xDtype == DTYPE_F32) {
-          xl = v128.load(px);
-          xh = v128.load(px, 16);
-        } else {
-          const hx = v128.load(px);
-          xl = halfQuad(hx, xDtype, false);
-          xh = halfQuad(hx, xDtype, true);
-          if (xDtype == DTYPE_F16) m = f16SpecialMax(m, hx);
-        }
-        const off = <usize>i << (wDtype == DTYPE_F32 ? 2 : 1);
-        a0 = dot8(a0, xl, xh, w0 + off, wDtype);
-        a1 = dot8(a1, xl, xh, w1 + off, wDtype);
-        a2 = dot8(a2, xl, xh, w2 + off, wDtype);
-        a3 = dot8(a3, xl, xh, w3 + off, wDtype);
-        if (wDtype == DTYPE_F16) {
-          m = watch(watch(m, w0 + off, wDtype), w1 + off, wDtype);
-          m = watch(watch(m, w2 + off, wDtype), w3 + off, wDtype);
-        }
+  let r = rowStart;
+  for (; r + 2 <= rowEnd; r += 2) linearRows(x, w, bias, y, n, outFeatures, r, true, xDtype, wDtype, biasDtype, yDtype);
+  if (r < rowEnd) linearRows(x, w, bias, y, n, outFeatures, r, false, xDtype, wDtype, biasDtype, yDtype);
+}
+
+/**
+ * Sums and stores output o of the row at xr / yr: the four-lane partial `acc`, the 4-wide step and the
+ * tail from i0 (exact: recomputed from scratch). A call per output, outside the inner loop.
+ */
+function finish(
+  acc: v128,
+  xr: usize,
+  wo: usize,
+  i0: i32,
+  n: i32,
+  exact: bool,
+  bias: usize,
+  o: i32,
+  yr: usize,
+  xDtype: i32,
+  wDtype: i32,
+  biasDtype: i32,
+  yDtype: i32,
+): void {
+  let i = i0;
+  let a = acc;
+  if (i + 4 <= n) {
+    a = madd(loadQuad(elementAt(xr, i, xDtype), xDtype), loadQuad(elementAt(wo, i, wDtype), wDtype), a);
+    i += 4;
+  }
+  let s = hsum(a);
+  for (; i < n; i++) s += loadF32(xr, i, xDtype) * loadF32(wo, i, wDtype);
+  if (exact) s = dotExact(xr, wo, n, xDtype, wDtype);
+  if (bias) s += loadF32(bias, o, biasDtype);
+  storeF32(yr, o, s, yDtype);
+}
+
+/**
+ * Row r (and r + 1 when `two`) of linearWith: four outputs per pass, eight inputs per step. The fast f16
+ * conversion (halfQuad) is exact for finite values only, so f16 data is watched for ±∞ / NaN (two
+ * instructions per eight values) and a group of outputs that met one is recomputed with exact
+ * conversions — the result then is what IEEE arithmetic on the values gives (∞, or NaN).
+ */
+// @ts-ignore: decorator
+@inline
+function linearRows(
+  x: usize,
+  w: usize,
+  bias: usize,
+  y: usize,
+  n: i32,
+  outFeatures: i32,
+  r: i32,
+  two: bool,
+  xDtype: i32,
+  wDtype: i32,
+  biasDtype: i32,
+  yDtype: i32,
+): void {
+  const f32w = wDtype == DTYPE_F32;
+  const xr0 = elementAt(x, r * n, xDtype);
+  const xr1 = elementAt(xr0, n, xDtype);
+  const yr0 = elementAt(y, r * outFeatures, yDtype);
+  const yr1 = elementAt(yr0, outFeatures, yDtype);
+  let o = 0;
+  for (; o + 4 <= outFeatures; o += 4) {
+    const w0 = elementAt(w, o * n, wDtype);
+    const w1 = elementAt(w0, n, wDtype);
+    const w2 = elementAt(w1, n, wDtype);
+    const w3 = elementAt(w2, n, wDtype);
+    let a00 = f32x4.splat(0);
+    let a10 = f32x4.splat(0);
+    let a20 = f32x4.splat(0);
+    let a30 = f32x4.splat(0);
+    let a01 = f32x4.splat(0);
+    let a11 = f32x4.splat(0);
+    let a21 = f32x4.splat(0);
+    let a31 = f32x4.splat(0);
+    let m = i16x8.splat(0);
+    let i = 0;
+    for (; i + 8 <= n; i += 8) {
+      // x: eight values of each row as two quads (f32: two loads).
+      const px0 = elementAt(xr0, i, xDtype);
+      const px1 = elementAt(xr1, i, xDtype);
+      const hx0 = xDtype == DTYPE_F32 ? v128.load(px0, 16) : v128.load(px0);
+      const xl0 = xDtype == DTYPE_F32 ? v128.load(px0) : halfQuad(hx0, xDtype, false);
+      const xh0 = xDtype == DTYPE_F32 ? hx0 : halfQuad(hx0, xDtype, true);
+      if (xDtype == DTYPE_F16) m = f16SpecialMax(m, hx0);
+      let xl1 = xl0;
+      let xh1 = xh0;
+      if (two) {
+        const hx1 = xDtype == DTYPE_F32 ? v128.load(px1, 16) : v128.load(px1);
+        xl1 = xDtype == DTYPE_F32 ? v128.load(px1) : halfQuad(hx1, xDtype, false);
+        xh1 = xDtype == DTYPE_F32 ? hx1 : halfQuad(hx1, xDtype, true);
+        if (xDtype == DTYPE_F16) m = f16SpecialMax(m, hx1);
       }
-      if (i + 4 <= n) {
-        const xv = loadQuad(elementAt(xr, i, xDtype), xDtype);
-        a0 = madd(xv, loadQuad(elementAt(w0, i, wDtype), wDtype), a0);
-        a1 = madd(xv, loadQuad(elementAt(w1, i, wDtype), wDtype), a1);
-        a2 = madd(xv, loadQuad(elementAt(w2, i, wDtype), wDtype), a2);
-        a3 = madd(xv, loadQuad(elementAt(w3, i, wDtype), wDtype), a3);
-        i += 4;
-      }
-      let s0 = hsum(a0);
-      let s1 = hsum(a1);
-      let s2 = hsum(a2);
-      let s3 = hsum(a3);
-      for (; i < n; i++) {
-        const xi = loadF32(xr, i, xDtype);
-        s0 += xi * loadF32(w0, i, wDtype);
-        s1 += xi * loadF32(w1, i, wDtype);
-        s2 += xi * loadF32(w2, i, wDtype);
-        s3 += xi * loadF32(w3, i, wDtype);
-      }
-      if (checks && f16SawSpecial(m)) {
-        s0 = dotExact(xr, w0, n, xDtype, wDtype);
-        s1 = dotExact(xr, w1, n, xDtype, wDtype);
-        s2 = dotExact(xr, w2, n, xDtype, wDtype);
-        s3 = dotExact(xr, w3, n, xDtype, wDtype);
-      }
-      if (bias) {
-        s0 += loadF32(bias, o, biasDtype);
-        s1 += loadF32(bias, o + 1, biasDtype);
-        s2 += loadF32(bias, o + 2, biasDtype);
-        s3 += loadF32(bias, o + 3, biasDtype);
-      }
-      storeF32(yr, o, s0, yDtype);
-      storeF32(yr, o + 1, s1, yDtype);
-      storeF32(yr, o + 2, s2, yDtype);
-      storeF32(yr, o + 3, s3, yDtype);
+      const off = <usize>i << (f32w ? 2 : 1);
+      // W: eight values of each of the four rows, converted once for both x rows.
+      const h0 = f32w ? v128.load(w0 + off, 16) : v128.load(w0 + off);
+      const l0 = f32w ? v128.load(w0 + off) : halfQuad(h0, wDtype, false);
+      const u0 = f32w ? h0 : halfQuad(h0, wDtype, true);
+      a00 = madd(xh0, u0, madd(xl0, l0, a00));
+      if (two) a01 = madd(xh1, u0, madd(xl1, l0, a01));
+      const h1 = f32w ? v128.load(w1 + off, 16) : v128.load(w1 + off);
+      const l1 = f32w ? v128.load(w1 + off) : halfQuad(h1, wDtype, false);
+      const u1 = f32w ? h1 : halfQuad(h1, wDtype, true);
+      a10 = madd(xh0, u1, madd(xl0, l1, a10));
+      if (two) a11 = madd(xh1, u1, madd(xl1, l1, a11));
+      const h2 = f32w ? v128.load(w2 + off, 16) : v128.load(w2 + off);
+      const l2 = f32w ? v128.load(w2 + off) : halfQuad(h2, wDtype, false);
+      const u2 = f32w ? h2 : halfQuad(h2, wDtype, true);
+      a20 = madd(xh0, u2, madd(xl0, l2, a20));
+      if (two) a21 = madd(xh1, u2, madd(xl1, l2, a21));
+      const h3 = f32w ? v128.load(w3 + off, 16) : v128.load(w3 + off);
+      const l3 = f32w ? v128.load(w3 + off) : halfQuad(h3, wDtype, false);
+      const u3 = f32w ? h3 : halfQuad(h3, wDtype, true);
+      a30 = madd(xh0, u3, madd(xl0, l3, a30));
+      if (two) a31 = madd(xh1, u3, madd(xl1, l3, a31));
+      if (wDtype == DTYPE_F16) m = f16SpecialMax(f16SpecialMax(f16SpecialMax(f16SpecialMax(m, h0), h1), h2), h3);
     }
-    for (; o < outFeatures; o++) {
-      let s = dotExact(xr, elementAt(w, o * n, wDtype), n, xDtype, wDtype);
-      if (bias) s += loadF32(bias, o, biasDtype);
-      storeF32(yr, o, s, yDtype);
+    const exact = (xDtype == DTYPE_F16 || wDtype == DTYPE_F16) && f16SawSpecial(m);
+    finish(a00, xr0, w0, i, n, exact, bias, o, yr0, xDtype, wDtype, biasDtype, yDtype);
+    finish(a10, xr0, w1, i, n, exact, bias, o + 1, yr0, xDtype, wDtype, biasDtype, yDtype);
+    finish(a20, xr0, w2, i, n, exact, bias, o + 2, yr0, xDtype, wDtype, biasDtype, yDtype);
+    finish(a30, xr0, w3, i, n, exact, bias, o + 3, yr0, xDtype, wDtype, biasDtype, yDtype);
+    if (two) {
+      finish(a01, xr1, w0, i, n, exact, bias, o, yr1, xDtype, wDtype, biasDtype, yDtype);
+      finish(a11, xr1, w1, i, n, exact, bias, o + 1, yr1, xDtype, wDtype, biasDtype, yDtype);
+      finish(a21, xr1, w2, i, n, exact, bias, o + 2, yr1, xDtype, wDtype, biasDtype, yDtype);
+      finish(a31, xr1, w3, i, n, exact, bias, o + 3, yr1, xDtype, wDtype, biasDtype, yDtype);
     }
+  }
+  for (; o < outFeatures; o++) {
+    const wo = elementAt(w, o * n, wDtype);
+    finish(f32x4.splat(0), xr0, wo, n, n, true, bias, o, yr0, xDtype, wDtype, biasDtype, yDtype);
+    if (two) finish(f32x4.splat(0), xr1, wo, n, n, true, bias, o, yr1, xDtype, wDtype, biasDtype, yDtype);
   }
 }
 
