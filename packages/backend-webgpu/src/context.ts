@@ -1,6 +1,7 @@
 /// <reference types="@webgpu/types" preserve="true" />
 import { RopekitError } from "@ropekit/core";
 import type { GpuDevice } from "./device.js";
+import { BufferPool } from "./pool.js";
 
 /**
  * WebGPU's flag values (the spec fixes them). Dawn's Node binding does not define the GPUBufferUsage,
@@ -98,6 +99,8 @@ export type Binding = GPUBuffer;
 /** Work recorded by one op: buffers it made, dispatches, and the buffers to read back. */
 export class Job {
   readonly created: GPUBuffer[] = [];
+  /** Scratch and uniform buffers from the context's pool: given back when the job ends. */
+  readonly pooled: GPUBuffer[] = [];
   readonly reads: { buffer: GPUBuffer; bytes: number }[] = [];
 
   constructor(
@@ -107,8 +110,8 @@ export class Job {
 
   private make(bytes: number, usage: number, what: string): GPUBuffer {
     this.ctx.checkSize(bytes, what);
-    const buffer = this.ctx.device.createBuffer({ size: Math.max(16, Math.ceil(bytes / 4) * 4), usage });
-    this.created.push(buffer);
+    const buffer = this.ctx.pool.take(Math.max(16, Math.ceil(bytes / 4) * 4), usage);
+    this.pooled.push(buffer);
     return buffer;
   }
 
@@ -136,7 +139,10 @@ export class Job {
 
   /** A storage buffer of `elements` 4-byte values (zeros). */
   scratch(elements: number, what: string): GPUBuffer {
-    return this.make(elements * 4, USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST, what);
+    const buffer = this.make(elements * 4, USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST, what);
+    // A pooled buffer holds an earlier job's values.
+    this.encoder.clearBuffer(buffer);
+    return buffer;
   }
 
   /** A uniform buffer with packed parameters. */
@@ -204,6 +210,10 @@ export class Job {
 export class GpuContext {
   private readonly kernels = new Map<string, Promise<Kernel>>();
   private disposed = false;
+  /** Scratch, uniform and staging buffers kept across calls (see `BufferPool`). */
+  readonly pool = new BufferPool(() => this.device);
+  /** Readbacks so far: buffers mapped and bytes read (resident tensors' `tensorReads` counted by them). */
+  readonly stats = { readbacks: 0, readbackBytes: 0, tensorReads: 0 };
   /** Elements one binding may hold (the device's limit, or less for tests). */
   readonly maxBindingElements: number;
 
@@ -298,10 +308,7 @@ export class GpuContext {
     try {
       record(job);
       for (const { buffer, bytes } of job.reads) {
-        const s = device.createBuffer({
-          size: Math.max(16, Math.ceil(bytes / 4) * 4),
-          usage: USAGE.MAP_READ | USAGE.COPY_DST,
-        });
+        const s = this.pool.take(Math.max(16, Math.ceil(bytes / 4) * 4), USAGE.MAP_READ | USAGE.COPY_DST);
         staging.push(s);
         job.encoder.copyBufferToBuffer(buffer, 0, s, 0, Math.ceil(bytes / 4) * 4);
       }
@@ -311,14 +318,19 @@ export class GpuContext {
     }
     const validation = device.popErrorScope();
     const memory = device.popErrorScope();
-    const release = () => {
+    // Pooled buffers go back after a call that succeeded; after a failure they are destroyed.
+    const release = (ok: boolean) => {
       for (const b of job.created) b.destroy();
-      for (const b of staging) b.destroy();
+      for (const b of [...job.pooled, ...staging]) {
+        if (ok) this.pool.give(b);
+        else b.destroy();
+      }
     };
     if (recorded !== undefined) {
-      release();
+      release(false);
       throw recorded;
     }
+    let ok = false;
     try {
       const [v, m] = await Promise.all([validation, memory]);
       if (m) throw new RopekitError("OUT_OF_MEMORY", `the GPU ran out of memory: ${m.message}`, "backend");
@@ -330,7 +342,10 @@ export class GpuContext {
         const bytes = (job.reads[i] as { bytes: number }).bytes;
         out.push(new Float32Array(s.getMappedRange(0, Math.ceil(bytes / 4) * 4).slice(0, bytes)));
         s.unmap();
+        this.stats.readbacks++;
+        this.stats.readbackBytes += bytes;
       }
+      ok = true;
       return out;
     } catch (error) {
       if (error instanceof RopekitError) throw error;
@@ -341,7 +356,7 @@ export class GpuContext {
         "backend",
       );
     } finally {
-      if (!this.disposed) release();
+      if (!this.disposed) release(ok);
     }
   }
 
@@ -349,6 +364,7 @@ export class GpuContext {
     if (this.disposed) return;
     this.disposed = true;
     this.kernels.clear();
+    this.pool.clear();
     try {
       this.device.destroy();
     } catch {
