@@ -21,6 +21,9 @@ import { type AttentionTuning, attentionOnGpu } from "./kernels/attention.js";
 import { linearOnGpu } from "./kernels/linear.js";
 import { rmsNormOnGpu } from "./kernels/rms-norm.js";
 import { ropeOnGpu } from "./kernels/rope.js";
+import { type WebgpuResidentOps, withResidents } from "./resident-backend.js";
+import { residentKernels } from "./resident-kernels.js";
+import { Residents } from "./residents.js";
 
 /** Options of `createWebgpuBackend`. */
 export interface WebgpuBackendOptions extends DeviceOptions {
@@ -46,8 +49,11 @@ export interface WebgpuBackendOptions extends DeviceOptions {
   flashKernel?: AttentionTuning["flashKernel"];
 }
 
-/** The webgpu backend: the contract's ops, and the adapter it runs on. */
-export interface WebgpuBackend extends Backend {
+/**
+ * The webgpu backend: the contract's ops, resident tensors (`tensor()`: upload once, chain ops on the
+ * GPU, `read()` on request) and the adapter it runs on.
+ */
+export interface WebgpuBackend extends Omit<Backend, keyof WebgpuResidentOps>, WebgpuResidentOps {
   /** The adapter, as WebGPU describes it. */
   readonly adapter: AdapterDescription;
 }
@@ -110,7 +116,7 @@ export async function createWebgpuBackend(options: WebgpuBackendOptions = {}): P
   };
   const { adapter } = gpu;
 
-  const kernels: Kernels = {
+  const hostKernels: Kernels = {
     async applyRope(plan) {
       ctx.checkAlive();
       const data = plan.x.data as GpuData;
@@ -152,6 +158,10 @@ export async function createWebgpuBackend(options: WebgpuBackendOptions = {}): P
     },
   };
 
+  // Resident tensors: their buffers bound as they are, outputs left on the GPU (see resident-kernels.ts).
+  const residents = new Residents(ctx);
+  const kernels = residentKernels(ctx, residents, hostKernels, tuning);
+
   function describe(): BackendDescription {
     const flags = [
       adapter.isFallbackAdapter ? "fallback adapter" : undefined,
@@ -180,10 +190,14 @@ export async function createWebgpuBackend(options: WebgpuBackendOptions = {}): P
     name: "webgpu",
     describe,
     kernels,
-    dispose: () => ctx.dispose(),
+    dispose: () => {
+      residents.disposeAll();
+      ctx.dispose();
+    },
+    ownsResident: (data) => residents.check(data, "tensor"),
     // The kernels remove keys whose mask lies far below the row's top: rows left with none are rechecked in f64.
     recheckMaskedRows: true,
     ...(options.tableCacheSize !== undefined ? { tableCacheSize: options.tableCacheSize } : {}),
   });
-  return Object.assign(backend, { adapter });
+  return withResidents(Object.assign(backend, { adapter }), ctx, residents);
 }

@@ -9,6 +9,9 @@ import { type WebgpuBackend, createWebgpuBackend } from "./backend.js";
 
 export { type WebgpuBackend, type WebgpuBackendOptions, createWebgpuBackend } from "./backend.js";
 export { type AdapterDescription, type DeviceOptions, adapterName } from "./device.js";
+export type { WebgpuResidentOps, WebgpuTensorInit } from "./resident-backend.js";
+export { type WebgpuDtype, type WebgpuStats, GpuResident } from "./residents.js";
+export { type HostArrayOf, WebgpuTensor } from "./tensor.js";
 
 function isWebgpuBackend(backend: Backend): backend is WebgpuBackend {
   return "adapter" in backend;

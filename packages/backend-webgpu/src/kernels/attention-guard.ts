@@ -31,15 +31,25 @@ export const TAKES_PART = -1e38;
 /** Rows whose |q·k|·scale + |ALiBi| could pass this are flagged: every unflagged score stays far inside f32. */
 const SCORE_BOUND = 1e36;
 /** q or k rows with a norm above this are treated as bad (rows that see them go to the f64 repair). */
-const NORM_LIMIT = 1e30;
+export const NORM_LIMIT = 1e30;
 /** |v| above this is bad: a weighted sum over < 2^31 keys of values ≤ 2^96 stays below 2^127. */
-const V_LIMIT = 2 ** 96;
+export const V_LIMIT = 2 ** 96;
 /** A row whose mask shift exceeds this in magnitude is recomputed in f64 (the reference rounds at 2^−53 of it). */
 const MASK_EXACT = 1e8;
 /** Mask values more than this below their row's top are REMOVED on the GPU (weight exactly 0 in f64 too). */
 const MASK_FAR = 1e37;
 /** A row whose best visible mask value is more than this below its mask row's top is recomputed in f64. */
 const MASK_RESIDUAL = 16;
+
+/**
+ * Row measures (as core's `headRowMeasure`: bhsd row order, NaN for a non-finite row) computed elsewhere —
+ * on the GPU for resident tensors, whose values the CPU does not have.
+ */
+export interface RowMeasures {
+  readonly qNorm: Float64Array;
+  readonly kNorm: Float64Array;
+  readonly vMax: Float64Array;
+}
 
 /** What the kernels get, and what the post-pass needs. */
 export interface PreparedAttention {
@@ -119,14 +129,15 @@ export function prepareAttention(
   q: GpuData,
   k: GpuData,
   v: GpuData,
+  measures?: RowMeasures,
 ): PreparedAttention {
   const { batch, qHeads, kvHeads, qLen, kvLen } = plan;
   const group = qHeads / kvHeads;
   const rows = batch * qHeads * qLen;
   const flagged = new Uint8Array(rows);
-  const qNorm = headRowMeasure(valuesOf(q, plan.qTensor.dtype), plan.q);
-  const kNorm = headRowMeasure(valuesOf(k, plan.kTensor.dtype), plan.k);
-  const vMax = headRowMeasure(valuesOf(v, plan.vTensor.dtype), plan.v, true);
+  const qNorm = measures?.qNorm ?? headRowMeasure(valuesOf(q, plan.qTensor.dtype), plan.q);
+  const kNorm = measures?.kNorm ?? headRowMeasure(valuesOf(k, plan.kTensor.dtype), plan.k);
+  const vMax = measures?.vMax ?? headRowMeasure(valuesOf(v, plan.vTensor.dtype), plan.v, true);
   const kSeq = plan.k.seq;
   const scale = Math.max(1, plan.scale);
 

@@ -155,7 +155,7 @@ function decodeShape(
 }
 
 /** Strides of the tensors one attention job reads and writes. */
-interface JobGeometry {
+export interface JobGeometry {
   readonly batch: number;
   readonly qHeads: number;
   readonly kvHeads: number;
@@ -166,16 +166,27 @@ interface JobGeometry {
   readonly mask: { sb: number; sh: number; sq: number } | undefined;
 }
 
-/** One job's inputs: data for the GPU in the geometry above (each f32 or half bits, as the plan says). */
-interface JobData {
-  readonly q: GpuData;
-  readonly k: GpuData;
-  readonly v: GpuData;
+/**
+ * One job's inputs: data for the GPU in the geometry above (each f32 or half bits, as the plan says), or
+ * buffers already on it (resident tensors); `output`, for an f32 output, is the buffer to write it into
+ * (then nothing is read back but the lse).
+ */
+export interface JobData {
+  readonly q: GpuData | GPUBuffer;
+  readonly k: GpuData | GPUBuffer;
+  readonly v: GpuData | GPUBuffer;
   readonly mask: Float32Array | undefined;
   readonly slopes: Float32Array | undefined;
+  readonly output?: GPUBuffer;
 }
 
-function strides(d: { strideBatch: number; strideSeq: number; strideHead: number }) {
+/** A job input's buffer: host data uploaded, a buffer already on the GPU as it is. */
+function inputBuffer(job: Job, data: GpuData | GPUBuffer, what: string): GPUBuffer {
+  return data instanceof Float32Array || data instanceof Uint16Array ? job.upload(data, what) : data;
+}
+
+/** Element strides of a tensor's dims, as a job's geometry takes them. */
+export function strides(d: { strideBatch: number; strideSeq: number; strideHead: number }) {
   return { sb: d.strideBatch, ss: d.strideSeq, sh: d.strideHead };
 }
 
@@ -190,7 +201,7 @@ function gpuDtype(dtype: AttentionKernelPlan["outDtype"]): GpuDtype {
  * are read in their own dtypes (halves decoded in the kernels); scores, softmax and accumulation in f32;
  * a half output is rounded to nearest even by the encode pass.
  */
-async function runJob(
+export async function runJob(
   ctx: GpuContext,
   plan: AttentionKernelPlan,
   geo: JobGeometry,
@@ -292,12 +303,12 @@ async function runJob(
     );
 
   const [out, lse] = await ctx.run((job: Job) => {
-    const qb = job.upload(data.q, "q");
-    const kb = job.upload(data.k, "k");
-    const vb = job.upload(data.v, "v");
+    const qb = inputBuffer(job, data.q, "q");
+    const kb = inputBuffer(job, data.k, "k");
+    const vb = inputBuffer(job, data.v, "v");
     const mb = job.upload(data.mask ?? new Float32Array(4), "mask");
     const sb = job.upload(data.slopes ?? new Float32Array(4), "alibiSlopes");
-    const ob = job.scratch(outElements, "output");
+    const ob = data.output ?? job.scratch(outElements, "output");
     const lb = job.scratch(rows, "lse");
     const params = job.uniform(packParams(ATTENTION_FIELDS, values));
     const bk = geo.batch * geo.kvHeads;
@@ -309,9 +320,13 @@ async function runJob(
       job.dispatch(kernelDecode, [qb, kb, vb, mb, sb, pb, params], nSplits, bk);
       job.dispatch(kernelReduce, [pb, ob, lb, params], bk * rowsPerGroup);
     }
-    recordOutput(job, passes, ob, outElements);
-    job.read(lb, rows);
+    if (data.output) job.read(lb, rows);
+    else {
+      recordOutput(job, passes, ob, outElements);
+      job.read(lb, rows);
+    }
   });
+  if (data.output) return [new Float32Array(0), out as Float32Array];
   return [resultData(out as Float32Array, outDtype, outElements), lse as Float32Array];
 }
 

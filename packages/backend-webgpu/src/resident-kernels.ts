@@ -1,0 +1,294 @@
+/// <reference types="@webgpu/types" preserve="true" />
+import {
+  type AttentionKernelPlan,
+  type AttentionKernelResult,
+  type Dtype,
+  type EmbeddingTensor,
+  type HeadsTensor,
+  type Kernels,
+  type LinearKernelPlan,
+  type RopeKernelPlan,
+  type Tensor,
+  type TensorData,
+  layoutDims,
+} from "@ropekit/core";
+import { type GpuContext, type Job, packParams } from "./context.js";
+import { NORM_LIMIT, V_LIMIT, finishLse, prepareAttention } from "./kernels/attention-guard.js";
+import { type AttentionTuning, type JobGeometry, runJob, strides } from "./kernels/attention.js";
+import { LINEAR_FIELDS, LINEAR_TILE, linearInterface, linearWgsl } from "./kernels/linear.js";
+import { recordRope, ropeKernel } from "./kernels/rope.js";
+import { measureKernel, measureValues, recordMeasure } from "./resident-measure.js";
+import { GpuResident, type Residents, bufferSize, webgpuDtype } from "./residents.js";
+
+/** Nothing: what rope segments carry as data when the rows are on the GPU already. */
+const NO_DATA = new Float32Array(0);
+
+/** A tensor whose data a kernel returns as resident (core passes it on; the backend wraps it). */
+function residentTensor<T extends Tensor>(
+  data: GpuResident,
+  shape: readonly number[],
+  layout?: T["layout"],
+): T {
+  return (layout === undefined
+    ? { data, shape: [...shape] }
+    : { data, shape: [...shape], layout }) as unknown as T;
+}
+
+/**
+ * The kernels of a webgpu backend with resident tensors: each op whose tensors include resident data
+ * (a `WebgpuTensor`'s `GpuResident`) binds its buffer instead of uploading, and returns its output
+ * resident when its main input (x, or q for attention) is. On the GPU without any readback:
+ * - applyRope on an f32 tensor (in place: its own buffer);
+ * - linear with f32 x, weight and bias (host ones uploaded);
+ * - attention with f32 q, k, v and output: a measure pass reads back 8 bytes per head row (q and k norms,
+ *   v maxima) so the f32 guard knows which rows to leave to core's f64 repair, and the kernel reads back
+ *   its lse (4 bytes per query row) for core's checks; rows core must repair, and inputs with NaN, ±∞ or
+ *   huge values, read q, k and v back explicitly.
+ * Everything else — half data, inputs past one binding, addRows and rmsNorm (their exact CPU checks
+ * need the values) — reads the resident inputs back, runs the host kernel, and stores the output
+ * resident: correct, counted in `stats.tensorReads`, and slower.
+ */
+export function residentKernels(
+  ctx: GpuContext,
+  residents: Residents,
+  host: Kernels,
+  tuning: AttentionTuning,
+): Kernels {
+  const resident = (data: unknown): data is GpuResident => data instanceof GpuResident;
+  const max = () => ctx.maxBindingElements;
+
+  /** The tensor with host data: resident data read back (explicitly, counted). */
+  const toHost = async <T extends { readonly data: TensorData }>(t: T): Promise<T> => {
+    const data: unknown = t.data;
+    return resident(data) ? { ...t, data: await data.read() } : t;
+  };
+
+  /** A host output stored resident: into `into` (in place), else into a new buffer of `dtype`. */
+  const store = async (data: TensorData, dtype: Dtype, into?: GpuResident): Promise<GpuResident> => {
+    if (into) {
+      await into.write(data);
+      return into;
+    }
+    return residents.make(webgpuDtype(dtype) ?? "float32", data.length, data);
+  };
+
+  /** A buffer for `data` in `job`: a resident one as it is, host data uploaded (rounded to f32). */
+  const bind = (job: Job, data: unknown, what: string): GPUBuffer => {
+    if (resident(data)) return data.buffer;
+    const values = data instanceof Float32Array ? data : Float32Array.from(data as ArrayLike<number>);
+    return job.upload(values, what);
+  };
+
+  const f32 = (dtype: Dtype, data: unknown) =>
+    dtype === "float32" || (dtype === "float64" && !resident(data));
+
+  async function applyRope(plan: RopeKernelPlan): Promise<HeadsTensor> {
+    const x = plan.x.data as unknown;
+    if (!resident(x)) return host.applyRope(plan);
+    const shape = plan.x.shape;
+    if (x.dtype !== "float32" || x.length > max()) {
+      const out = await host.applyRope({ ...plan, x: await toHost(plan.x), inPlace: false });
+      const data = await store(out.data, plan.x.dtype, plan.inPlace ? x : undefined);
+      return residentTensor<HeadsTensor>(data, shape, plan.x.layout);
+    }
+    const kernel = await ropeKernel(ctx);
+    const out = plan.inPlace ? x : await residents.make("float32", x.length);
+    try {
+      await ctx.run((job) => {
+        if (out !== x) job.encoder.copyBufferToBuffer(x.buffer, 0, out.buffer, 0, bufferSize(x.bytes));
+        const item = { plan, data: NO_DATA, table: plan.table, rows: plan.rows };
+        recordRope(job, kernel, out.buffer, [{ item, base: 0, r0: 0, r1: x.length / plan.dims.headDim }]);
+      });
+    } catch (error) {
+      if (out !== x) out.dispose();
+      throw error;
+    }
+    return residentTensor<HeadsTensor>(out, shape, plan.x.layout);
+  }
+
+  async function linear(plan: LinearKernelPlan): Promise<Tensor> {
+    const { x, weight, bias, rows, inFeatures, outFeatures } = plan;
+    const xData = x.data as unknown;
+    const any = [xData, weight.data, bias?.data].some(resident);
+    if (!any) return host.linear(plan);
+    const native =
+      resident(xData) &&
+      plan.outDtype === "float32" &&
+      f32(x.dtype, xData) &&
+      f32(weight.dtype, weight.data) &&
+      (!bias || f32(bias.dtype, bias.data)) &&
+      x.data.length <= max() &&
+      weight.data.length <= max() &&
+      rows * outFeatures <= max();
+    if (!native) {
+      const out = await host.linear({
+        ...plan,
+        x: await toHost(x),
+        weight: await toHost(weight),
+        bias: bias ? await toHost(bias) : undefined,
+      });
+      if (!resident(xData)) return out;
+      return residentTensor(await store(out.data, plan.outDtype), plan.outShape);
+    }
+    const d = { x: "float32", w: "float32", bias: "float32" } as const;
+    const kernel = await ctx.kernel("linear", () => linearWgsl(d), linearInterface(d).bindings);
+    const out = await residents.make("float32", rows * outFeatures);
+    const colTiles = Math.ceil(outFeatures / LINEAR_TILE);
+    try {
+      await ctx.run((job) => {
+        const xb = bind(job, xData, "x");
+        const wb = bind(job, weight.data, "weight");
+        const bb = bias ? bind(job, bias.data, "bias") : job.upload(new Float32Array(1), "bias");
+        const params = job.uniform(
+          packParams(LINEAR_FIELDS, {
+            rows,
+            inF: inFeatures,
+            outF: outFeatures,
+            hasBias: bias ? 1 : 0,
+            colTiles,
+          }),
+        );
+        job.dispatch(kernel, [xb, wb, bb, out.buffer, params], Math.ceil(rows / LINEAR_TILE) * colTiles);
+      });
+    } catch (error) {
+      out.dispose();
+      throw error;
+    }
+    return residentTensor(out, plan.outShape);
+  }
+
+  /** Attention through the host kernel on read-back inputs; the output stored resident when q is. */
+  async function attentionOnHost(plan: AttentionKernelPlan): Promise<AttentionKernelResult> {
+    const q = plan.qTensor.data as unknown;
+    const result = await host.attention({
+      ...plan,
+      qTensor: await toHost(plan.qTensor),
+      kTensor: await toHost(plan.kTensor),
+      vTensor: await toHost(plan.vTensor),
+    });
+    if (!resident(q)) return result;
+    const output = await store(result.output.data, plan.outDtype);
+    const shape = result.output.shape;
+    return { output: residentTensor<HeadsTensor>(output, shape, result.output.layout), lse: result.lse };
+  }
+
+  async function attention(plan: AttentionKernelPlan): Promise<AttentionKernelResult> {
+    const [q, k, v] = [plan.qTensor.data, plan.kTensor.data, plan.vTensor.data] as unknown[];
+    if (![q, k, v].some(resident)) return host.attention(plan);
+    const { batch, qHeads, qLen, vHeadDim } = plan;
+    const outElements = batch * qHeads * qLen * vHeadDim;
+    const native =
+      resident(q) &&
+      plan.outDtype === "float32" &&
+      f32(plan.qTensor.dtype, q) &&
+      f32(plan.kTensor.dtype, k) &&
+      f32(plan.vTensor.dtype, v) &&
+      [q, k, v].every((d) => (d as { length: number }).length <= max()) &&
+      outElements <= max();
+    if (!native) return attentionOnHost(plan);
+
+    // The guard's measures, on the GPU: read back 4 bytes per head row of q, k and v.
+    const measure = await measureKernel(ctx);
+    const measured = await ctx.run((job) => {
+      const m = [
+        recordMeasure(job, measure, bind(job, q, "q"), plan.q),
+        recordMeasure(job, measure, bind(job, k, "k"), plan.k),
+        recordMeasure(job, measure, bind(job, v, "v"), plan.v),
+      ];
+      job.read((m[0] as { norm: GPUBuffer }).norm, m[0]?.rows ?? 0);
+      job.read((m[1] as { norm: GPUBuffer }).norm, m[1]?.rows ?? 0);
+      job.read((m[2] as { top: GPUBuffer }).top, m[2]?.rows ?? 0);
+    });
+    const [qNorm, kNorm, vMax] = measured.map((m) => measureValues(m));
+    const bad = (values: Float64Array | undefined, limit: number) =>
+      (values ?? new Float64Array(0)).some((x) => !(x <= limit));
+    // NaN, ±∞ or huge values: the guard zeroes rows of the GPU's copies, which needs them on the host.
+    if (bad(qNorm, NORM_LIMIT) || bad(kNorm, NORM_LIMIT) || bad(vMax, V_LIMIT)) return attentionOnHost(plan);
+    const prepared = prepareAttention(plan, NO_DATA, NO_DATA, NO_DATA, {
+      qNorm: qNorm as Float64Array,
+      kNorm: kNorm as Float64Array,
+      vMax: vMax as Float64Array,
+    });
+    const mask = prepared.mask;
+    if ((mask?.data.length ?? 0) > max()) return attentionOnHost(plan);
+
+    const outDims = layoutDims(plan.qTensor.layout, batch, qLen, qHeads, vHeadDim);
+    const kvLen = plan.kvLen;
+    const geo: JobGeometry = {
+      batch,
+      qHeads,
+      kvHeads: plan.kvHeads,
+      q: strides(plan.q),
+      k: strides(plan.k),
+      v: strides(plan.v),
+      o: strides(outDims),
+      mask: mask
+        ? {
+            sb: mask.mb > 1 ? mask.mh * mask.mq * kvLen : 0,
+            sh: mask.mh > 1 ? mask.mq * kvLen : 0,
+            sq: mask.mq > 1 ? kvLen : 0,
+          }
+        : undefined,
+    };
+    const output = await residents.make("float32", outElements);
+    let lse: Float32Array;
+    try {
+      const input = (d: unknown) => (resident(d) ? d.buffer : Float32Array.from(d as ArrayLike<number>));
+      [, lse] = await runJob(
+        ctx,
+        plan,
+        geo,
+        {
+          q: input(q),
+          k: input(k),
+          v: input(v),
+          mask: mask?.data,
+          slopes: plan.alibiSlopes ? Float32Array.from(plan.alibiSlopes) : undefined,
+          output: output.buffer,
+        },
+        tuning,
+      );
+    } catch (error) {
+      output.dispose();
+      throw error;
+    }
+    finishLse(plan, prepared, lse);
+    const shape =
+      plan.qTensor.layout === "bshd" ? [batch, qLen, qHeads, vHeadDim] : [batch, qHeads, qLen, vHeadDim];
+    return { output: residentTensor<HeadsTensor>(output, shape, plan.qTensor.layout), lse };
+  }
+
+  return {
+    applyRope,
+    linear,
+    attention,
+    async addRows(plan) {
+      const x = plan.x.data as unknown;
+      const table = plan.table as unknown;
+      if (!resident(x) && !resident(table)) return host.addRows(plan);
+      const hostTable = resident(table) ? await table.read() : plan.table;
+      const out = await host.addRows({
+        ...plan,
+        x: await toHost(plan.x),
+        table: hostTable,
+        inPlace: plan.inPlace && !resident(x),
+      });
+      if (!resident(x)) return out;
+      const data = await store(out.data, plan.x.dtype, plan.inPlace ? x : undefined);
+      return residentTensor<EmbeddingTensor>(data, plan.dims);
+    },
+    async rmsNorm(plan) {
+      const x = plan.x.data as unknown;
+      if (!resident(x) && !resident(plan.weight?.data)) return host.rmsNorm(plan);
+      const out = await host.rmsNorm({
+        ...plan,
+        x: await toHost(plan.x),
+        weight: plan.weight ? await toHost(plan.weight) : undefined,
+        inPlace: plan.inPlace && !resident(x),
+      });
+      if (!resident(x)) return out;
+      const data = await store(out.data, plan.x.dtype, plan.inPlace ? x : undefined);
+      return residentTensor(data, plan.x.shape, plan.x.layout);
+    },
+  };
+}

@@ -1,0 +1,102 @@
+import type { HeadsDims } from "@ropekit/core";
+import {
+  type GpuContext,
+  type Job,
+  type Kernel,
+  type ParamFields,
+  computeMain,
+  kernelInterface,
+  packParams,
+} from "./context.js";
+
+const WG = 64;
+const FIELDS: ParamFields = {
+  rows: "u32",
+  seq: "u32",
+  heads: "u32",
+  dim: "u32",
+  sb: "u32",
+  ss: "u32",
+  sh: "u32",
+};
+const MEASURE = kernelInterface(FIELDS, [
+  ["x", "read"],
+  ["norm", "rw"],
+  ["top", "rw"],
+]);
+
+/**
+ * Per head row of an f32 tensor (bhsd row order, as core's `headRowMeasure`): its L2 norm and its largest
+ * |value|, or −1 in both for a row holding a NaN or ±∞ — found from the exponent bits, which WGSL cannot
+ * optimise away as it may comparisons with NaN. The norm is m·√Σ(x/m)² with m the largest |value|, so
+ * squares of large values cannot overflow f32.
+ */
+function measureWgsl(): string {
+  return /* wgsl */ `
+${MEASURE.wgsl}
+
+${computeMain(WG)}
+  let r = (wg.z * nwg.x + wg.x) * ${WG}u + lid;
+  if (r >= P.rows) { return; }
+  let s = r % P.seq;
+  let bh = r / P.seq;
+  let h = bh % P.heads;
+  let b = bh / P.heads;
+  let base = b * P.sb + h * P.sh + s * P.ss;
+  var m = 0.0;
+  var bad = false;
+  for (var c = 0u; c < P.dim; c++) {
+    let v = x[base + c];
+    if ((bitcast<u32>(v) & 0x7f800000u) == 0x7f800000u) { bad = true; }
+    m = max(m, abs(v));
+  }
+  if (bad) { norm[r] = -1.0; top[r] = -1.0; return; }
+  var acc = 0.0;
+  if (m > 0.0) {
+    for (var c = 0u; c < P.dim; c++) { let y = x[base + c] / m; acc += y * y; }
+  }
+  norm[r] = m * sqrt(acc);
+  top[r] = m;
+}
+`;
+}
+
+/** The measure kernel. */
+export function measureKernel(ctx: GpuContext): Promise<Kernel> {
+  return ctx.kernel("resident-measure", measureWgsl, MEASURE.bindings);
+}
+
+/** Records the measure of the head rows of `x` (laid out as `d`); returns the norm and max buffers. */
+export function recordMeasure(
+  job: Job,
+  kernel: Kernel,
+  x: GPUBuffer,
+  d: HeadsDims,
+): { norm: GPUBuffer; top: GPUBuffer; rows: number } {
+  const rows = d.batch * d.heads * d.seq;
+  const norm = job.scratch(rows, "row norms");
+  const top = job.scratch(rows, "row maxima");
+  const params = job.uniform(
+    packParams(FIELDS, {
+      rows,
+      seq: d.seq,
+      heads: d.heads,
+      dim: d.headDim,
+      sb: d.strideBatch,
+      ss: d.strideSeq,
+      sh: d.strideHead,
+    }),
+  );
+  job.dispatch(kernel, [x, norm, top, params], Math.ceil(rows / WG));
+  return { norm, top, rows };
+}
+
+/** A read-back measure as core's `headRowMeasure` gives it: f64, NaN for a row with a NaN or ±∞. */
+export function measureValues(values: Float32Array): Float64Array {
+  const out = new Float64Array(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const x = values[i] as number;
+    out[i] = x < 0 ? Number.NaN : x;
+  }
+  return out;
+}
