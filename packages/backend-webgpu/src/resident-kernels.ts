@@ -12,10 +12,18 @@ import {
   type TensorData,
   layoutDims,
 } from "@ropekit/core";
-import { type GpuContext, type Job, packParams } from "./context.js";
+import { type GpuContext, type Job, type Kernel, packParams } from "./context.js";
 import { NORM_LIMIT, V_LIMIT, finishLse, prepareAttention } from "./kernels/attention-guard.js";
 import { type AttentionTuning, type JobGeometry, runJob, strides } from "./kernels/attention.js";
 import { LINEAR_FIELDS, LINEAR_TILE, linearInterface, linearWgsl } from "./kernels/linear.js";
+import {
+  type HalfPasses,
+  dtypeKey,
+  halfPasses,
+  isHalf,
+  recordDecode,
+  recordEncode,
+} from "./kernels/half-wgsl.js";
 import { recordRope, ropeKernel } from "./kernels/rope.js";
 import { measureKernel, measureValues, recordMeasure } from "./resident-measure.js";
 import { GpuResident, type Residents, bufferSize, webgpuDtype } from "./residents.js";
@@ -37,16 +45,16 @@ function residentTensor<T extends Tensor>(
 /**
  * The kernels of a webgpu backend with resident tensors: each op whose tensors include resident data
  * (a `WebgpuTensor`'s `GpuResident`) binds its buffer instead of uploading, and returns its output
- * resident when its main input (x, or q for attention) is. On the GPU without any readback:
- * - applyRope on an f32 tensor (in place: its own buffer);
- * - linear with f32 x, weight and bias (host ones uploaded);
- * - attention with f32 q, k, v and output: a measure pass reads back 8 bytes per head row (q and k norms,
- *   v maxima) so the f32 guard knows which rows to leave to core's f64 repair, and the kernel reads back
- *   its lse (4 bytes per query row) for core's checks; rows core must repair, and inputs with NaN, ±∞ or
- *   huge values, read q, k and v back explicitly.
- * Everything else — half data, inputs past one binding, addRows and rmsNorm (their exact CPU checks
- * need the values) — reads the resident inputs back, runs the host kernel, and stores the output
- * resident: correct, counted in `stats.tensorReads`, and slower.
+ * resident when its main input (x, or q for attention) is. On the GPU without any tensor readback:
+ * - applyRope (f32 in the tensor's own buffer; halves decoded, rotated and rounded back on the GPU);
+ * - linear with x, weight and bias of any dtype (host ones uploaded), the output in x's dtype;
+ * - attention with f32 q and output, k and v of any dtype: a measure pass reads back 4 bytes per head row
+ *   of q, k and v (norms, maxima) so the f32 guard knows which rows to leave to core's f64 repair, and
+ *   the kernel reads back its lse (4 bytes per query row) for core's checks; inputs with NaN, ±∞ or huge
+ *   values are read back explicitly (the guard zeroes rows of the GPU's copies).
+ * Everything else — half q, tensors past one binding, addRows and rmsNorm (their exact CPU checks need the
+ * values) — reads the resident inputs back, runs the host kernel, and stores the output resident:
+ * correct, counted in `stats.tensorReads`, and slower.
  */
 export function residentKernels(
   ctx: GpuContext,
@@ -72,32 +80,63 @@ export function residentKernels(
     return residents.make(webgpuDtype(dtype) ?? "float32", data.length, data);
   };
 
-  /** A buffer for `data` in `job`: a resident one as it is, host data uploaded (rounded to f32). */
+  /**
+   * A buffer for `data` in `job`: a resident one as it is; host data uploaded — half bits packed, float
+   * data rounded to f32.
+   */
   const bind = (job: Job, data: unknown, what: string): GPUBuffer => {
     if (resident(data)) return data.buffer;
+    if (data instanceof Uint16Array) return job.upload(data, what);
     const values = data instanceof Float32Array ? data : Float32Array.from(data as ArrayLike<number>);
     return job.upload(values, what);
   };
 
+  /** The dtype a kernel reads `data` of `dtype` as: halves as they are, float64 (host only) as f32. */
+  const gpuDtype = (dtype: Dtype) => (isHalf(dtype) ? dtype : "float32");
+
   const f32 = (dtype: Dtype, data: unknown) =>
     dtype === "float32" || (dtype === "float64" && !resident(data));
+
+  /**
+   * Records the store of `count` f32 values of `f32Out` into `out`: copied for f32, encoded to half bits
+   * (ties to even, on the GPU) first for halves.
+   */
+  const storeRecorded = (
+    job: Job,
+    passes: HalfPasses | undefined,
+    f32Out: GPUBuffer,
+    out: GpuResident,
+    count: number,
+  ) => {
+    const src = passes ? recordEncode(job, passes, f32Out, count) : f32Out;
+    if (src !== out.buffer) job.encoder.copyBufferToBuffer(src, 0, out.buffer, 0, bufferSize(out.bytes));
+  };
 
   async function applyRope(plan: RopeKernelPlan): Promise<HeadsTensor> {
     const x = plan.x.data as unknown;
     if (!resident(x)) return host.applyRope(plan);
     const shape = plan.x.shape;
-    if (x.dtype !== "float32" || x.length > max()) {
+    if (x.length > max()) {
       const out = await host.applyRope({ ...plan, x: await toHost(plan.x), inPlace: false });
       const data = await store(out.data, plan.x.dtype, plan.inPlace ? x : undefined);
       return residentTensor<HeadsTensor>(data, shape, plan.x.layout);
     }
     const kernel = await ropeKernel(ctx);
-    const out = plan.inPlace ? x : await residents.make("float32", x.length);
+    const passes = isHalf(x.dtype) ? await halfPasses(ctx, x.dtype) : undefined;
+    const out = plan.inPlace ? x : await residents.make(x.dtype, x.length);
     try {
       await ctx.run((job) => {
-        if (out !== x) job.encoder.copyBufferToBuffer(x.buffer, 0, out.buffer, 0, bufferSize(x.bytes));
         const item = { plan, data: NO_DATA, table: plan.table, rows: plan.rows };
-        recordRope(job, kernel, out.buffer, [{ item, base: 0, r0: 0, r1: x.length / plan.dims.headDim }]);
+        const segment = { item, base: 0, r0: 0, r1: x.length / plan.dims.headDim };
+        if (passes) {
+          // Halves: decoded to f32, rotated, rounded back into the output's buffer.
+          const f = recordDecode(job, passes, x.buffer, x.length);
+          recordRope(job, kernel, f, [segment]);
+          storeRecorded(job, passes, f, out, x.length);
+          return;
+        }
+        if (out !== x) job.encoder.copyBufferToBuffer(x.buffer, 0, out.buffer, 0, bufferSize(x.bytes));
+        recordRope(job, kernel, out.buffer, [segment]);
       });
     } catch (error) {
       if (out !== x) out.dispose();
@@ -112,14 +151,7 @@ export function residentKernels(
     const any = [xData, weight.data, bias?.data].some(resident);
     if (!any) return host.linear(plan);
     const native =
-      resident(xData) &&
-      plan.outDtype === "float32" &&
-      f32(x.dtype, xData) &&
-      f32(weight.dtype, weight.data) &&
-      (!bias || f32(bias.dtype, bias.data)) &&
-      x.data.length <= max() &&
-      weight.data.length <= max() &&
-      rows * outFeatures <= max();
+      resident(xData) && x.data.length <= max() && weight.data.length <= max() && rows * outFeatures <= max();
     if (!native) {
       const out = await host.linear({
         ...plan,
@@ -130,9 +162,19 @@ export function residentKernels(
       if (!resident(xData)) return out;
       return residentTensor(await store(out.data, plan.outDtype), plan.outShape);
     }
-    const d = { x: "float32", w: "float32", bias: "float32" } as const;
-    const kernel = await ctx.kernel("linear", () => linearWgsl(d), linearInterface(d).bindings);
-    const out = await residents.make("float32", rows * outFeatures);
+    const d = {
+      x: gpuDtype(x.dtype),
+      w: gpuDtype(weight.dtype),
+      bias: bias ? gpuDtype(bias.dtype) : "float32",
+    } as const;
+    // The same cache keys as the host path's kernels (kernels/linear.ts).
+    const key = [d.x, d.w, d.bias].some(isHalf)
+      ? `linear:${dtypeKey(d.x)}:${dtypeKey(d.w)}:${dtypeKey(d.bias)}`
+      : "linear";
+    const kernel = await ctx.kernel(key, () => linearWgsl(d), linearInterface(d).bindings);
+    const outDtype = gpuDtype(plan.outDtype);
+    const passes = isHalf(outDtype) ? await halfPasses(ctx, outDtype) : undefined;
+    const out = await residents.make(outDtype, rows * outFeatures);
     const colTiles = Math.ceil(outFeatures / LINEAR_TILE);
     try {
       await ctx.run((job) => {
@@ -148,7 +190,9 @@ export function residentKernels(
             colTiles,
           }),
         );
-        job.dispatch(kernel, [xb, wb, bb, out.buffer, params], Math.ceil(rows / LINEAR_TILE) * colTiles);
+        const y = passes ? job.scratch(rows * outFeatures, "y") : out.buffer;
+        job.dispatch(kernel, [xb, wb, bb, y, params], Math.ceil(rows / LINEAR_TILE) * colTiles);
+        storeRecorded(job, passes, y, out, rows * outFeatures);
       });
     } catch (error) {
       out.dispose();
@@ -181,19 +225,19 @@ export function residentKernels(
       resident(q) &&
       plan.outDtype === "float32" &&
       f32(plan.qTensor.dtype, q) &&
-      f32(plan.kTensor.dtype, k) &&
-      f32(plan.vTensor.dtype, v) &&
       [q, k, v].every((d) => (d as { length: number }).length <= max()) &&
       outElements <= max();
     if (!native) return attentionOnHost(plan);
 
     // The guard's measures, on the GPU: read back 4 bytes per head row of q, k and v.
-    const measure = await measureKernel(ctx);
+    const measures = await Promise.all(
+      [plan.qTensor, plan.kTensor, plan.vTensor].map((t) => measureKernel(ctx, gpuDtype(t.dtype))),
+    );
     const measured = await ctx.run((job) => {
       const m = [
-        recordMeasure(job, measure, bind(job, q, "q"), plan.q),
-        recordMeasure(job, measure, bind(job, k, "k"), plan.k),
-        recordMeasure(job, measure, bind(job, v, "v"), plan.v),
+        recordMeasure(job, measures[0] as Kernel, bind(job, q, "q"), plan.q),
+        recordMeasure(job, measures[1] as Kernel, bind(job, k, "k"), plan.k),
+        recordMeasure(job, measures[2] as Kernel, bind(job, v, "v"), plan.v),
       ];
       job.read((m[0] as { norm: GPUBuffer }).norm, m[0]?.rows ?? 0);
       job.read((m[1] as { norm: GPUBuffer }).norm, m[1]?.rows ?? 0);
@@ -233,7 +277,12 @@ export function residentKernels(
     const output = await residents.make("float32", outElements);
     let lse: Float32Array;
     try {
-      const input = (d: unknown) => (resident(d) ? d.buffer : Float32Array.from(d as ArrayLike<number>));
+      const input = (d: unknown) =>
+        resident(d)
+          ? d.buffer
+          : d instanceof Uint16Array || d instanceof Float32Array
+            ? d
+            : Float32Array.from(d as ArrayLike<number>);
       [, lse] = await runJob(
         ctx,
         plan,

@@ -8,6 +8,7 @@ import {
   kernelInterface,
   packParams,
 } from "./context.js";
+import { type GpuDtype, dtypeKey, elementOf, halfLoaders, load } from "./kernels/half-wgsl.js";
 
 const WG = 64;
 const FIELDS: ParamFields = {
@@ -19,21 +20,23 @@ const FIELDS: ParamFields = {
   ss: "u32",
   sh: "u32",
 };
-const MEASURE = kernelInterface(FIELDS, [
-  ["x", "read"],
-  ["norm", "rw"],
-  ["top", "rw"],
-]);
+function measureInterface(dtype: GpuDtype) {
+  return kernelInterface(FIELDS, [
+    ["x", "read", elementOf(dtype)],
+    ["norm", "rw"],
+    ["top", "rw"],
+  ]);
+}
 
 /**
- * Per head row of an f32 tensor (bhsd row order, as core's `headRowMeasure`): its L2 norm and its largest
+ * Per head row of a tensor (f32, or float16 / bfloat16 decoded exactly) (bhsd row order, as core's `headRowMeasure`): its L2 norm and its largest
  * |value|, or −1 in both for a row holding a NaN or ±∞ — found from the exponent bits, which WGSL cannot
  * optimise away as it may comparisons with NaN. The norm is m·√Σ(x/m)² with m the largest |value|, so
  * squares of large values cannot overflow f32.
  */
-function measureWgsl(): string {
+function measureWgsl(dtype: GpuDtype): string {
   return /* wgsl */ `
-${MEASURE.wgsl}
+${measureInterface(dtype).wgsl}${halfLoaders([["x", dtype]])}
 
 ${computeMain(WG)}
   let r = (wg.z * nwg.x + wg.x) * ${WG}u + lid;
@@ -46,14 +49,14 @@ ${computeMain(WG)}
   var m = 0.0;
   var bad = false;
   for (var c = 0u; c < P.dim; c++) {
-    let v = x[base + c];
+    let v = ${load("x", dtype, "base + c")};
     if ((bitcast<u32>(v) & 0x7f800000u) == 0x7f800000u) { bad = true; }
     m = max(m, abs(v));
   }
   if (bad) { norm[r] = -1.0; top[r] = -1.0; return; }
   var acc = 0.0;
   if (m > 0.0) {
-    for (var c = 0u; c < P.dim; c++) { let y = x[base + c] / m; acc += y * y; }
+    for (var c = 0u; c < P.dim; c++) { let y = ${load("x", dtype, "base + c")} / m; acc += y * y; }
   }
   norm[r] = m * sqrt(acc);
   top[r] = m;
@@ -61,9 +64,13 @@ ${computeMain(WG)}
 `;
 }
 
-/** The measure kernel. */
-export function measureKernel(ctx: GpuContext): Promise<Kernel> {
-  return ctx.kernel("resident-measure", measureWgsl, MEASURE.bindings);
+/** The measure kernel for data of `dtype` (halves read as packed words). */
+export function measureKernel(ctx: GpuContext, dtype: GpuDtype): Promise<Kernel> {
+  return ctx.kernel(
+    `resident-measure:${dtypeKey(dtype)}`,
+    () => measureWgsl(dtype),
+    measureInterface(dtype).bindings,
+  );
 }
 
 /** Records the measure of the head rows of `x` (laid out as `d`); returns the norm and max buffers. */

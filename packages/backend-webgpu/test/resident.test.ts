@@ -351,6 +351,68 @@ whenWebgpu("resident tensors, Node + Dawn", unavailable, () => {
       }
     });
 
+    it("halves stay on the GPU: float16 RoPE, a bfloat16 KV cache under f32 attention, bfloat16 weights and float16 linear", async () => {
+      const backend = await createWebgpuBackend();
+      try {
+        const bits = (data: Float32Array, dtype: "float16" | "bfloat16") => {
+          const out = new Uint16Array(data.length);
+          const f = new Float32Array(1);
+          const u = new Uint32Array(f.buffer);
+          for (let i = 0; i < data.length; i++) {
+            f[0] = data[i] as number;
+            // bfloat16: truncated (any bits do); float16: a value in [-1, 1) scaled into the normal range.
+            out[i] =
+              dtype === "bfloat16"
+                ? (u[0] as number) >>> 16
+                : 0x3800 + Math.floor(((data[i] as number) + 1) * 1000);
+          }
+          return out;
+        };
+        const kb = bits(kData, "bfloat16");
+        const vb = bits(vData, "bfloat16");
+        const qh = bits(qData, "float16");
+        const reads = backend.stats.tensorReads;
+        // float16 RoPE in place: the tensor's own buffer, bits as the host path makes them.
+        const x = await backend.tensor({ data: qh, shape: [B, S, HQ, D], layout: "bshd", dtype: "float16" });
+        const rotated = await backend.applyRope(x, spec, { positions: 2, inPlace: true });
+        expect(rotated).toBe(x);
+        const hostRot = await backend.applyRope(
+          { data: qh.slice(), shape: [B, S, HQ, D], layout: "bshd", dtype: "float16" },
+          spec,
+          {
+            positions: 2,
+          },
+        );
+        // A bfloat16 KV cache with f32 q.
+        const q = await backend.tensor({ data: qData, shape: [B, S, HQ, D], layout: "bshd" });
+        const k = await backend.tensor({ data: kb, shape: [B, S, HK, D], layout: "bshd", dtype: "bfloat16" });
+        const v = await backend.tensor({ data: vb, shape: [B, S, HK, D], layout: "bshd", dtype: "bfloat16" });
+        const { output } = await backend.attention(q, k, v, { causal: true });
+        const hostAtt = await backend.attention(
+          host(qData, HQ),
+          { data: kb.slice(), shape: [B, S, HK, D], layout: "bshd", dtype: "bfloat16" },
+          { data: vb.slice(), shape: [B, S, HK, D], layout: "bshd", dtype: "bfloat16" },
+          { causal: true },
+        );
+        // bfloat16 weights with f32 x; float16 x (and output) with bfloat16 weights.
+        const wb = bits(wData, "bfloat16");
+        const w = await backend.tensor({ data: wb, shape: [OUT, D], dtype: "bfloat16" });
+        const y = await backend.linear(output, w);
+        const y16 = await backend.linear(x, w);
+        expect(y16.dtype).toBe("float16");
+        expect(backend.stats.tensorReads).toBe(reads);
+        expect(Array.from(await x.read())).toEqual(Array.from(hostRot.data));
+        expect(maxDiff(await output.read(), hostAtt.output.data)).toBe(0);
+        const wHost = { data: wb.slice(), shape: [OUT, D], dtype: "bfloat16" as const };
+        const hostY = await backend.linear(hostAtt.output, wHost);
+        expect(maxDiff(await y.read(), hostY.data)).toBe(0);
+        const hostY16 = await backend.linear(hostRot, wHost);
+        expect(Array.from(await y16.read())).toEqual(Array.from(hostY16.data));
+      } finally {
+        backend.dispose();
+      }
+    });
+
     it("host inputs with resident K/V give host outputs; non-inplace RoPE leaves its input alone", async () => {
       const backend = await createWebgpuBackend();
       try {
