@@ -413,6 +413,54 @@ whenWebgpu("resident tensors, Node + Dawn", unavailable, () => {
       }
     });
 
+    it("past the binding limit: TOO_LARGE; a lost device: BACKEND_UNAVAILABLE from ops and read(), never a hang", async () => {
+      const small = await createWebgpuBackend({ maxBindingElements: 256 });
+      try {
+        await rejects(small.tensor({ shape: [257] }), "TOO_LARGE");
+        expect((await small.tensor({ shape: [256] })).length).toBe(256);
+      } finally {
+        small.dispose();
+      }
+      // A GPU object whose device the test can destroy: a driver reset, as far as the backend can tell.
+      const { create } = (await import("webgpu")) as { create(options: string[]): GPU };
+      const real = create([]);
+      let device: GPUDevice | undefined;
+      const gpu = {
+        async requestAdapter(options?: GPURequestAdapterOptions) {
+          const adapter = await real.requestAdapter(options);
+          if (!adapter) return adapter;
+          return new Proxy(adapter, {
+            get(target, key) {
+              if (key === "requestDevice") {
+                return async (d?: GPUDeviceDescriptor) => {
+                  device = await target.requestDevice(d);
+                  return device;
+                };
+              }
+              const value = Reflect.get(target, key, target) as unknown;
+              return typeof value === "function"
+                ? (value as (...a: unknown[]) => unknown).bind(target)
+                : value;
+            },
+          });
+        },
+        getPreferredCanvasFormat: () => real.getPreferredCanvasFormat(),
+        wgslLanguageFeatures: real.wgslLanguageFeatures,
+      } as unknown as GPU;
+      const backend = await createWebgpuBackend({ gpu });
+      try {
+        const x = await backend.tensor({ data: qData, shape: [B, S, HQ, D], layout: "bshd" });
+        expect(device).toBeDefined();
+        device?.destroy();
+        await new Promise((r) => setTimeout(r, 50));
+        await rejects(x.read(), "BACKEND_UNAVAILABLE");
+        await rejects(backend.applyRope(x, spec, { positions: 0 }), "BACKEND_UNAVAILABLE");
+        await rejects(backend.tensor({ shape: [4] }), "BACKEND_UNAVAILABLE");
+      } finally {
+        backend.dispose();
+      }
+    });
+
     it("host inputs with resident K/V give host outputs; non-inplace RoPE leaves its input alone", async () => {
       const backend = await createWebgpuBackend();
       try {
