@@ -7,7 +7,14 @@ import { BLOCK_K, BLOCK_Q, f32At, nextUnit, param, paramF } from "./attention-co
 import { accumulatePV } from "./attention-pv";
 import { softmaxTile } from "./attention-softmax";
 import { storeRow } from "./attention-store";
-import { pvOneRowBf16, pvOneRowF16, scoresOneRowBf16, scoresOneRowF16 } from "./decode-half";
+import {
+  foldQuery,
+  foldWeights,
+  pvOneRowBf16,
+  pvOneRowF16,
+  scoresOneRowBf16,
+  scoresOneRowF16,
+} from "./decode-half";
 import { decodeScores } from "./decode-scores";
 import { loadF32, stageRows } from "./half";
 import { madd } from "./simd";
@@ -99,7 +106,6 @@ export function attentionDecode(p: usize): void {
   const rowBad = rowH + (<usize>BLOCK_Q << 2);
   const kTile = rowBad + (<usize>BLOCK_Q << 2); // a tile of half K / V as f32, as in the tiled kernel
   const vTile = kTile + (<usize>(BLOCK_K * d) << 2);
-  const backup = vTile + (<usize>(BLOCK_K * dv) << 2); // one row's acc (f16 in place)
   const qDtype = param(p, P.Q_DTYPE);
   const kDtype = param(p, P.K_DTYPE);
   const vDtype = param(p, P.V_DTYPE);
@@ -132,6 +138,9 @@ export function attentionDecode(p: usize): void {
       for (let x = 0; x < d; x++) store<f32>(f32At(qb, r * d + x), loadF32(q, qr + x, qDtype) * scale);
     }
     memory.fill(acc, 0, <usize>(rows * dv) << 2);
+    // In-place f16 keys are scored against q·2^112 (decode-half.ts), kept in qb's unused second row.
+    const qFold = qb + (<usize>d << 2);
+    const kInPlace = oneHalf && (kDtype != P.DTYPE_F16 || foldQuery(qb, qFold, d));
 
     // The chunk's keys that some row sees (the first row sees least far back, the last furthest on).
     let lo = chunk * chunkKeys;
@@ -142,35 +151,37 @@ export function attentionDecode(p: usize): void {
     }
     for (let c0 = lo; c0 < hi; c0 += BLOCK_K) {
       const cols = min(BLOCK_K, hi - c0);
+      // The tile's V rows, which the scores loops touch ahead of the P·V pass (decode-half.ts's header).
+      const vShift = vDtype == P.DTYPE_F32 ? 2 : 1;
+      const vr = v + (<usize>(vBase + c0 * vStride) << vShift);
+      const vs = <usize>vStride << vShift;
+      const vBytes = <usize>dv << vShift;
       // Half K / V: the tile's rows converted to f32 first (SIMD), then read as f32 rows d (dv) apart.
       if (kDtype == P.DTYPE_F32) {
-        decodeScores(qb, k + (<usize>(kBase + c0 * kStride) << 2), kStride, d, rows, cols, scores);
+        decodeScores(qb, k + (<usize>(kBase + c0 * kStride) << 2), kStride, d, rows, cols, scores, vr, vs, vBytes);
       } else {
         let done = false;
-        if (oneHalf) {
+        if (kInPlace) {
           const kr = k + (<usize>(kBase + c0 * kStride) << 1);
           const ks = <usize>kStride << 1;
-          if (kDtype == P.DTYPE_BF16) done = scoresOneRowBf16(qb, kr, ks, d, cols, scores);
-          else done = scoresOneRowF16(qb, kr, ks, d, cols, scores);
+          if (kDtype == P.DTYPE_BF16) done = scoresOneRowBf16(qb, kr, ks, d, cols, scores, vr, vs, vBytes);
+          else done = scoresOneRowF16(qFold, kr, ks, d, cols, scores, vr, vs, vBytes);
         }
-        // Several rows, or an f16 ±∞ / NaN in the tile: the exact staged path.
+        // Several rows, an f16 ±∞ / NaN in the tile, or a query past 2^16: the exact staged path.
         if (!done) {
           stageRows(k, kBase, kStride, c0, cols, d, kDtype, kTile);
-          decodeScores(qb, kTile, d, d, rows, cols, scores);
+          decodeScores(qb, kTile, d, d, rows, cols, scores, vr, vs, vBytes);
         }
       }
       softmaxTile(p, b, c0, rows, cols, scores, rowI, rowH, rowBad, rowMax, rowSum, acc, dv);
+      // One row: half V read in place. An f16 ±∞ / NaN there marks the row for the host's f64 recompute.
       if (vDtype != P.DTYPE_F32 && oneHalf) {
-        const vr = v + (<usize>(vBase + c0 * vStride) << 1);
-        const vsb = <usize>vStride << 1;
-        if (vDtype == P.DTYPE_BF16) {
-          pvOneRowBf16(scores, acc, vr, vsb, cols, dv);
-          continue;
+        if (vDtype == P.DTYPE_BF16) pvOneRowBf16(scores, acc, vr, vs, cols, dv);
+        else {
+          foldWeights(scores);
+          if (!pvOneRowF16(scores, acc, vr, vs, cols, dv)) store<i32>(rowBad, 1);
         }
-        // f16: acc is kept, and restored for the staged path if the tile holds a ±∞ / NaN.
-        memory.copy(backup, acc, <usize>dv << 2);
-        if (pvOneRowF16(scores, acc, vr, vsb, cols, dv)) continue;
-        memory.copy(acc, backup, <usize>dv << 2);
+        continue;
       }
       let vp = v;
       let vb = vBase;
@@ -184,9 +195,9 @@ export function attentionDecode(p: usize): void {
       const pairs = rows & ~1;
       if (pairs > 0) accumulatePV(scores, acc, vp, vb, vst, c0, pairs, cols, dv);
       if (pairs < rows) {
-        const vr = vp + (<usize>(vb + c0 * vst) << 2);
+        const vRow = vp + (<usize>(vb + c0 * vst) << 2);
         const sr = scores + (<usize>(pairs * BLOCK_K) << 2);
-        pvOneRow(sr, acc + (<usize>(pairs * dv) << 2), vr, <usize>vst << 2, cols, dv);
+        pvOneRow(sr, acc + (<usize>(pairs * dv) << 2), vRow, <usize>vst << 2, cols, dv);
       }
     }
 

@@ -1,35 +1,92 @@
 // The decode mode's one-row loops (MHA decode: one query row per kv head) on float16 / bfloat16 K and V,
-// read in place — no staged tile, every K/V byte read once. A bf16 is the top half of an f32 (a widen and
-// a shift, ±∞ and NaN included); an f16 is rebiased (half.ts's halfQuad), and ±∞ / NaN are only detected, eight
-// halves at a time: the caller then redoes the tile on the exact staged path. Head sizes: multiples of 8.
+// read in place — no staged tile, every K/V byte read once. A bf16 is the top half of an f32 (a word
+// interleave, ±∞ and NaN included); an f16 is rebiased with the 2^112 factor folded into the query and the
+// weights (F16_FOLD), and ±∞ / NaN are only detected, eight halves at a time: the caller then takes the
+// exact staged path (K) or marks the row for the host's f64 recompute (V). Head sizes: multiples of 8.
+// While K is scored, the tile's V rows are touched (one load per step), so that the memory system fetches
+// them alongside K's instead of the P·V pass waiting for them: wasm has no prefetch instruction, and the
+// hardware prefetchers alone left this loop waiting on memory (MHA 8192, 1 thread: f16 26 → 20 ms CPU).
 import { DTYPE_BF16, DTYPE_F16 } from "../src/attention-layout";
-import { f32At } from "./attention-common";
-import { halfQuad } from "./half";
+import { BLOCK_K, f32At } from "./attention-common";
+import { hsum4 } from "./decode-scores";
 import { hsum, madd } from "./simd";
 
-/** Halves 0-3 of `h` as f32x4. */
+/**
+ * 2^112, the f16 rebias factor (half.ts's halfQuad multiplies each converted lane by it). Here it is
+ * folded into the other factor of every product instead — the query once per unit, a weight once per
+ * key — so the conversion is integer lane work only: (q·2^112)·(k·2^−112) is the same real number as
+ * q·k (power-of-two scalings are exact, subnormal halves included), hence the same rounded f32.
+ */
+const F16_FOLD: f32 = 5.192296858534828e33;
+
+/**
+ * Halves 0-3 (`high` false) or 4-7 of eight finite halves as f32x4 — for f16 scaled by 2^−112 (the
+ * rebias multiply left out, see F16_FOLD). halfQuad's 16-bit lane work and word interleave: bf16 is
+ * interleaved with zero low words; f16's low word is h << 13, its high word the sign and h's bits 14…3.
+ */
+// @ts-ignore: decorator
+@inline
+function quad(h: v128, dtype: i32, high: bool): v128 {
+  let a = i16x8.splat(0);
+  let b = h;
+  if (dtype == DTYPE_F16) {
+    a = i16x8.shl(h, 13);
+    b = v128.and(i16x8.shr_s(h, 3), i16x8.splat(<i16>0x8fff));
+  }
+  return high
+    ? i8x16.shuffle(a, b, 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31)
+    : i8x16.shuffle(a, b, 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23);
+}
+
+/** Halves 0-3 of `h` as f32x4 (f16: times 2^−112). */
 // @ts-ignore: decorator
 @inline
 function lo(h: v128, dtype: i32): v128 {
-  return halfQuad(h, dtype, false);
+  return quad(h, dtype, false);
 }
 
-/** Halves 4-7 of `h` as f32x4. */
+/** Halves 4-7 of `h` as f32x4 (f16: times 2^−112). */
 // @ts-ignore: decorator
 @inline
 function hi(h: v128, dtype: i32): v128 {
-  return halfQuad(h, dtype, true);
+  return quad(h, dtype, true);
 }
 
 /**
- * The running lane maxima of h << 1 (the sign shifted out): one reaches 0xf800 iff some f16 is ±∞ or NaN
- * (exponent all ones) — see noSpecials. bf16 needs none.
+ * q' = q·2^112 (d floats from `q` to `out`), the query the in-place f16 scores read. False if some
+ * q' overflows (|q| ≥ 2^16): the caller then takes the staged path.
+ */
+export function foldQuery(q: usize, out: usize, d: i32): bool {
+  const s = f32x4.splat(F16_FOLD);
+  let big = f32x4.splat(0);
+  let x = 0;
+  for (; x + 4 <= d; x += 4) {
+    const v = f32x4.mul(v128.load(q + (<usize>x << 2)), s);
+    big = f32x4.max(big, f32x4.abs(v));
+    v128.store(out + (<usize>x << 2), v);
+  }
+  let ok = f32x4.extract_lane(big, 0) < <f32>Infinity;
+  ok = ok && f32x4.extract_lane(big, 1) < <f32>Infinity;
+  ok = ok && f32x4.extract_lane(big, 2) < <f32>Infinity;
+  ok = ok && f32x4.extract_lane(big, 3) < <f32>Infinity;
+  for (; x < d; x++) {
+    const v = load<f32>(f32At(q, x)) * F16_FOLD;
+    ok = ok && Mathf.abs(v) < <f32>Infinity;
+    store<f32>(f32At(out, x), v);
+  }
+  return ok;
+}
+
+/**
+ * The running lane maxima of h << 1 (the sign shifted out; as h + h, which more execution ports take than
+ * a shift): one reaches 0xf800 iff some f16 is ±∞ or NaN (exponent all ones) — see noSpecials. bf16
+ * needs none.
  */
 // @ts-ignore: decorator
 @inline
 function specials(flags: v128, h: v128, dtype: i32): v128 {
   if (dtype == DTYPE_BF16) return flags;
-  return i16x8.max_u(flags, i16x8.shl(h, 1));
+  return i16x8.max_u(flags, i16x8.add(h, h));
 }
 
 /** No ±∞ / NaN among the halves `specials` saw. */
@@ -58,13 +115,28 @@ function dotHalf(q: usize, kr: usize, d: i32, dtype: i32, out: usize): v128 {
 
 /**
  * scores[c] = q·k_c for keys [0, cols) of the tile whose first half key row is at `kr` (rows `ks` bytes
- * apart), four keys at a time on eight accumulators; keys past `cols` up to 32 score 0. Returns false if
- * an f16 key holds ±∞ or NaN (the scores are then not usable).
+ * apart; f16: `q` is foldQuery's q·2^112), four keys at a time on four accumulators (the conversions
+ * leave enough independent work between their adds); keys past `cols` up to 32 score 0. The same keys'
+ * V rows (at `vr`, `vs` bytes apart, `vBytes` long) are touched, one 16-byte load per step. Returns false
+ * if an f16 key holds ±∞ or NaN (the scores are then not usable).
  */
 // @ts-ignore: decorator
 @inline
-function scoresOneRowHalf(q: usize, kr: usize, ks: usize, d: i32, cols: i32, sr: usize, dtype: i32): bool {
+function scoresOneRowHalf(
+  q: usize,
+  kr: usize,
+  ks: usize,
+  d: i32,
+  cols: i32,
+  sr: usize,
+  dtype: i32,
+  vr: usize,
+  vs: usize,
+  vBytes: usize,
+): bool {
   let flags = i16x8.splat(0);
+  let touch = i16x8.splat(0);
+  const lastLine = vBytes - 16; // the last 16 bytes of a V row
   let c = 0;
   for (; c + 4 <= cols; c += 4) {
     const k0 = kr + <usize>c * ks;
@@ -75,42 +147,40 @@ function scoresOneRowHalf(q: usize, kr: usize, ks: usize, d: i32, cols: i32, sr:
     let a1 = f32x4.splat(0);
     let a2 = f32x4.splat(0);
     let a3 = f32x4.splat(0);
-    let b0 = f32x4.splat(0);
-    let b1 = f32x4.splat(0);
-    let b2 = f32x4.splat(0);
-    let b3 = f32x4.splat(0);
     for (let x = 0; x < d; x += 8) {
       const o = <usize>x << 1;
       const qa = v128.load(q + (<usize>x << 2));
       const qb = v128.load(q + (<usize>x << 2), 16);
+      // Step i touches line i / 4 of key i % 4's V row (d = dv: every line of the four rows once).
+      const line = min((<usize>x >> 5) << 6, lastLine);
+      touch = v128.or(touch, v128.load(vr + (<usize>c + ((<usize>x >> 3) & 3)) * vs + line));
       const h0 = v128.load(k0 + o);
-      a0 = madd(qa, lo(h0, dtype), a0);
-      b0 = madd(qb, hi(h0, dtype), b0);
+      a0 = madd(qb, hi(h0, dtype), madd(qa, lo(h0, dtype), a0));
       const h1 = v128.load(k1 + o);
-      a1 = madd(qa, lo(h1, dtype), a1);
-      b1 = madd(qb, hi(h1, dtype), b1);
+      a1 = madd(qb, hi(h1, dtype), madd(qa, lo(h1, dtype), a1));
       const h2 = v128.load(k2 + o);
-      a2 = madd(qa, lo(h2, dtype), a2);
-      b2 = madd(qb, hi(h2, dtype), b2);
+      a2 = madd(qb, hi(h2, dtype), madd(qa, lo(h2, dtype), a2));
       const h3 = v128.load(k3 + o);
-      a3 = madd(qa, lo(h3, dtype), a3);
-      b3 = madd(qb, hi(h3, dtype), b3);
+      a3 = madd(qb, hi(h3, dtype), madd(qa, lo(h3, dtype), a3));
       flags = specials(specials(flags, h0, dtype), h1, dtype);
       flags = specials(specials(flags, h2, dtype), h3, dtype);
     }
-    store<f32>(f32At(sr, c), hsum(f32x4.add(a0, b0)));
-    store<f32>(f32At(sr, c + 1), hsum(f32x4.add(a1, b1)));
-    store<f32>(f32At(sr, c + 2), hsum(f32x4.add(a2, b2)));
-    store<f32>(f32At(sr, c + 3), hsum(f32x4.add(a3, b3)));
+    v128.store(f32At(sr, c), hsum4(a0, a1, a2, a3));
   }
   for (; c < cols; c++) flags = i16x8.max_u(flags, dotHalf(q, kr + <usize>c * ks, d, dtype, f32At(sr, c)));
   for (; c < 32; c++) store<f32>(f32At(sr, c), 0);
+  touched = v128.or(touched, touch);
   return noSpecials(flags);
 }
 
+/** Where the V lines scoresOneRowHalf touches end up, so that the loads are kept. Never read. */
+let touched: v128 = i32x4.splat(0);
+
 /**
  * acc += Σ_c w[c]·v_c over half value rows (`vs` bytes apart), 32 channels per pass (eight accumulators).
- * Returns false if an f16 value holds ±∞ or NaN: acc is then not usable (the caller kept a copy).
+ * f16 weights come scaled by 2^112 (foldWeights). Returns false if an f16 value holds ±∞ or NaN: acc is
+ * then not usable, and the caller marks the row for the host's f64 recompute — where the staged path
+ * would have ended too, since such a value makes the row's output non-finite (w·∞, 0·∞ = NaN).
  */
 // @ts-ignore: decorator
 @inline
@@ -129,7 +199,7 @@ function pvOneRowHalf(sr: usize, ar: usize, vr: usize, vs: usize, cols: i32, dv:
     let a7 = v128.load(ax, 112);
     let row = vr + (<usize>x << 1);
     for (let c = 0; c < cols; c++, row += vs) {
-      const w = f32x4.splat(load<f32>(f32At(sr, c)));
+      const w = v128.load32_splat(f32At(sr, c));
       const h0 = v128.load(row);
       a0 = madd(w, lo(h0, dtype), a0);
       a1 = madd(w, hi(h0, dtype), a1);
@@ -160,7 +230,7 @@ function pvOneRowHalf(sr: usize, ar: usize, vr: usize, vs: usize, cols: i32, dv:
     let a1 = v128.load(ax, 16);
     let row = vr + (<usize>x << 1);
     for (let c = 0; c < cols; c++, row += vs) {
-      const w = f32x4.splat(load<f32>(f32At(sr, c)));
+      const w = v128.load32_splat(f32At(sr, c));
       const h = v128.load(row);
       flags = specials(flags, h, dtype);
       a0 = madd(w, lo(h, dtype), a0);
@@ -172,22 +242,51 @@ function pvOneRowHalf(sr: usize, ar: usize, vr: usize, vs: usize, cols: i32, dv:
   return noSpecials(flags);
 }
 
+/**
+ * The tile's weights (one row of BLOCK_K) times 2^112 in place, for pvOneRowF16 (see F16_FOLD). Exact:
+ * weights are at most 1; −0, a removed key's, stays −0.
+ */
+export function foldWeights(sr: usize): void {
+  const f = f32x4.splat(F16_FOLD);
+  for (let c = 0; c < BLOCK_K; c += 4) v128.store(f32At(sr, c), f32x4.mul(v128.load(f32At(sr, c)), f));
+}
+
 /** scoresOneRowHalf on bfloat16 keys (never false: bf16 needs no special case). */
-export function scoresOneRowBf16(q: usize, kr: usize, ks: usize, d: i32, cols: i32, sr: usize): bool {
-  return scoresOneRowHalf(q, kr, ks, d, cols, sr, DTYPE_BF16);
+export function scoresOneRowBf16(
+  q: usize,
+  kr: usize,
+  ks: usize,
+  d: i32,
+  cols: i32,
+  sr: usize,
+  vr: usize,
+  vs: usize,
+  vBytes: usize,
+): bool {
+  return scoresOneRowHalf(q, kr, ks, d, cols, sr, DTYPE_BF16, vr, vs, vBytes);
 }
 
-/** scoresOneRowHalf on float16 keys. */
-export function scoresOneRowF16(q: usize, kr: usize, ks: usize, d: i32, cols: i32, sr: usize): bool {
-  return scoresOneRowHalf(q, kr, ks, d, cols, sr, DTYPE_F16);
+/** scoresOneRowHalf on float16 keys; `q` is foldQuery's. */
+export function scoresOneRowF16(
+  q: usize,
+  kr: usize,
+  ks: usize,
+  d: i32,
+  cols: i32,
+  sr: usize,
+  vr: usize,
+  vs: usize,
+  vBytes: usize,
+): bool {
+  return scoresOneRowHalf(q, kr, ks, d, cols, sr, DTYPE_F16, vr, vs, vBytes);
 }
 
-/** pvOneRowHalf on bfloat16 values. */
+/** pvOneRowHalf on bfloat16 values (never false: bf16 needs no special case). */
 export function pvOneRowBf16(sr: usize, ar: usize, vr: usize, vs: usize, cols: i32, dv: i32): bool {
   return pvOneRowHalf(sr, ar, vr, vs, cols, dv, DTYPE_BF16);
 }
 
-/** pvOneRowHalf on float16 values. */
+/** pvOneRowHalf on float16 values; the weights scaled by 2^112 (foldWeights). */
 export function pvOneRowF16(sr: usize, ar: usize, vr: usize, vs: usize, cols: i32, dv: i32): bool {
   return pvOneRowHalf(sr, ar, vr, vs, cols, dv, DTYPE_F16);
 }

@@ -115,7 +115,7 @@ function twoRows(q0: usize, q1: usize, kr: usize, ks: usize, d: i32, full: i32, 
 /** The lane sums of four vectors as one vector [Σa, Σb, Σc, Σd]. */
 // @ts-ignore: decorator
 @inline
-function hsum4(a: v128, b: v128, c: v128, e: v128): v128 {
+export function hsum4(a: v128, b: v128, c: v128, e: v128): v128 {
   const ab = f32x4.add(f32x4.shuffle(a, b, 0, 4, 2, 6), f32x4.shuffle(a, b, 1, 5, 3, 7));
   const ce = f32x4.add(f32x4.shuffle(c, e, 0, 4, 2, 6), f32x4.shuffle(c, e, 1, 5, 3, 7));
   return f32x4.add(f32x4.shuffle(ab, ce, 0, 1, 4, 5), f32x4.shuffle(ab, ce, 2, 3, 6, 7));
@@ -124,7 +124,20 @@ function hsum4(a: v128, b: v128, c: v128, e: v128): v128 {
 /** Four rows, two keys at a time (eight accumulators, each key load feeding four rows). */
 // @ts-ignore: decorator
 @inline
-function fourRows(q: usize, qs: usize, kr: usize, ks: usize, d: i32, full: i32, sr: usize): void {
+function fourRows(
+  q: usize,
+  qs: usize,
+  kr: usize,
+  ks: usize,
+  d: i32,
+  full: i32,
+  sr: usize,
+  vr: usize,
+  vs: usize,
+  vBytes: usize,
+): void {
+  let touch = i32x4.splat(0);
+  const lastLine = vBytes - 16;
   const q1 = q + qs;
   const q2 = q1 + qs;
   const q3 = q2 + qs;
@@ -143,6 +156,11 @@ function fourRows(q: usize, qs: usize, kr: usize, ks: usize, d: i32, full: i32, 
     let b3 = f32x4.splat(0);
     for (let x = 0; x < d; x += 4) {
       const o = <usize>x << 2;
+      // Every other step touches line x / 16 of key (x / 8) % 2's V row (see decode-half.ts).
+      if (vr != 0 && (x & 4) == 0) {
+        const line = min((<usize>x >> 4) << 6, lastLine);
+        touch = v128.or(touch, v128.load(vr + (<usize>c + ((<usize>x >> 3) & 1)) * vs + line));
+      }
       const v0 = v128.load(k0 + o);
       const v1 = v128.load(k1 + o);
       const x0 = v128.load(q + o);
@@ -177,7 +195,11 @@ function fourRows(q: usize, qs: usize, kr: usize, ks: usize, d: i32, full: i32, 
     store<f32>(f32At(sr, 2 * BLOCK_K + c), dot(q2, k0, d));
     store<f32>(f32At(sr, 3 * BLOCK_K + c), dot(q3, k0, d));
   }
+  touched = v128.or(touched, touch);
 }
+
+/** Where the V lines fourRows touches end up, so that the loads are kept. Never read. */
+let touched: v128 = i32x4.splat(0);
 
 /**
  * scores[r][c] = q_r·k_c for rows [0, rows) and keys [0, cols) of the tile whose first key row is at
@@ -191,12 +213,19 @@ export function decodeScores(
   rows: i32,
   cols: i32,
   scores: usize,
+  vr: usize = 0,
+  vs: usize = 0,
+  vBytes: usize = 0,
 ): void {
   const ks = <usize>kStride << 2;
   const qs = <usize>d << 2;
   const ss = <usize>BLOCK_K << 2;
   let r = 0;
-  for (; r + 4 <= rows; r += 4) fourRows(qb + <usize>r * qs, qs, kr, ks, d, cols, scores + <usize>r * ss);
+  for (; r + 4 <= rows; r += 4) {
+    // The tile's V rows are touched once, by the first four rows' pass.
+    const touch = r == 0 ? vr : 0;
+    fourRows(qb + <usize>r * qs, qs, kr, ks, d, cols, scores + <usize>r * ss, touch, vs, vBytes);
+  }
   if (rows - r >= 2) {
     const q0 = qb + <usize>r * qs;
     const s0 = scores + <usize>r * ss;

@@ -139,14 +139,15 @@ describe.each([1, 2])("backend-wasm halves, %i thread(s)", (threads) => {
     }
   }
 
-  for (const dtype of halves) {
-    it(`one-row decode (MHA) on ${dtype} K/V read in place: ±∞ in k and NaN in v give the reference's rows`, async () => {
+  // A NaN in v at channel 9 (the first 32-channel pass over V in place) or 40 (the second).
+  for (const [dtype, vChannel] of halves.flatMap((t) => [9, 40].map((c) => [t, c] as const))) {
+    it(`one-row decode (MHA) on ${dtype} K/V read in place: ±∞ in k and NaN in v (channel ${vChannel}) give the reference's rows`, async () => {
       const [heads, kvLen, d] = [4, 700, 64];
       const k = tensor(kvLen, heads, d, 2, dtype);
       const v = tensor(kvLen, heads, d, 3, dtype);
       const inf = dtype === "float16" ? 0x7c00 : 0x7f80;
       (k.data as Uint16Array)[(1 * kvLen + 100) * d + 3] = inf; // head 1, key 100
-      (v.data as Uint16Array)[(2 * kvLen + 650) * d + 9] = dtype === "float16" ? 0x7e00 : 0x7fc0; // NaN
+      (v.data as Uint16Array)[(2 * kvLen + 650) * d + vChannel] = dtype === "float16" ? 0x7e00 : 0x7fc0; // NaN
       const q = tensor(1, heads, d, 1, "float32");
       const ref = await reference.attention(q, k, v, { returnLse: true });
       const got = await backend.attention(q, k, v, { returnLse: true });
