@@ -45,7 +45,9 @@ function residentTensor<T extends Tensor>(
 /**
  * The kernels of a webgpu backend with resident tensors: each op whose tensors include resident data
  * (a `WebgpuTensor`'s `GpuResident`) binds its buffer instead of uploading, and returns its output
- * resident when its main input (x, or q for attention) is. On the GPU without any tensor readback:
+ * resident when its main input (x, or q for attention) is — else the output is read back, as a host call
+ * would (resident weights or a resident KV cache with host activations). On the GPU without any tensor
+ * readback:
  * - applyRope (f32 in the tensor's own buffer; halves decoded, rotated and rounded back on the GPU);
  * - linear with x, weight and bias of any dtype (host ones uploaded), the output in x's dtype;
  * - attention with f32 q and output, k and v of any dtype: a measure pass reads back 4 bytes per head row
@@ -69,6 +71,15 @@ export function residentKernels(
   const toHost = async <T extends { readonly data: TensorData }>(t: T): Promise<T> => {
     const data: unknown = t.data;
     return resident(data) ? { ...t, data: await data.read() } : t;
+  };
+
+  /** The output of a host-input call read back (the one readback the host path makes too) and released. */
+  const hostOutput = async (out: GpuResident): Promise<TensorData> => {
+    try {
+      return await out.read();
+    } finally {
+      out.dispose();
+    }
   };
 
   /** A host output stored resident: into `into` (in place), else into a new buffer of `dtype`. */
@@ -150,8 +161,8 @@ export function residentKernels(
     const xData = x.data as unknown;
     const any = [xData, weight.data, bias?.data].some(resident);
     if (!any) return host.linear(plan);
-    const native =
-      resident(xData) && x.data.length <= max() && weight.data.length <= max() && rows * outFeatures <= max();
+    // Any resident input runs here (resident weights with host x: the weights uploaded once).
+    const native = x.data.length <= max() && weight.data.length <= max() && rows * outFeatures <= max();
     if (!native) {
       const out = await host.linear({
         ...plan,
@@ -198,7 +209,9 @@ export function residentKernels(
       out.dispose();
       throw error;
     }
-    return residentTensor(out, plan.outShape);
+    return resident(xData)
+      ? residentTensor(out, plan.outShape)
+      : { data: await hostOutput(out), shape: [...plan.outShape] };
   }
 
   /** Attention through the host kernel on read-back inputs; the output stored resident when q is. */
@@ -221,8 +234,8 @@ export function residentKernels(
     if (![q, k, v].some(resident)) return host.attention(plan);
     const { batch, qHeads, qLen, vHeadDim } = plan;
     const outElements = batch * qHeads * qLen * vHeadDim;
+    // Host q with resident k and v (a KV cache on the GPU) runs here too; its output is read back.
     const native =
-      resident(q) &&
       plan.outDtype === "float32" &&
       f32(plan.qTensor.dtype, q) &&
       [q, k, v].every((d) => (d as { length: number }).length <= max()) &&
@@ -302,8 +315,10 @@ export function residentKernels(
       throw error;
     }
     finishLse(plan, prepared, lse);
-    const shape =
+    const shape: [number, number, number, number] =
       plan.qTensor.layout === "bshd" ? [batch, qLen, qHeads, vHeadDim] : [batch, qHeads, qLen, vHeadDim];
+    if (!resident(q))
+      return { output: { data: await hostOutput(output), shape, layout: plan.qTensor.layout }, lse };
     return { output: residentTensor<HeadsTensor>(output, shape, plan.qTensor.layout), lse };
   }
 

@@ -466,8 +466,23 @@ whenWebgpu("resident tensors, Node + Dawn", unavailable, () => {
       try {
         const k = await backend.tensor({ data: kData, shape: [B, S, HK, D], layout: "bshd" });
         const v = await backend.tensor({ data: vData, shape: [B, S, HK, D], layout: "bshd" });
+        const reads = backend.stats.tensorReads;
         const out = await backend.attention(host(qData, HQ), k, v, { causal: true });
         expect(out.output.data).toBeInstanceOf(Float32Array);
+        // The KV cache is not read back: only the output is.
+        expect(backend.stats.tensorReads - reads).toBe(1);
+        // Resident weights with host activations: the weights stay put, the output comes back.
+        const w = await backend.tensor({ data: wData, shape: [OUT, D] });
+        const x = { data: qData.slice(), shape: [B * S * HQ, D] };
+        const y = await backend.linear(x, w, { data: bData, shape: [OUT] });
+        expect(y.data).toBeInstanceOf(Float32Array);
+        expect(backend.stats.tensorReads - reads).toBe(2);
+        const hostY = await backend.linear(
+          x,
+          { data: wData, shape: [OUT, D] },
+          { data: bData, shape: [OUT] },
+        );
+        expect(maxDiff(y.data, hostY.data)).toBe(0);
         const want = await backend.attention(host(qData, HQ), host(kData, HK), host(vData, HK), {
           causal: true,
         });
