@@ -7,6 +7,7 @@ import {
   type HeadsTensor,
   type Kernels,
   type LinearKernelPlan,
+  type RmsNormKernelPlan,
   type RopeKernelPlan,
   type Tensor,
   type TensorData,
@@ -24,6 +25,7 @@ import {
   recordDecode,
   recordEncode,
 } from "./kernels/half-wgsl.js";
+import { HUGE, RMS_NORM_FIELDS, rmsNormInterface, rmsNormWgsl } from "./kernels/rms-norm.js";
 import { recordRope, ropeKernel } from "./kernels/rope.js";
 import { measureKernel, measureValues, recordMeasure } from "./resident-measure.js";
 import { GpuResident, type Residents, bufferSize, webgpuDtype } from "./residents.js";
@@ -54,8 +56,10 @@ function residentTensor<T extends Tensor>(
  *   of q, k and v (norms, maxima) so the f32 guard knows which rows to leave to core's f64 repair, and
  *   the kernel reads back its lse (4 bytes per query row) for core's checks; inputs with NaN, ±∞ or huge
  *   values are read back explicitly (the guard zeroes rows of the GPU's copies).
- * Everything else — half q, tensors past one binding, addRows and rmsNorm (their exact CPU checks need the
- * values) — reads the resident inputs back, runs the host kernel, and stores the output resident:
+ * - rmsNorm on x of any dtype: a measure pass reads back 4 bytes per row; rows the host kernel computes in
+ *   f64 (NaN, ±∞, all zeros, values ≥ 2^126) send the call to the host path.
+ * Everything else — half q in attention, outputs past one binding, addRows (its CPU gather needs the
+ * rows) — reads the resident inputs back, runs the host kernel, and stores the output resident:
  * correct, counted in `stats.tensorReads`, and slower.
  */
 export function residentKernels(
@@ -322,6 +326,79 @@ export function residentKernels(
     return { output: residentTensor<HeadsTensor>(output, shape, plan.qTensor.layout), lse };
   }
 
+  /** rmsNorm through the host kernel on read-back inputs; the output stored resident when x is. */
+  async function rmsNormOnHost(plan: RmsNormKernelPlan): Promise<Tensor> {
+    const x = plan.x.data as unknown;
+    const out = await host.rmsNorm({
+      ...plan,
+      x: await toHost(plan.x),
+      weight: plan.weight ? await toHost(plan.weight) : undefined,
+      inPlace: plan.inPlace && !resident(x),
+    });
+    if (!resident(x)) return out;
+    const data = await store(out.data, plan.x.dtype, plan.inPlace ? x : undefined);
+    return residentTensor(data, plan.x.shape, plan.x.layout);
+  }
+
+  /**
+   * rmsNorm on a resident x: the rows' largest |x| measured on the GPU (4 bytes per row read back); rows
+   * the host kernel sends to its f64 path (NaN, ±∞, all zeros, values ≥ 2^126, a non-finite weight) send
+   * the call to `rmsNormOnHost`, the others run the host path's kernel on the buffers as they are.
+   */
+  async function rmsNorm(plan: RmsNormKernelPlan): Promise<Tensor> {
+    const x = plan.x.data as unknown;
+    const w = plan.weight?.data as unknown;
+    if (!resident(x) && !resident(w)) return host.rmsNorm(plan);
+    const { rows, dim } = plan;
+    if (!resident(x) || rows > ctx.gpu.limits.maxWorkgroupsPerDimension ** 2) return rmsNormOnHost(plan);
+    const xd = gpuDtype(plan.x.dtype);
+    const wd = plan.weight ? gpuDtype(plan.weight.dtype) : "float32";
+    const measureX = await measureKernel(ctx, xd);
+    const measureW = await measureKernel(ctx, wd);
+    const [xTop, wTop] = await ctx.run((job) => {
+      const mx = recordMeasure(job, measureX, x.buffer, layoutDims("bhsd", 1, rows, 1, dim));
+      job.read(mx.top, mx.rows);
+      if (plan.weight) {
+        const mw = recordMeasure(job, measureW, bind(job, w, "weight"), layoutDims("bhsd", 1, 1, 1, dim));
+        job.read(mw.top, 1);
+      }
+    });
+    const hostRow = (top: number) => top <= 0 || top >= HUGE; // −1: NaN or ±∞; 0: all zeros
+    if ((xTop as Float32Array).some(hostRow) || (wTop !== undefined && (wTop[0] as number) < 0))
+      return rmsNormOnHost(plan);
+    const key = isHalf(xd) || isHalf(wd) ? `rms-norm:${dtypeKey(xd)}:${dtypeKey(wd)}` : "rms-norm";
+    const kernel = await ctx.kernel(key, () => rmsNormWgsl(xd, wd), rmsNormInterface(xd, wd).bindings);
+    const passes = isHalf(xd) ? await halfPasses(ctx, xd) : undefined;
+    const out = plan.inPlace ? x : await residents.make(x.dtype, x.length);
+    try {
+      await ctx.run((job) => {
+        const wb = plan.weight ? bind(job, w, "weight") : job.upload(new Float32Array(4), "weight");
+        const params = job.uniform(
+          packParams(RMS_NORM_FIELDS, {
+            rows,
+            dim,
+            eps: plan.eps,
+            weightOffset: plan.weightOffset,
+            hasWeight: plan.weight ? 1 : 0,
+          }),
+        );
+        if (passes) {
+          // Halves: read as packed words, the f32 result rounded back into the output's buffer.
+          const y = job.scratch(x.length, "output");
+          job.dispatch(kernel, [x.buffer, wb, y, params], rows);
+          storeRecorded(job, passes, y, out, x.length);
+          return;
+        }
+        if (out !== x) job.encoder.copyBufferToBuffer(x.buffer, 0, out.buffer, 0, bufferSize(x.bytes));
+        job.dispatch(kernel, [out.buffer, wb, params], rows);
+      });
+    } catch (error) {
+      if (out !== x) out.dispose();
+      throw error;
+    }
+    return residentTensor(out, plan.x.shape, plan.x.layout);
+  }
+
   return {
     applyRope,
     linear,
@@ -341,18 +418,6 @@ export function residentKernels(
       const data = await store(out.data, plan.x.dtype, plan.inPlace ? x : undefined);
       return residentTensor<EmbeddingTensor>(data, plan.dims);
     },
-    async rmsNorm(plan) {
-      const x = plan.x.data as unknown;
-      if (!resident(x) && !resident(plan.weight?.data)) return host.rmsNorm(plan);
-      const out = await host.rmsNorm({
-        ...plan,
-        x: await toHost(plan.x),
-        weight: plan.weight ? await toHost(plan.weight) : undefined,
-        inPlace: plan.inPlace && !resident(x),
-      });
-      if (!resident(x)) return out;
-      const data = await store(out.data, plan.x.dtype, plan.inPlace ? x : undefined);
-      return residentTensor(data, plan.x.shape, plan.x.layout);
-    },
+    rmsNorm,
   };
 }

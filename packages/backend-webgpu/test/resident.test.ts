@@ -246,7 +246,7 @@ whenWebgpu("resident tensors, Node + Dawn", unavailable, () => {
       }
     });
 
-    it("host steps read back explicitly: sinks, rows core repairs in f64, and ops without a GPU-resident path", async () => {
+    it("host steps read back explicitly: sinks, rows core repairs in f64, rmsNorm rows for the f64 path", async () => {
       const backend = await createWebgpuBackend();
       try {
         const reference = createReferenceBackend();
@@ -304,17 +304,46 @@ whenWebgpu("resident tensors, Node + Dawn", unavailable, () => {
         expect(maxDiff(finite(got), finite(hostRun.output.data))).toBeLessThanOrEqual(1e-6);
         expect(Array.from(withNaN.lse ?? [])).toEqual(Array.from(hostRun.lse ?? []));
 
-        // rmsNorm on a resident tensor: computed through the host kernel, stored resident (in place too).
+        // rmsNorm on a resident tensor: on the GPU (4 bytes per row measured), in place too.
         const x = await backend.tensor({ data: qData, shape: [B * S, HQ * D] });
+        const g = await backend.tensor({ data: bData.subarray(0, 16), shape: [16] });
+        const normReads = backend.stats.tensorReads;
         const normed = await backend.rmsNorm(x, undefined, { eps: 1e-6 });
+        expect(normed).toBeInstanceOf(WebgpuTensor);
+        const x16 = await backend.tensor({ data: qData.subarray(0, 64), shape: [4, 16] });
+        const weighted = await backend.rmsNorm(x16, g, { eps: 1e-6, weightOffset: 1 });
+        expect(backend.stats.tensorReads - normReads).toBe(0);
         const hostNorm = await backend.rmsNorm({ data: qData.slice(), shape: [B * S, HQ * D] }, undefined, {
           eps: 1e-6,
         });
-        expect(normed).toBeInstanceOf(WebgpuTensor);
         expect(maxDiff(await normed.read(), hostNorm.data)).toBe(0);
+        const hostWeighted = await backend.rmsNorm(
+          { data: qData.slice(0, 64), shape: [4, 16] },
+          { data: bData.slice(0, 16), shape: [16] },
+          { eps: 1e-6, weightOffset: 1 },
+        );
+        expect(maxDiff(await weighted.read(), hostWeighted.data)).toBe(0);
         const same = await backend.rmsNorm(x, undefined, { eps: 1e-6, inPlace: true });
         expect(same).toBe(x);
         expect(maxDiff(await x.read(), hostNorm.data)).toBe(0);
+        // A zero row with eps 0 (0/0 in f64) and a row with ∞: the host kernel's f64 path, explicitly.
+        const odd = qData.slice(0, 64);
+        odd.fill(0, 0, 16);
+        odd[20] = Number.POSITIVE_INFINITY;
+        const xo = await backend.tensor({ data: odd, shape: [4, 16] });
+        const oddReads = backend.stats.tensorReads;
+        const normedOdd = await backend.rmsNorm(xo, undefined, { eps: 0 });
+        expect(backend.stats.tensorReads - oddReads).toBe(1);
+        const hostOdd = await backend.rmsNorm({ data: odd.slice(), shape: [4, 16] }, undefined, { eps: 0 });
+        const gotOdd = await normedOdd.read();
+        expect(Array.from(gotOdd).map(Number.isNaN)).toEqual(Array.from(hostOdd.data).map(Number.isNaN));
+        expect(Array.from(gotOdd).some(Number.isNaN)).toBe(true);
+        expect(
+          maxDiff(
+            gotOdd.map((v) => (Number.isNaN(v) ? 0 : v)),
+            hostOdd.data.map((v) => (Number.isNaN(v) ? 0 : v)),
+          ),
+        ).toBe(0);
       } finally {
         backend.dispose();
       }
@@ -400,7 +429,10 @@ whenWebgpu("resident tensors, Node + Dawn", unavailable, () => {
         const y = await backend.linear(output, w);
         const y16 = await backend.linear(x, w);
         expect(y16.dtype).toBe("float16");
+        const n16 = await backend.rmsNorm(x, undefined, { eps: 1e-5 });
         expect(backend.stats.tensorReads).toBe(reads);
+        const hostN16 = await backend.rmsNorm(hostRot, undefined, { eps: 1e-5 });
+        expect(Array.from(await n16.read())).toEqual(Array.from(hostN16.data));
         expect(Array.from(await x.read())).toEqual(Array.from(hostRot.data));
         expect(maxDiff(await output.read(), hostAtt.output.data)).toBe(0);
         const wHost = { data: wb.slice(), shape: [OUT, D], dtype: "bfloat16" as const };

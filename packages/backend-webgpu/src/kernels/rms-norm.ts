@@ -15,9 +15,17 @@ import {
 } from "./half-wgsl.js";
 
 const WG = 64;
-const FIELDS: ParamFields = { rows: "u32", dim: "u32", eps: "f32", weightOffset: "f32", hasWeight: "u32" };
+/** The rmsNorm kernel's uniform fields. */
+export const RMS_NORM_FIELDS: ParamFields = {
+  rows: "u32",
+  dim: "u32",
+  eps: "f32",
+  weightOffset: "f32",
+  hasWeight: "u32",
+};
+const FIELDS = RMS_NORM_FIELDS;
 /** f32 x is normalised in place; half x is read as packed words and the f32 result written to `out`. */
-function rmsNormInterface(xd: Dtype, wd: Dtype) {
+export function rmsNormInterface(xd: Dtype, wd: Dtype) {
   return isHalf(xd)
     ? kernelInterface(FIELDS, [
         ["x", "read", "u32"],
@@ -34,7 +42,7 @@ function rmsNormInterface(xd: Dtype, wd: Dtype) {
  * RMSNorm, one workgroup per row: the largest |x| first, then the sum of (x / max)² — so squares of
  * large values cannot overflow f32 — then x / rms · (offset + w).
  */
-function rmsNormWgsl(xd: Dtype, wd: Dtype): string {
+export function rmsNormWgsl(xd: Dtype, wd: Dtype): string {
   const x = (i: string) => load("x", xd, i);
   return /* wgsl */ `
 ${rmsNormInterface(xd, wd).wgsl}${halfLoaders([
@@ -123,7 +131,7 @@ function rowInF64(src: GpuData, out: GpuData, plan: RmsNormKernelPlan, w: GpuDat
  * divide through the reciprocal, which is an f32 subnormal (flushed to 0 by some, SwiftShader among them)
  * from 2^126 up. Only f32 and bfloat16 data can be that large.
  */
-const HUGE = 2 ** 126;
+export const HUGE = 2 ** 126;
 
 /**
  * rmsNorm on the GPU in chunks of whole rows, x and the weight in any declared dtype (halves decoded in
