@@ -1,12 +1,12 @@
 import {
   type AttentionKernelPlan,
   type AttentionKernelResult,
-  type Dtype,
   type Layout,
   headsShape,
   layoutDims,
 } from "@ropekit/core";
 import * as P from "../attention-layout.js";
+import { kernelDtypeCode } from "../dtypes.js";
 import { type CallScope, type Env, type MaybePromise, type Placed, inScope } from "../scope.js";
 
 /** Addresses of one attention call's buffers in wasm memory (0 for none). */
@@ -174,17 +174,10 @@ function writeParams(
   i32(P.CHUNK_KEYS, split?.chunkKeys ?? 0);
   i32(P.CHUNKS, split?.chunks ?? 0);
   i32(P.PARTIALS_PTR, buffers.partials);
-  i32(P.Q_DTYPE, dtypeCode(plan.qTensor.dtype));
-  i32(P.K_DTYPE, dtypeCode(plan.kTensor.dtype));
-  i32(P.V_DTYPE, dtypeCode(plan.vTensor.dtype));
-  i32(P.OUT_DTYPE, dtypeCode(plan.outDtype));
-}
-
-/** The kernel's code of a dtype the backend declares (src/attention-layout.ts). */
-function dtypeCode(dtype: Dtype): number {
-  if (dtype === "float16") return P.DTYPE_F16;
-  if (dtype === "bfloat16") return P.DTYPE_BF16;
-  return P.DTYPE_F32;
+  i32(P.Q_DTYPE, kernelDtypeCode(plan.qTensor.dtype));
+  i32(P.K_DTYPE, kernelDtypeCode(plan.kTensor.dtype));
+  i32(P.V_DTYPE, kernelDtypeCode(plan.vTensor.dtype));
+  i32(P.OUT_DTYPE, kernelDtypeCode(plan.outDtype));
 }
 
 /** How the decode mode splits each (batch, kv head)'s keys. */
