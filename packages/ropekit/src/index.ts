@@ -147,6 +147,9 @@ export {
   type AdapterDescription,
   type WebgpuBackend,
   type WebgpuBackendOptions,
+  type WebgpuStats,
+  WebgpuTensor,
+  type WebgpuTensorInit,
   createWebgpuBackend,
 } from "@ropekit/backend-webgpu";
 
