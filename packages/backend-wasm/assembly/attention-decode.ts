@@ -10,8 +10,12 @@ import { storeRow } from "./attention-store";
 import {
   foldQuery,
   foldWeights,
+  pvFourRowsBf16,
+  pvFourRowsF16,
   pvOneRowBf16,
   pvOneRowF16,
+  scoresFourRowsBf16,
+  scoresFourRowsF16,
   scoresOneRowBf16,
   scoresOneRowF16,
 } from "./decode-half";
@@ -112,8 +116,11 @@ export function attentionDecode(p: usize): void {
 
   const group = qHeads / kvHeads;
   const rows = group * qLen;
-  // One row (MHA decode) reads half K / V in place (decode-half.ts) instead of staging f32 tiles.
-  const oneHalf = rows == 1 && (d & 7) == 0 && (dv & 7) == 0;
+  // One row (MHA decode), or four or eight (GQA: four query heads per kv head, or eight), reads half K / V
+  // in place (decode-half.ts) instead of staging f32 tiles; other row counts take the staged path.
+  const halfDims = (d & 7) == 0 && (dv & 7) == 0;
+  const oneHalf = rows == 1 && halfDims;
+  const fourHalf = (rows & 3) == 0 && halfDims;
   const units = param(p, P.BATCH) * kvHeads * chunks;
   const kStride = param(p, P.K_STRIDE_SEQ);
   const vStride = param(p, P.V_STRIDE_SEQ);
@@ -138,9 +145,9 @@ export function attentionDecode(p: usize): void {
       for (let x = 0; x < d; x++) store<f32>(f32At(qb, r * d + x), loadF32(q, qr + x, qDtype) * scale);
     }
     memory.fill(acc, 0, <usize>(rows * dv) << 2);
-    // In-place f16 keys are scored against q·2^112 (decode-half.ts), kept in qb's unused second row.
-    const qFold = qb + (<usize>d << 2);
-    const kInPlace = oneHalf && (kDtype != P.DTYPE_F16 || foldQuery(qb, qFold, d));
+    // In-place f16 keys are scored against q·2^112 (decode-half.ts), kept in qb's unused rows after `rows`.
+    const qFold = qb + (<usize>(rows * d) << 2);
+    const kInPlace = (oneHalf || fourHalf) && (kDtype != P.DTYPE_F16 || foldQuery(qb, qFold, rows * d));
 
     // The chunk's keys that some row sees (the first row sees least far back, the last furthest on).
     let lo = chunk * chunkKeys;
@@ -164,10 +171,25 @@ export function attentionDecode(p: usize): void {
         if (kInPlace) {
           const kr = k + (<usize>(kBase + c0 * kStride) << 1);
           const ks = <usize>kStride << 1;
-          if (kDtype == P.DTYPE_BF16) done = scoresOneRowBf16(qb, kr, ks, d, cols, scores, vr, vs, vBytes);
-          else done = scoresOneRowF16(qFold, kr, ks, d, cols, scores, vr, vs, vBytes);
+          if (oneHalf) {
+            if (kDtype == P.DTYPE_BF16) done = scoresOneRowBf16(qb, kr, ks, d, cols, scores, vr, vs, vBytes);
+            else done = scoresOneRowF16(qFold, kr, ks, d, cols, scores, vr, vs, vBytes);
+          } else {
+            // Four rows per pass (the V rows touched by the first); the tile's keys stay in cache for more.
+            done = true;
+            for (let r = 0; r < rows && done; r += 4) {
+              const sr = scores + (<usize>(r * BLOCK_K) << 2);
+              const touch = r == 0 ? vr : 0;
+              if (kDtype == P.DTYPE_BF16) {
+                done = scoresFourRowsBf16(qb + (<usize>(r * d) << 2), kr, ks, d, cols, sr, touch, vs, vBytes);
+              } else {
+                const qr = qFold + (<usize>(r * d) << 2);
+                done = scoresFourRowsF16(qr, kr, ks, d, cols, sr, touch, vs, vBytes);
+              }
+            }
+          }
         }
-        // Several rows, an f16 ±∞ / NaN in the tile, or a query past 2^16: the exact staged path.
+        // Rows in no in-place shape, an f16 ±∞ / NaN in the tile, or a query past 2^16: the exact staged path.
         if (!done) {
           stageRows(k, kBase, kStride, c0, cols, d, kDtype, kTile);
           decodeScores(qb, kTile, d, d, rows, cols, scores, vr, vs, vBytes);
@@ -180,6 +202,21 @@ export function attentionDecode(p: usize): void {
         else {
           foldWeights(scores);
           if (!pvOneRowF16(scores, acc, vr, vs, cols, dv)) store<i32>(rowBad, 1);
+        }
+        continue;
+      }
+      // Four rows per pass, likewise; an f16 ±∞ / NaN marks the pass's four rows.
+      if (vDtype != P.DTYPE_F32 && fourHalf) {
+        for (let r = 0; r < rows; r += 4) {
+          const sr = scores + (<usize>(r * BLOCK_K) << 2);
+          const ar = acc + (<usize>(r * dv) << 2);
+          if (vDtype == P.DTYPE_BF16) pvFourRowsBf16(sr, ar, vr, vs, cols, dv);
+          else {
+            for (let j = 0; j < 4; j++) foldWeights(sr + (<usize>(j * BLOCK_K) << 2));
+            if (!pvFourRowsF16(sr, ar, vr, vs, cols, dv)) {
+              for (let j = 0; j < 4; j++) store<i32>(rowBad + (<usize>(r + j) << 2), 1);
+            }
+          }
         }
         continue;
       }

@@ -290,3 +290,210 @@ export function pvOneRowBf16(sr: usize, ar: usize, vr: usize, vs: usize, cols: i
 export function pvOneRowF16(sr: usize, ar: usize, vr: usize, vs: usize, cols: i32, dv: i32): bool {
   return pvOneRowHalf(sr, ar, vr, vs, cols, dv, DTYPE_F16);
 }
+
+// ---- GQA decode: four query rows per kv head (or a multiple of four), K and V still read in place. Each
+// half vector is loaded and converted once for all four rows; f16 takes the same 2^112 fold (every row's
+// query by foldQuery, every row's weights by foldWeights).
+
+/**
+ * scores[r][c] = q_r·k_c for four rows (q rows `d` floats apart, score rows BLOCK_K apart) and keys
+ * [0, cols) of the tile whose first half key row is at `kr` (rows `ks` bytes apart), two keys at a time on
+ * eight accumulators; keys past `cols` up to 32 score 0. When `vr` is not 0, the same keys' V rows (`vs`
+ * bytes apart, `vBytes` long) are touched, one 16-byte load per step. Returns false if an f16 key holds
+ * ±∞ or NaN (the scores are then not usable).
+ */
+// @ts-ignore: decorator
+@inline
+function scoresFourRowsHalf(
+  q: usize,
+  kr: usize,
+  ks: usize,
+  d: i32,
+  cols: i32,
+  sr: usize,
+  dtype: i32,
+  vr: usize,
+  vs: usize,
+  vBytes: usize,
+): bool {
+  let flags = i16x8.splat(0);
+  let touch = i16x8.splat(0);
+  const lastLine = vBytes - 16;
+  const qs = <usize>d << 2;
+  const q1 = q + qs;
+  const q2 = q1 + qs;
+  const q3 = q2 + qs;
+  const ss = <usize>BLOCK_K << 2;
+  let c = 0;
+  for (; c + 2 <= cols; c += 2) {
+    const k0 = kr + <usize>c * ks;
+    const k1 = k0 + ks;
+    let a0 = f32x4.splat(0);
+    let a1 = f32x4.splat(0);
+    let a2 = f32x4.splat(0);
+    let a3 = f32x4.splat(0);
+    let b0 = f32x4.splat(0);
+    let b1 = f32x4.splat(0);
+    let b2 = f32x4.splat(0);
+    let b3 = f32x4.splat(0);
+    for (let x = 0; x < d; x += 8) {
+      const o = <usize>x << 1;
+      const qo = <usize>x << 2;
+      // Step i touches line i / 4 of key i % 2's V row (d = dv: every line of the two rows, twice).
+      if (vr != 0) {
+        const line = min((<usize>x >> 5) << 6, lastLine);
+        touch = v128.or(touch, v128.load(vr + (<usize>c + ((<usize>x >> 3) & 1)) * vs + line));
+      }
+      const h0 = v128.load(k0 + o);
+      const h1 = v128.load(k1 + o);
+      flags = specials(specials(flags, h0, dtype), h1, dtype);
+      const l0 = lo(h0, dtype);
+      const u0 = hi(h0, dtype);
+      const l1 = lo(h1, dtype);
+      const u1 = hi(h1, dtype);
+      let xa = v128.load(q + qo);
+      let xb = v128.load(q + qo, 16);
+      a0 = madd(xb, u0, madd(xa, l0, a0));
+      b0 = madd(xb, u1, madd(xa, l1, b0));
+      xa = v128.load(q1 + qo);
+      xb = v128.load(q1 + qo, 16);
+      a1 = madd(xb, u0, madd(xa, l0, a1));
+      b1 = madd(xb, u1, madd(xa, l1, b1));
+      xa = v128.load(q2 + qo);
+      xb = v128.load(q2 + qo, 16);
+      a2 = madd(xb, u0, madd(xa, l0, a2));
+      b2 = madd(xb, u1, madd(xa, l1, b2));
+      xa = v128.load(q3 + qo);
+      xb = v128.load(q3 + qo, 16);
+      a3 = madd(xb, u0, madd(xa, l0, a3));
+      b3 = madd(xb, u1, madd(xa, l1, b3));
+    }
+    const s = hsum4(a0, a1, a2, a3);
+    const t = hsum4(b0, b1, b2, b3);
+    const sc = sr + (<usize>c << 2);
+    store<f32>(sc, f32x4.extract_lane(s, 0));
+    store<f32>(sc + ss, f32x4.extract_lane(s, 1));
+    store<f32>(sc + 2 * ss, f32x4.extract_lane(s, 2));
+    store<f32>(sc + 3 * ss, f32x4.extract_lane(s, 3));
+    store<f32>(sc, f32x4.extract_lane(t, 0), 4);
+    store<f32>(sc + ss, f32x4.extract_lane(t, 1), 4);
+    store<f32>(sc + 2 * ss, f32x4.extract_lane(t, 2), 4);
+    store<f32>(sc + 3 * ss, f32x4.extract_lane(t, 3), 4);
+  }
+  for (; c < cols; c++) {
+    const k0 = kr + <usize>c * ks;
+    const sc = sr + (<usize>c << 2);
+    flags = i16x8.max_u(flags, dotHalf(q, k0, d, dtype, sc));
+    flags = i16x8.max_u(flags, dotHalf(q1, k0, d, dtype, sc + ss));
+    flags = i16x8.max_u(flags, dotHalf(q2, k0, d, dtype, sc + 2 * ss));
+    flags = i16x8.max_u(flags, dotHalf(q3, k0, d, dtype, sc + 3 * ss));
+  }
+  for (; c < BLOCK_K; c++) {
+    const sc = sr + (<usize>c << 2);
+    store<f32>(sc, 0);
+    store<f32>(sc + ss, 0);
+    store<f32>(sc + 2 * ss, 0);
+    store<f32>(sc + 3 * ss, 0);
+  }
+  touched = v128.or(touched, touch);
+  return noSpecials(flags);
+}
+
+/**
+ * acc[r] += Σ_c w[r][c]·v_c for four rows (weights BLOCK_K apart, acc rows `dv` floats apart) over half
+ * value rows (`vs` bytes apart): eight channels of all four rows per pass (eight accumulators), each value
+ * vector loaded and converted once for the four. f16 weights come scaled by 2^112 (foldWeights on each
+ * row). Returns false if an f16 value holds ±∞ or NaN: acc is then not usable, and the caller marks the
+ * four rows for the host's f64 recompute — the staged path's pairs of rows read every key of the tile, so
+ * their outputs would have been non-finite too (w·∞, 0·∞ = NaN).
+ */
+// @ts-ignore: decorator
+@inline
+function pvFourRowsHalf(sr: usize, ar: usize, vr: usize, vs: usize, cols: i32, dv: i32, dtype: i32): bool {
+  let flags = i16x8.splat(0);
+  const ss = <usize>BLOCK_K << 2;
+  const as = <usize>dv << 2;
+  for (let x = 0; x < dv; x += 8) {
+    const a0p = ar + (<usize>x << 2);
+    const a1p = a0p + as;
+    const a2p = a1p + as;
+    const a3p = a2p + as;
+    let a0 = v128.load(a0p);
+    let b0 = v128.load(a0p, 16);
+    let a1 = v128.load(a1p);
+    let b1 = v128.load(a1p, 16);
+    let a2 = v128.load(a2p);
+    let b2 = v128.load(a2p, 16);
+    let a3 = v128.load(a3p);
+    let b3 = v128.load(a3p, 16);
+    let row = vr + (<usize>x << 1);
+    let s = sr;
+    for (let c = 0; c < cols; c++, row += vs, s += 4) {
+      const h = v128.load(row);
+      flags = specials(flags, h, dtype);
+      const l = lo(h, dtype);
+      const u = hi(h, dtype);
+      let w = v128.load32_splat(s);
+      a0 = madd(w, l, a0);
+      b0 = madd(w, u, b0);
+      w = v128.load32_splat(s + ss);
+      a1 = madd(w, l, a1);
+      b1 = madd(w, u, b1);
+      w = v128.load32_splat(s + 2 * ss);
+      a2 = madd(w, l, a2);
+      b2 = madd(w, u, b2);
+      w = v128.load32_splat(s + 3 * ss);
+      a3 = madd(w, l, a3);
+      b3 = madd(w, u, b3);
+    }
+    v128.store(a0p, a0);
+    v128.store(a0p, b0, 16);
+    v128.store(a1p, a1);
+    v128.store(a1p, b1, 16);
+    v128.store(a2p, a2);
+    v128.store(a2p, b2, 16);
+    v128.store(a3p, a3);
+    v128.store(a3p, b3, 16);
+  }
+  return noSpecials(flags);
+}
+
+/** scoresFourRowsHalf on bfloat16 keys (never false: bf16 needs no special case). */
+export function scoresFourRowsBf16(
+  q: usize,
+  kr: usize,
+  ks: usize,
+  d: i32,
+  cols: i32,
+  sr: usize,
+  vr: usize,
+  vs: usize,
+  vBytes: usize,
+): bool {
+  return scoresFourRowsHalf(q, kr, ks, d, cols, sr, DTYPE_BF16, vr, vs, vBytes);
+}
+
+/** scoresFourRowsHalf on float16 keys; the four `q` rows are foldQuery's. */
+export function scoresFourRowsF16(
+  q: usize,
+  kr: usize,
+  ks: usize,
+  d: i32,
+  cols: i32,
+  sr: usize,
+  vr: usize,
+  vs: usize,
+  vBytes: usize,
+): bool {
+  return scoresFourRowsHalf(q, kr, ks, d, cols, sr, DTYPE_F16, vr, vs, vBytes);
+}
+
+/** pvFourRowsHalf on bfloat16 values (never false: bf16 needs no special case). */
+export function pvFourRowsBf16(sr: usize, ar: usize, vr: usize, vs: usize, cols: i32, dv: i32): bool {
+  return pvFourRowsHalf(sr, ar, vr, vs, cols, dv, DTYPE_BF16);
+}
+
+/** pvFourRowsHalf on float16 values; the four rows' weights scaled by 2^112 (foldWeights). */
+export function pvFourRowsF16(sr: usize, ar: usize, vr: usize, vs: usize, cols: i32, dv: i32): bool {
+  return pvFourRowsHalf(sr, ar, vr, vs, cols, dv, DTYPE_F16);
+}
