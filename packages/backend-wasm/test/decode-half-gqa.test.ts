@@ -131,6 +131,27 @@ describe.each([1, 2])("backend-wasm GQA decode on half K/V in place, %i thread(s
     }
   }
 
+  const mixes: ["float32" | HalfDtype, "float32" | HalfDtype][] = [
+    ["float32", "float16"],
+    ["bfloat16", "float32"],
+    ["bfloat16", "float16"],
+  ];
+  for (const [kd, vd] of mixes) {
+    it(`K ${kd}, V ${vd} (each side in place or not on its own): the f64 reference's rows`, async () => {
+      const [qHeads, kvHeads, kvLen, d] = [8, 2, 1001, 128];
+      const n = kvLen * kvHeads * d;
+      const side = (seed: number, dtype: "float32" | HalfDtype) =>
+        dtype === "float32"
+          ? f32Tensor(kvLen, kvHeads, d, values(n, seed, 1.5))
+          : halfTensor(kvLen, kvHeads, d, values(n, seed, 1.5), dtype);
+      const q = f32Tensor(1, qHeads, d, values(qHeads * d, 11, 1.5));
+      const options: AttentionOptions = { returnLse: true };
+      const ref = await reference.attention(q, side(12, kd), side(13, vd), options);
+      const got = await backend.attention(q, side(12, kd), side(13, vd), options);
+      expectRows(got, ref, d, 2e-5);
+    });
+  }
+
   it("float16 subnormals in K and V (scores and outputs built from them) match the f64 reference", async () => {
     const [qHeads, kvHeads, kvLen, d] = [8, 2, 777, 128];
     // Every K and V value a subnormal half (1 … 1023 steps of 2^−24, either sign); the queries large
