@@ -1,5 +1,12 @@
-/** Largest |actual − expected| divided by the largest |expected| (or 1 when expected is all zeros). */
+import { requireHostData } from "./resident.js";
+
+/**
+ * Largest |actual − expected| divided by the largest |expected| (or 1 when expected is all zeros).
+ * Resident data (held by a backend) raises WRONG_BACKEND: read() it first.
+ */
 export function maxRelativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
+  requireHostData(actual, "actual");
+  requireHostData(expected, "expected");
   if (actual.length !== expected.length) return Number.POSITIVE_INFINITY;
   let maxDiff = 0;
   let maxRef = 0;

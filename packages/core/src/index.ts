@@ -4,7 +4,7 @@
 export * from "./types.js";
 export { RopekitError, type RopekitErrorCode, describeValue, isRopekitError } from "./errors.js";
 export { checkOptions } from "./options.js";
-export { type ResidentData, isResidentData } from "./resident.js";
+export { type ResidentData, isResidentData, requireHostData } from "./resident.js";
 export {
   type DimsTensor,
   type HeadsTensorLike,

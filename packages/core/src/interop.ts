@@ -4,6 +4,7 @@
  * too. Nothing here imports those libraries; `toOrtTensor` takes the caller's constructor.
  */
 import { RopekitError, describeValue } from "./errors.js";
+import { requireHostData } from "./resident.js";
 import type { HeadsTensor, Layout, Tensor } from "./types.js";
 
 /**
@@ -198,6 +199,7 @@ export function interopArgs(op: string, args: readonly unknown[]): unknown[] {
 
 /** The onnxruntime / transformers.js element type of a ropekit tensor's data. */
 function typeOf(t: Tensor, name: string): "float32" | "float64" | "float16" | "bfloat16" {
+  requireHostData(t.data, `${name}.data`);
   const dtype = (t as { dtype?: unknown }).dtype;
   if (dtype === "float16" || dtype === "bfloat16") return dtype;
   if (t.data instanceof Float32Array) return "float32";

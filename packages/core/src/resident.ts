@@ -1,3 +1,4 @@
+import { RopekitError } from "./errors.js";
 import type { Dtype, TensorData } from "./types.js";
 
 /**
@@ -36,5 +37,23 @@ export function isResidentData(value: unknown): value is ResidentData {
     typeof (value as { residentOn?: unknown }).residentOn === "string" &&
     typeof (value as { length?: unknown }).length === "number" &&
     typeof (value as { read?: unknown }).read === "function"
+  );
+}
+
+/**
+ * Raises WRONG_BACKEND when `data` is resident data (`ResidentData`, held by a backend): for code that reads
+ * host values. `hint` says what to do instead (default: read it to a host array first).
+ *
+ * @example
+ * ```ts
+ * requireHostData(x.data, "x.data"); // WRONG_BACKEND for a WebgpuTensor's data
+ * ```
+ */
+export function requireHostData(data: unknown, name: string, hint?: string): void {
+  if (!isResidentData(data)) return;
+  throw new RopekitError(
+    "WRONG_BACKEND",
+    `${name} lives on backend ${data.residentOn}: ${hint ?? "read() it to a host array first"}`,
+    name,
   );
 }

@@ -1,6 +1,6 @@
 import { isTensorData } from "./dtype/dtype.js";
 import { RopekitError, describeValue } from "./errors.js";
-import { isResidentData } from "./resident.js";
+import { isResidentData, requireHostData } from "./resident.js";
 import type { EmbeddingTensor, HeadsTensor, Layout, Tensor, TensorData } from "./types.js";
 
 /** Shape and strides of a head tensor, whatever its layout. Offsets are in elements. */
@@ -31,14 +31,34 @@ function isDetached(buffer: ArrayBufferLike): boolean {
   }
 }
 
+/** How many `withResidentData` calls are running now (planning in `defineBackend`). */
+let residentAccepted = 0;
+
+/**
+ * Runs `f` with resident data accepted by `checkFloatData` (checked by its length alone): the opt-in of
+ * `defineBackend`'s planning, which then sends the data to the backend that holds it or raises
+ * WRONG_BACKEND. Everywhere else — reference functions, conversions, modules — resident data is refused.
+ * `f` must be synchronous: the opt-in ends when it returns.
+ */
+export function withResidentData<T>(f: () => T): T {
+  residentAccepted++;
+  try {
+    return f();
+  } finally {
+    residentAccepted--;
+  }
+}
+
 /**
  * Checks that `data` is a live tensor array — Float32Array, Float64Array, or float16/bfloat16 bits in a
  * Uint16Array (or a Float16Array) — of `expected` elements. Which dtype a Uint16Array holds is the
- * tensor's `dtype`, checked by `tensorDtype`. Resident data (`ResidentData`, held by a backend) is checked
- * by its length alone; which backend may take it is `defineBackend`'s check.
+ * tensor's `dtype`, checked by `tensorDtype`. Resident data (`ResidentData`, held by a backend) raises
+ * WRONG_BACKEND, except inside `withResidentData` (defineBackend's planning), where it is checked by its
+ * length alone and which backend may take it is `defineBackend`'s check.
  */
 export function checkFloatData(data: unknown, expected: number, name: string): asserts data is TensorData {
   if (isResidentData(data)) {
+    if (residentAccepted === 0) requireHostData(data, name);
     if (data.length !== expected) {
       throw new RopekitError(
         "INVALID_SHAPE",

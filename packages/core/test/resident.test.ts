@@ -1,6 +1,20 @@
 import { describe, expect, it } from "vitest";
 import {
   type AttentionKernelPlan,
+  KVCache,
+  MultiHeadAttention,
+  addLearnedReference,
+  addSinusoidalReference,
+  applyRopeReference,
+  attentionReference,
+  convertTensor,
+  linearReference,
+  maxRelativeError,
+  requireHostData,
+  rmsNormReference,
+  toDimsTensor,
+  toOrtTensor,
+  widenData,
   type HeadsTensor,
   type Kernels,
   type ResidentData,
@@ -14,6 +28,7 @@ import {
   referenceKernels,
   ropeSpec,
 } from "../src/index.js";
+import { withResidentData } from "../src/tensor.js";
 
 /** Resident data kept in a host array, counting what core does with it. */
 class FakeResident implements ResidentData {
@@ -96,13 +111,68 @@ describe("resident data", () => {
   const shape = [1, 4, 2, 8] as const;
   const n = 64;
 
-  it("is recognised, and checked by its length alone", () => {
+  it("is recognised, and checked by its length alone only where defineBackend's planning opts in", () => {
     const r = new FakeResident(new Float32Array(n));
     expect(isResidentData(r)).toBe(true);
     expect(isResidentData(new Float32Array(4))).toBe(false);
-    expect(headsDims({ data: r as never, shape, layout: "bshd" }).heads).toBe(2);
-    expect(() => headsDims({ data: r as never, shape: [1, 4, 2, 4], layout: "bshd" })).toThrow(
-      /resident data of 64/,
+    expect(withResidentData(() => headsDims({ data: r as never, shape, layout: "bshd" })).heads).toBe(2);
+    expect(() =>
+      withResidentData(() => headsDims({ data: r as never, shape: [1, 4, 2, 4], layout: "bshd" })),
+    ).toThrow(/resident data of 64/);
+    expect(() => headsDims({ data: r as never, shape, layout: "bshd" })).toThrow(
+      /x\.data lives on backend fake: read\(\) it to a host array first/,
+    );
+  });
+
+  it("CPU functions, conversions and modules raise WRONG_BACKEND on resident data (no NaN, no TypeError)", async () => {
+    const r = () => new FakeResident(seeded(n, 7)) as never;
+    const heads = () => ({ data: r(), shape, layout: "bshd" as const });
+    const host = { data: seeded(n, 8), shape, layout: "bshd" as const };
+    const spec = ropeSpec({ headDim: 8 });
+    const emb = () => ({ data: r(), shape: [1, 8, 8] as const });
+    const wrong = (f: () => unknown) => code(f).then((c) => expect(c, String(f)).toBe("WRONG_BACKEND"));
+    await wrong(() => applyRopeReference(heads(), spec, { positions: 0 }));
+    await wrong(() => attentionReference(heads(), host, host));
+    await wrong(() => attentionReference(host, host, heads()));
+    await wrong(() => linearReference(emb(), { data: seeded(64, 9), shape: [8, 8] }));
+    await wrong(() => linearReference({ data: seeded(64, 9), shape: [8, 8] }, { data: r(), shape: [8, 8] }));
+    await wrong(() => rmsNormReference(emb()));
+    await wrong(() =>
+      rmsNormReference(
+        { data: seeded(64, 9), shape: [8, 8] },
+        { data: new FakeResident(seeded(8, 1)) as never, shape: [8] },
+      ),
+    );
+    await wrong(() => addLearnedReference(emb(), { data: seeded(64, 9), shape: [8, 8] }));
+    await wrong(() => addSinusoidalReference(emb()));
+    await wrong(() => widenData(r(), "float32", "float64"));
+    await wrong(() => convertTensor({ data: r(), shape: [64] }, "float16"));
+    await wrong(() => maxRelativeError(r(), seeded(64, 1)));
+    await wrong(() => maxRelativeError(seeded(64, 1), r()));
+    await wrong(() => toDimsTensor({ data: r(), shape: [64] }));
+    await wrong(() => toOrtTensor({ data: r(), shape: [64] }, class {} as never));
+    await wrong(() => requireHostData(r(), "x"));
+    requireHostData(seeded(4, 1), "x");
+    const cache = new KVCache({ batch: 1, kvHeads: 2, headDim: 8 });
+    await wrong(() => cache.append(heads(), host));
+    await wrong(() => cache.append(host, heads()));
+    expect(cache.length).toBe(0);
+    const reference = createReferenceBackend();
+    const weight = () => ({ data: seeded(16 * 16, 10), shape: [16, 16] });
+    const config = { hiddenSize: 16, numHeads: 2, headDim: 8 };
+    const weights = { q: weight(), k: weight(), v: weight(), o: weight() };
+    const mha = new MultiHeadAttention(reference, { ...config, weights });
+    const x = { data: new FakeResident(seeded(32, 11)) as never, shape: [1, 2, 16] as const };
+    await expect(mha.forward(x)).rejects.toThrow(/MultiHeadAttention takes host arrays/);
+    expect(await code(() => mha.forward(x))).toBe("WRONG_BACKEND");
+    const fused = { data: new FakeResident(seeded(48 * 16, 12)) as never, shape: [48, 16] };
+    await wrong(() => new MultiHeadAttention(reference, { ...config, weights: { qkv: fused, o: weight() } }));
+    await wrong(
+      () =>
+        new MultiHeadAttention(reference, {
+          ...config,
+          weights: { ...weights, q: { data: r(), shape: [8, 8] } },
+        }),
     );
   });
 

@@ -17,7 +17,7 @@ import { type ApplyRopeOptions, type RopeInput, planApplyRope } from "../rope/ap
 import { ropeTable } from "../rope/table.js";
 import { RopeTableCache } from "../rope/table-cache.js";
 import { type ResidentData, isResidentData } from "../resident.js";
-import { headsDims, layoutDims } from "../tensor.js";
+import { headsDims, layoutDims, withResidentData } from "../tensor.js";
 import type { Dtype, FloatArray, HeadsTensor, Tensor } from "../types.js";
 import type { Backend, BackendDescription, CheckedOps, SyncOps } from "./contract.js";
 import type { KernelTensor, Kernels, MaybePromise, RopeKernelPlan, SyncKernels } from "./kernels.js";
@@ -127,7 +127,7 @@ export function defineBackend(def: BackendDefinition): Backend {
     options: ApplyRopeOptions | undefined,
     name = "x",
   ): RopeKernelPlan => {
-    const plan = planApplyRope(x, rope, options, name);
+    const plan = withResidentData(() => planApplyRope(x, rope, options, name));
     const xr = resolve(x, name);
     const { table, rows } = tables.forPlan(plan);
     return { ...plan, x: xr, table, rows, tableFromCaller: plan.table !== undefined };
@@ -188,7 +188,7 @@ export function defineBackend(def: BackendDefinition): Backend {
         return then(k.applyRope(plan), (out) => typed(out, plan.x.dtype));
       },
       applyRopeQK(q, kt, rope, options) {
-        checkQKPair(q, kt);
+        withResidentData(() => checkQKPair(q, kt));
         // Both planned before either is written, so a bad k never leaves q half-done in place.
         const pq = planRope(q, rope, options, "q");
         const pk = planRope(kt, rope, options, "k");
@@ -202,7 +202,7 @@ export function defineBackend(def: BackendDefinition): Backend {
         return f32() ? { data: Float32Array.from(table.data), shape: table.shape } : table;
       },
       addSinusoidal(x, options) {
-        const plan = planAddSinusoidal(x, options);
+        const plan = withResidentData(() => planAddSinusoidal(x, options));
         const xr = resolve(x, "x");
         const tableDtype = f32() ? "float32" : "float64";
         const { table, rows } = addSinusoidalRows(plan, tableDtype);
@@ -210,7 +210,7 @@ export function defineBackend(def: BackendDefinition): Backend {
         return then(out, (o) => typed(o, xr.dtype));
       },
       addLearned(x, table, options) {
-        const plan = planAddLearned(x, table, options);
+        const plan = withResidentData(() => planAddLearned(x, table, options));
         const xr = resolve(x, "x");
         const tr = resolve(table, "table");
         const out = k.addRows({
@@ -224,7 +224,7 @@ export function defineBackend(def: BackendDefinition): Backend {
         return then(out, (o) => typed(o, xr.dtype));
       },
       attention(q, kt, v, options = {}) {
-        const plan = planAttention(q, kt, v, options);
+        const plan = withResidentData(() => planAttention(q, kt, v, options));
         const qIn = resolve(q, "q");
         const kIn = resolve(kt, "k");
         const vIn = resolve(v, "v");
@@ -242,8 +242,8 @@ export function defineBackend(def: BackendDefinition): Backend {
           then(
             k.attention({
               ...rest,
-              q: headsDims(qr, "q"),
-              k: headsDims(kr, "k"),
+              q: withResidentData(() => headsDims(qr, "q")),
+              k: withResidentData(() => headsDims(kr, "k")),
               qTensor: resolve(qr, "q"),
               kTensor: resolve(kr, "k"),
               vTensor: vIn,
@@ -304,7 +304,7 @@ export function defineBackend(def: BackendDefinition): Backend {
         });
       },
       linear(x, weight, bias) {
-        const plan = planLinear(x, weight, bias);
+        const plan = withResidentData(() => planLinear(x, weight, bias));
         const xr = resolve(x, "x");
         const wr = resolve(weight, "weight");
         const br = bias ? resolve(bias, "bias") : undefined;
@@ -313,7 +313,7 @@ export function defineBackend(def: BackendDefinition): Backend {
         return then(out, (o) => typed(o, xr.dtype));
       },
       rmsNorm(x, weight, options) {
-        const plan = planRmsNorm(x, weight, options);
+        const plan = withResidentData(() => planRmsNorm(x, weight, options));
         const xr = resolve(x, "x");
         const wr = weight ? resolve(weight, "weight") : undefined;
         // A head tensor stays a head tensor: the output keeps x's layout.

@@ -1,5 +1,5 @@
 import { RopekitError, describeValue } from "../errors.js";
-import { isResidentData } from "../resident.js";
+import { isResidentData, requireHostData } from "../resident.js";
 import type { Dtype, FloatArray, Tensor, TensorData } from "../types.js";
 import { type HalfDtype, decodeHalf, encodeHalf, roundToHalf } from "./half.js";
 
@@ -128,6 +128,7 @@ export function widenData<T extends "float32" | "float64">(
   to: T,
 ): T extends "float32" ? Float32Array : Float64Array {
   type Out = T extends "float32" ? Float32Array : Float64Array;
+  requireHostData(data, "data");
   const Type = to === "float32" ? Float32Array : Float64Array;
   if (data instanceof Type) return data as Out;
   if (isHalfDtype(from)) {
@@ -160,6 +161,7 @@ export function convertTensor<T extends Tensor>(
   tensor: T,
   dtype: Dtype,
 ): Omit<T, "data" | "dtype"> & { readonly data: TensorData; readonly dtype: Dtype } {
+  requireHostData(tensor.data, "tensor.data");
   const from = tensorDtype(tensor, "tensor");
   if (!DTYPES.includes(dtype)) {
     throw new RopekitError("INVALID_DTYPE", `dtype must be one of ${DTYPES.join(", ")}`, "dtype");

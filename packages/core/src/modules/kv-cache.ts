@@ -3,6 +3,7 @@ import { isHalfDtype, kernelData, tensorDtype } from "../dtype/dtype.js";
 import { type HalfDtype, decodeHalf, encodeHalf } from "../dtype/half.js";
 import { RopekitError, describeValue } from "../errors.js";
 import { checkOptions } from "../options.js";
+import { requireHostData } from "../resident.js";
 import { checkPositiveInteger } from "../rope/spec.js";
 import { headsDims } from "../tensor.js";
 import type { HeadsTensor, TensorData } from "../types.js";
@@ -127,9 +128,21 @@ export class KVCache {
 
   /**
    * Appends n new positions of k and v ([batch, kvHeads, n, d] in either layout, any dtype): converted to
-   * the cache's dtype on the way in (rounded to nearest even when that is narrower).
+   * the cache's dtype on the way in (rounded to nearest even when that is narrower). Host arrays only:
+   * resident tensors (a WebgpuTensor) raise WRONG_BACKEND — keep a resident KV cache with the backend's
+   * ops instead.
    */
   append(k: HeadsTensor, v: HeadsTensor): void {
+    for (const [t, name] of [
+      [k, "k"],
+      [v, "v"],
+    ] as const) {
+      requireHostData(
+        t?.data,
+        `${name}.data`,
+        "KVCache takes host arrays; resident tensors work with the backend's ops (read() them first)",
+      );
+    }
     const kd = headsDims(k, "k");
     const vd = headsDims(v, "v");
     if (kd.batch !== this.batch || kd.heads !== this.kvHeads || kd.headDim !== this.headDim) {

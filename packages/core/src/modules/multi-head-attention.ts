@@ -3,10 +3,14 @@ import type { Backend } from "../backend/contract.js";
 import { isHalfDtype, tensorDtype, widenData } from "../dtype/dtype.js";
 import { RopekitError, describeValue } from "../errors.js";
 import { checkOptions } from "../options.js";
+import { requireHostData } from "../resident.js";
 import { checkPositiveInteger } from "../rope/spec.js";
 import { embeddingDims } from "../tensor.js";
 import type { EmbeddingTensor, HeadsTensor, RopeSpec, Tensor, TensorData } from "../types.js";
 import { KVCache, type KVCacheDtype } from "./kv-cache.js";
+
+/** WRONG_BACKEND's advice for resident tensors given to MultiHeadAttention. */
+const HOST_ONLY = "MultiHeadAttention takes host arrays; resident tensors work with the backend's ops";
 import { type LayerPositions, hfAttentionMask, layerPositions } from "./layer-inputs.js";
 
 /**
@@ -144,7 +148,9 @@ function splitFused(
  * (biases, fused qkv in both layouts), q/k RMSNorm (per head or whole projection), RoPE from a spec
  * (partial rotary; LongRoPE switches with the sequence), GQA, causal and sliding-window attention with
  * soft-cap and sinks, output projection, HF 2-D padding masks, and incremental decoding through a
- * `KVCache` that stores rotated keys.
+ * `KVCache` that stores rotated keys. Host arrays only: resident tensors (a WebgpuTensor, as x or as
+ * weights) raise WRONG_BACKEND — chain the backend's ops on them instead (its intermediates would
+ * otherwise stay on the device).
  */
 export class MultiHeadAttention {
   readonly hiddenSize: number;
@@ -210,6 +216,8 @@ export class MultiHeadAttention {
       ["q", "k", "v", "qkv", "o", "qBias", "kBias", "vBias", "qkvBias", "oBias", "qNorm", "kNorm", "sinks"],
       "weights",
     );
+    for (const [name, t] of Object.entries(w))
+      requireHostData((t as Tensor | undefined)?.data, `weights.${name}.data`, HOST_ONLY);
     // Weights stay in their dtype where the backend takes it (float16/bfloat16 weights keep half the
     // memory; linear accumulates in f32 or wider); otherwise f32 backends get f32 values.
     const dtypes = this.backend.describe().dtypes;
@@ -295,6 +303,7 @@ export class MultiHeadAttention {
   /** x [batch, seq, hiddenSize] → [batch, seq, hiddenSize]. */
   async forward(x: EmbeddingTensor, options: ForwardOptions = {}): Promise<EmbeddingTensor> {
     checkOptions(options, ["positions", "cache", "attentionMask", "mask"]);
+    requireHostData(x?.data, "x.data", HOST_ONLY);
     const [batch, seq, hidden] = embeddingDims(x);
     if (hidden !== this.hiddenSize) {
       throw new RopekitError(
