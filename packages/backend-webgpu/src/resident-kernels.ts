@@ -350,7 +350,10 @@ export function residentKernels(
     const w = plan.weight?.data as unknown;
     if (!resident(x) && !resident(w)) return host.rmsNorm(plan);
     const { rows, dim } = plan;
-    if (!resident(x) || rows > ctx.gpu.limits.maxWorkgroupsPerDimension ** 2) return rmsNormOnHost(plan);
+    // Halves compute into an f32 scratch of x.length elements (twice x's buffer): past the binding
+    // limit the host path computes instead, as applyRope, linear and attention do.
+    if (!resident(x) || rows > ctx.gpu.limits.maxWorkgroupsPerDimension ** 2 || x.length > max())
+      return rmsNormOnHost(plan);
     const xd = gpuDtype(plan.x.dtype);
     const wd = plan.weight ? gpuDtype(plan.weight.dtype) : "float32";
     const measureX = await measureKernel(ctx, xd);

@@ -5,6 +5,7 @@ import {
   createReferenceBackend,
   isRopekitError,
   ropeSpec,
+  widenData,
 } from "@ropekit/core";
 import { describe, expect, it } from "vitest";
 import { type WebgpuBackend, WebgpuTensor, createWebgpuBackend } from "../src/index.js";
@@ -450,6 +451,18 @@ whenWebgpu("resident tensors, Node + Dawn", unavailable, () => {
       try {
         await rejects(small.tensor({ shape: [257] }), "TOO_LARGE");
         expect((await small.tensor({ shape: [256] })).length).toBe(256);
+        // A half tensor fits in half the bytes, but rmsNorm's f32 scratch would not: the host path.
+        const bits = new Uint16Array(400);
+        for (let i = 0; i < bits.length; i++) bits[i] = 0x3c00 + ((i * 37) % 512); // 1 .. 1.5, varied
+        const half = await small.tensor({ data: bits, shape: [25, 16], dtype: "float16" });
+        const want = await small.rmsNorm({ data: bits, shape: [25, 16], dtype: "float16" });
+        const got = await small.rmsNorm(half);
+        expect(got).toBeInstanceOf(WebgpuTensor);
+        expect(Array.from((await got.read()) as Uint16Array)).toEqual(Array.from(want.data as Uint16Array));
+        const f64 = await createReferenceBackend().rmsNorm({ data: bits, shape: [25, 16], dtype: "float16" });
+        expect(
+          maxDiff(widenData(want.data, "float16", "float64"), widenData(f64.data, "float16", "float64")),
+        ).toBeLessThan(2e-3);
       } finally {
         small.dispose();
       }
