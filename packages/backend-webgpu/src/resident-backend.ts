@@ -159,6 +159,7 @@ export function withResidents<B extends Backend>(
         const data = (args[i] as { data?: unknown } | null | undefined)?.data;
         if (!(data instanceof GpuResident)) return;
         if (data.disposed) throw new RopekitError("DISPOSED", `${name} is a disposed webgpu tensor`, name);
+        // Another instance's tensor (refused: WRONG_BACKEND) is held by its own store (see `retain`).
         held.push(data);
       });
       const releases = held.map((data) => residents.retain(data));

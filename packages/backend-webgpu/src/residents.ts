@@ -51,7 +51,8 @@ export class GpuResident implements ResidentData {
 
   /** @internal Made by `Residents.create`. */
   constructor(
-    private readonly store: Residents,
+    /** @internal The store that made it (and destroys its buffer). */
+    readonly store: Residents,
     /** The storage buffer. */
     readonly buffer: GPUBuffer,
     /** How the elements are stored. */
@@ -153,8 +154,12 @@ export class Residents {
     return made as unknown as GpuResident;
   }
 
-  /** One more call using `data` until the returned function runs (once). */
+  /**
+   * One more call using `data` until the returned function runs (once). Data of another store is
+   * retained by that store, so its buffer is destroyed there if it is disposed meanwhile.
+   */
   retain(data: GpuResident): () => void {
+    if (data.store !== this) return data.store.retain(data);
     data.users++;
     let done = false;
     return () => {

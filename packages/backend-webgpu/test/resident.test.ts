@@ -209,6 +209,20 @@ whenWebgpu("resident tensors, Node + Dawn", unavailable, () => {
         await rejects(other.applyRope(x, spec, { positions: 0 }), "WRONG_BACKEND");
         // Unchanged by the refused calls.
         expect(await x.read()).toEqual(qData);
+        // Disposed while another backend's call holds it: its own store still destroys its buffer.
+        const y = await backend.tensor({ data: qData, shape: [B, S, HQ, D], layout: "bshd" });
+        let destroyed = 0;
+        const buffer = y.data.buffer;
+        const destroy = buffer.destroy.bind(buffer);
+        buffer.destroy = () => {
+          destroyed++;
+          destroy();
+        };
+        const refused = other.applyRope(y, spec, { positions: 0 });
+        y.dispose();
+        await rejects(refused, "WRONG_BACKEND");
+        expect(destroyed).toBe(1);
+        expect(y.data.users).toBe(0);
       } finally {
         backend.dispose();
         other.dispose();
