@@ -1,5 +1,5 @@
 /// <reference types="@webgpu/types" preserve="true" />
-import { type Dtype, type ResidentData, RopekitError, type TensorData } from "@ropekit/core";
+import { type Dtype, type ResidentData, RopekitError, type TensorData, describeValue } from "@ropekit/core";
 import type { GpuContext } from "./context.js";
 import type { WebgpuTensor } from "./tensor.js";
 
@@ -17,6 +17,24 @@ function elementBytes(dtype: WebgpuDtype): number {
 /** The buffer size for `bytes`: WebGPU binds 4-byte multiples, and at least 16 bytes. */
 export function bufferSize(bytes: number): number {
   return Math.max(16, Math.ceil(bytes / 4) * 4);
+}
+
+/**
+ * Raises INVALID_DTYPE unless `values` can be stored as `dtype` without reinterpreting them: half bits in a
+ * Uint16Array for float16/bfloat16; a Float32Array (or a Float64Array, rounded) for float32.
+ */
+function checkValues(dtype: WebgpuDtype, values: TensorData, what: string): void {
+  const fits =
+    dtype === "float32"
+      ? values instanceof Float32Array || values instanceof Float64Array
+      : values instanceof Uint16Array;
+  if (!fits) {
+    throw new RopekitError(
+      "INVALID_DTYPE",
+      `${what} got ${describeValue(values)} for a ${dtype} tensor: ${dtype === "float32" ? "pass a Float32Array" : "pass a Uint16Array of its bits"}`,
+      "data",
+    );
+  }
 }
 
 /** What the resident store has done: the readbacks tests and users can count. */
@@ -120,6 +138,7 @@ export class Residents {
     this.ctx.checkAlive();
     const bytes = length * elementBytes(dtype);
     this.ctx.checkSize(bytes, "tensor");
+    if (data !== undefined) checkValues(dtype, data, "tensor()");
     const buffer = this.ctx.device.createBuffer({
       size: bufferSize(bytes),
       usage: STORAGE_USAGE,
@@ -186,9 +205,13 @@ export class Residents {
     }
   }
 
-  /** Writes `values` into `data`'s buffer (queued: calls submitted after it see the new values). */
+  /**
+   * Writes `values` into `data`'s buffer (queued: calls submitted after it see the new values). Values of
+   * another dtype (a Float32Array into a half tensor) raise INVALID_DTYPE.
+   */
   async write(data: GpuResident, values: TensorData): Promise<void> {
     this.check(data, "tensor");
+    checkValues(data.dtype, values, "write()");
     if (values.length !== data.length) {
       throw new RopekitError(
         "INVALID_SHAPE",

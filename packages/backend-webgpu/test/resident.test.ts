@@ -169,6 +169,24 @@ whenWebgpu("resident tensors, Node + Dawn", unavailable, () => {
       }
     });
 
+    it("write() checks the array against the tensor's dtype: INVALID_DTYPE, the buffer unchanged", async () => {
+      const backend = await createWebgpuBackend();
+      try {
+        const bits = Uint16Array.from([0x3c00, 0x4000, 0xc000, 0x3800]); // 1, 2, −2, 0.5
+        const half = await backend.tensor({ data: bits, shape: [4], dtype: "float16" });
+        await rejects(half.data.write(Float32Array.from([1, 2, 3, 4])), "INVALID_DTYPE");
+        expect(Array.from(await half.read())).toEqual(Array.from(bits));
+        const single = await backend.tensor({ data: Float32Array.from([1, 2, 3, 4]), shape: [4] });
+        await rejects(single.data.write(Uint16Array.from([1, 2, 3, 4])), "INVALID_DTYPE");
+        await single.data.write(Float32Array.from([5, 6, 7, 8]));
+        expect(Array.from(await single.read())).toEqual([5, 6, 7, 8]);
+        await half.data.write(Uint16Array.from([0x3800, 0x3800, 0x3800, 0x3800]));
+        expect(Array.from(await half.read())).toEqual([0x3800, 0x3800, 0x3800, 0x3800]);
+      } finally {
+        backend.dispose();
+      }
+    });
+
     it("dispose: DISPOSED after, twice is a no-op, a call in flight keeps its buffers, backend.dispose() releases all", async () => {
       const backend = await createWebgpuBackend();
       const q = await backend.tensor({ data: qData, shape: [B, S, HQ, D], layout: "bshd" });
