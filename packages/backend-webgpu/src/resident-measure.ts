@@ -29,14 +29,33 @@ function measureInterface(dtype: GpuDtype) {
 }
 
 /**
- * Per head row of a tensor (f32, or float16 / bfloat16 decoded exactly) (bhsd row order, as core's `headRowMeasure`): its L2 norm and its largest
- * |value|, or −1 in both for a row holding a NaN or ±∞ — found from the exponent bits, which WGSL cannot
- * optimise away as it may comparisons with NaN. The norm is m·√Σ(x/m)² with m the largest |value|, so
- * squares of large values cannot overflow f32.
+ * The WGSL test that element `c` of row `base` is NaN or ±∞, from its stored exponent bits: for halves the
+ * raw half bits (all-ones exponent: 0x7c00 in float16, 0x7f80 in bfloat16), never the decoded value —
+ * WGSL lets an implementation assume `unpack2x16float` sees finite values, so ∞/NaN may not survive it.
  */
-function measureWgsl(dtype: GpuDtype): string {
+function nonFinite(dtype: GpuDtype): string {
+  if (dtype === "float32") return "(bitcast<u32>(v) & 0x7f800000u) == 0x7f800000u";
+  const mask = dtype === "float16" ? "0x7c00u" : "0x7f80u";
+  return `(half_bits(base + c) & ${mask}) == ${mask}`;
+}
+
+/** The raw bits of half element `i` of the packed words in `x` (halves only; empty for f32). */
+function halfBitsWgsl(dtype: GpuDtype): string {
+  if (dtype === "float32") return "";
   return /* wgsl */ `
-${measureInterface(dtype).wgsl}${halfLoaders([["x", dtype]])}
+fn half_bits(i: u32) -> u32 { let w = x[i >> 1u]; return select(w & 0xffffu, w >> 16u, (i & 1u) == 1u); }`;
+}
+
+/**
+ * Per head row of a tensor (f32, or float16 / bfloat16 decoded exactly) (bhsd row order, as core's
+ * `headRowMeasure`): its L2 norm and its largest |value|, or −1 in both for a row holding a NaN or ±∞ —
+ * found from the stored exponent bits (see `nonFinite`), which WGSL cannot optimise away as it may
+ * comparisons with NaN. The norm is m·√Σ(x/m)² with m the largest |value|, so squares of large values
+ * cannot overflow f32. Exported for tests.
+ */
+export function measureWgsl(dtype: GpuDtype): string {
+  return /* wgsl */ `
+${measureInterface(dtype).wgsl}${halfLoaders([["x", dtype]])}${halfBitsWgsl(dtype)}
 
 ${computeMain(WG)}
   let r = (wg.z * nwg.x + wg.x) * ${WG}u + lid;
@@ -50,7 +69,7 @@ ${computeMain(WG)}
   var bad = false;
   for (var c = 0u; c < P.dim; c++) {
     let v = ${load("x", dtype, "base + c")};
-    if ((bitcast<u32>(v) & 0x7f800000u) == 0x7f800000u) { bad = true; }
+    if (${nonFinite(dtype)}) { bad = true; }
     m = max(m, abs(v));
   }
   if (bad) { norm[r] = -1.0; top[r] = -1.0; return; }

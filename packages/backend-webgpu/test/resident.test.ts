@@ -9,6 +9,7 @@ import {
 } from "@ropekit/core";
 import { describe, expect, it } from "vitest";
 import { type WebgpuBackend, WebgpuTensor, createWebgpuBackend } from "../src/index.js";
+import { measureWgsl } from "../src/resident-measure.js";
 import { webgpuUnavailable, whenWebgpu } from "./availability.js";
 
 const unavailable = await webgpuUnavailable();
@@ -182,6 +183,40 @@ whenWebgpu("resident tensors, Node + Dawn", unavailable, () => {
         expect(Array.from(await single.read())).toEqual([5, 6, 7, 8]);
         await half.data.write(Uint16Array.from([0x3800, 0x3800, 0x3800, 0x3800]));
         expect(Array.from(await half.read())).toEqual([0x3800, 0x3800, 0x3800, 0x3800]);
+      } finally {
+        backend.dispose();
+      }
+    });
+
+    it("half ±∞ and NaN are found from their raw bits, not decoded values: rmsNorm rows go to the host path as on host data", async () => {
+      // WGSL may assume unpack2x16float sees finite values, so the measure must test the stored bits.
+      expect(measureWgsl("float16")).toMatch(/half_bits\(base \+ c\) & 0x7c00u\) == 0x7c00u/);
+      expect(measureWgsl("bfloat16")).toMatch(/half_bits\(base \+ c\) & 0x7f80u\) == 0x7f80u/);
+      expect(measureWgsl("float32")).not.toMatch(/half_bits/);
+      const backend = await createWebgpuBackend();
+      try {
+        const cases = {
+          float16: { one: 0x3c00, specials: [0x7c00, 0xfc00, 0x7e00, 0x7c01, 0xfe00] },
+          bfloat16: { one: 0x3f80, specials: [0x7f80, 0xff80, 0x7fc0, 0x7f81, 0xffc0] },
+        } as const;
+        for (const [dtype, { one, specials }] of Object.entries(cases) as [
+          "float16" | "bfloat16",
+          (typeof cases)["float16"],
+        ][]) {
+          for (const [i, special] of specials.entries()) {
+            const bits = new Uint16Array(6 * 16);
+            for (let j = 0; j < bits.length; j++) bits[j] = one + (j % 7);
+            bits[16 + 2 * i + (i % 2)] = special; // row 1, at an even or an odd element
+            const t = { data: bits, shape: [6, 16], dtype };
+            const want = await backend.rmsNorm(t);
+            const reads = backend.stats.tensorReads;
+            const got = await backend.rmsNorm(await backend.tensor(t));
+            expect(backend.stats.tensorReads - reads, `${dtype} ${special.toString(16)}`).toBeGreaterThan(0);
+            expect(Array.from((await got.read()) as Uint16Array)).toEqual(
+              Array.from(want.data as Uint16Array),
+            );
+          }
+        }
       } finally {
         backend.dispose();
       }
