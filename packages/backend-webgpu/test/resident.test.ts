@@ -1,6 +1,8 @@
 import {
   type Backend,
   type HeadsTensor,
+  KVCache,
+  MultiHeadAttention,
   type Tensor,
   createReferenceBackend,
   isRopekitError,
@@ -217,6 +219,43 @@ whenWebgpu("resident tensors, Node + Dawn", unavailable, () => {
             );
           }
         }
+      } finally {
+        backend.dispose();
+      }
+    });
+
+    it("MultiHeadAttention and KVCache refuse resident tensors (WRONG_BACKEND) and leave no GPU buffer behind", async () => {
+      const backend = await createWebgpuBackend();
+      try {
+        const hidden = HQ * D;
+        const weight = () => ({ data: values(hidden * hidden, 6), shape: [hidden, hidden] });
+        const mha = new MultiHeadAttention(backend, {
+          hiddenSize: hidden,
+          numHeads: HQ,
+          weights: { q: weight(), k: weight(), v: weight(), o: weight() },
+        });
+        const x = await backend.tensor({ data: values(S * hidden, 7), shape: [1, S, hidden] });
+        const before = backend.stats;
+        const refused = mha.forward(x as never);
+        await expect(refused).rejects.toThrow(/MultiHeadAttention takes host arrays/);
+        await rejects(mha.forward(x as never), "WRONG_BACKEND");
+        expect(backend.stats.buffersCreated).toBe(before.buffersCreated);
+        const cache = new KVCache({ batch: B, kvHeads: HK, headDim: D });
+        const k = await backend.tensor({ data: kData, shape: [B, S, HK, D], layout: "bshd" });
+        expect(() => cache.append(k as never, host(vData, HK))).toThrow(/lives on backend webgpu/);
+        expect(cache.length).toBe(0);
+        const residentWeight = await backend.tensor({
+          data: values(hidden * hidden, 8),
+          shape: [hidden, hidden],
+        });
+        expect(
+          () =>
+            new MultiHeadAttention(backend, {
+              hiddenSize: hidden,
+              numHeads: HQ,
+              weights: { q: residentWeight as never, k: weight(), v: weight(), o: weight() },
+            }),
+        ).toThrow(/MultiHeadAttention takes host arrays/);
       } finally {
         backend.dispose();
       }
