@@ -163,9 +163,11 @@ export function attentionDecode(p: usize): void {
       const vr = v + (<usize>(vBase + c0 * vStride) << vShift);
       const vs = <usize>vStride << vShift;
       const vBytes = <usize>dv << vShift;
+      // Rows shorter than one 16-byte line are not touched (the last line's load would pass the row's end).
+      const vt = vBytes >= 16 ? vr : 0;
       // Half K / V: the tile's rows converted to f32 first (SIMD), then read as f32 rows d (dv) apart.
       if (kDtype == P.DTYPE_F32) {
-        decodeScores(qb, k + (<usize>(kBase + c0 * kStride) << 2), kStride, d, rows, cols, scores, vr, vs, vBytes);
+        decodeScores(qb, k + (<usize>(kBase + c0 * kStride) << 2), kStride, d, rows, cols, scores, vt, vs, vBytes);
       } else {
         let done = false;
         if (kInPlace) {
@@ -179,7 +181,7 @@ export function attentionDecode(p: usize): void {
             done = true;
             for (let r = 0; r < rows && done; r += 4) {
               const sr = scores + (<usize>(r * BLOCK_K) << 2);
-              const touch = r == 0 ? vr : 0;
+              const touch = r == 0 ? vt : 0;
               if (kDtype == P.DTYPE_BF16) {
                 done = scoresFourRowsBf16(qb + (<usize>(r * d) << 2), kr, ks, d, cols, sr, touch, vs, vBytes);
               } else {
@@ -192,7 +194,7 @@ export function attentionDecode(p: usize): void {
         // Rows in no in-place shape, an f16 ±∞ / NaN in the tile, or a query past 2^16: the exact staged path.
         if (!done) {
           stageRows(k, kBase, kStride, c0, cols, d, kDtype, kTile);
-          decodeScores(qb, kTile, d, d, rows, cols, scores, vr, vs, vBytes);
+          decodeScores(qb, kTile, d, d, rows, cols, scores, vt, vs, vBytes);
         }
       }
       softmaxTile(p, b, c0, rows, cols, scores, rowI, rowH, rowBad, rowMax, rowSum, acc, dv);
