@@ -8,48 +8,31 @@
 // hardware prefetchers alone left this loop waiting on memory (MHA 8192, 1 thread: f16 26 → 20 ms CPU).
 import { DTYPE_BF16, DTYPE_F16 } from "../src/attention-layout";
 import { BLOCK_K, f32At } from "./attention-common";
+import { F16_SCALE, halfQuadUnscaled } from "./half";
 import { hsum4 } from "./decode-scores";
 import { hsum, madd } from "./simd";
 
 /**
- * 2^112, the f16 rebias factor (half.ts's halfQuad multiplies each converted lane by it). Here it is
- * folded into the other factor of every product instead — the query once per unit, a weight once per
- * key — so the conversion is integer lane work only: (q·2^112)·(k·2^−112) is the same real number as
- * q·k (power-of-two scalings are exact, subnormal halves included), hence the same rounded f32.
+ * 2^112, the f16 rebias factor (half.ts's F16_SCALE, which halfQuad multiplies each converted lane by).
+ * Here it is folded into the other factor of every product instead — the query once per unit, a weight
+ * once per key — so the conversion is integer lane work only (halfQuadUnscaled): (q·2^112)·(k·2^−112) is
+ * the same real number as q·k (power-of-two scalings are exact, subnormal halves included), hence the
+ * same rounded f32.
  */
-const F16_FOLD: f32 = 5.192296858534828e33;
-
-/**
- * Halves 0-3 (`high` false) or 4-7 of eight finite halves as f32x4 — for f16 scaled by 2^−112 (the
- * rebias multiply left out, see F16_FOLD). halfQuad's 16-bit lane work and word interleave: bf16 is
- * interleaved with zero low words; f16's low word is h << 13, its high word the sign and h's bits 14…3.
- */
-// @ts-ignore: decorator
-@inline
-function quad(h: v128, dtype: i32, high: bool): v128 {
-  let a = i16x8.splat(0);
-  let b = h;
-  if (dtype == DTYPE_F16) {
-    a = i16x8.shl(h, 13);
-    b = v128.and(i16x8.shr_s(h, 3), i16x8.splat(<i16>0x8fff));
-  }
-  return high
-    ? i8x16.shuffle(a, b, 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31)
-    : i8x16.shuffle(a, b, 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23);
-}
+const F16_FOLD: f32 = F16_SCALE;
 
 /** Halves 0-3 of `h` as f32x4 (f16: times 2^−112). */
 // @ts-ignore: decorator
 @inline
 function lo(h: v128, dtype: i32): v128 {
-  return quad(h, dtype, false);
+  return halfQuadUnscaled(h, dtype, false);
 }
 
 /** Halves 4-7 of `h` as f32x4 (f16: times 2^−112). */
 // @ts-ignore: decorator
 @inline
 function hi(h: v128, dtype: i32): v128 {
-  return quad(h, dtype, true);
+  return halfQuadUnscaled(h, dtype, true);
 }
 
 /**

@@ -3,7 +3,7 @@
 import { DTYPE_BF16, DTYPE_F16, DTYPE_F32 } from "../src/attention-layout";
 
 /** 2^112: an f16 exponent field moved to f32's position, times this, is the f32 exponent. */
-const F16_SCALE: f32 = 5.192296858534828e33;
+export const F16_SCALE: f32 = 5.192296858534828e33;
 
 /**
  * Four f16 values (sign-extended into i32 lanes) as f32x4. The exponent and mantissa shifted into f32's
@@ -27,23 +27,32 @@ export function f16Rebias(s: v128): v128 {
 }
 
 /**
- * Halves 0-3 (`lo`) or 4-7 of eight finite halves as f32x4, with 16-bit lane work shared by both: bf16
- * interleaves zero low words with the halves; f16 builds each f32's low word (h << 13) and high word
- * (sign, then h's bits 14…3) in 16-bit lanes, interleaves them — sign in bit 31, exponent and mantissa at
- * bits 27…13 — and rebiases by the multiply. Two-input shuffles as word interleaves (one instruction).
+ * Halves 0-3 (`high` false) or 4-7 of eight finite halves as f32x4 — for f16 scaled by 2^−112 (the
+ * rebias multiply left out: halfQuad adds it; decode-half.ts folds it into the other factor of each
+ * product instead). 16-bit lane work shared by both quads: bf16 interleaves zero low words with the
+ * halves; f16 builds each f32's low word (h << 13) and high word (sign, then h's bits 14…3) in 16-bit
+ * lanes and interleaves them — sign in bit 31, exponent and mantissa at bits 27…13. Two-input shuffles
+ * as word interleaves (one instruction).
  */
 // @ts-ignore: decorator
 @inline
-export function halfQuad(h: v128, dtype: i32, high: bool): v128 {
+export function halfQuadUnscaled(h: v128, dtype: i32, high: bool): v128 {
   let a = i16x8.splat(0);
   let b = h;
   if (dtype == DTYPE_F16) {
     a = i16x8.shl(h, 13);
     b = v128.and(i16x8.shr_s(h, 3), i16x8.splat(<i16>0x8fff));
   }
-  const w = high
+  return high
     ? i8x16.shuffle(a, b, 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31)
     : i8x16.shuffle(a, b, 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23);
+}
+
+/** Halves 0-3 (`high` false) or 4-7 of eight finite halves as f32x4 (halfQuadUnscaled, f16 rebiased). */
+// @ts-ignore: decorator
+@inline
+export function halfQuad(h: v128, dtype: i32, high: bool): v128 {
+  const w = halfQuadUnscaled(h, dtype, high);
   return dtype == DTYPE_F16 ? f32x4.mul(w, f32x4.splat(F16_SCALE)) : w;
 }
 
