@@ -6,6 +6,7 @@ import {
   RopekitError,
   type SyncOps,
   defineBackend,
+  residentTensorElements,
 } from "@ropekit/core";
 import { type Exec, execution } from "./execution.js";
 import type { Heap } from "./heap.js";
@@ -143,24 +144,7 @@ export class WasmBackend implements Backend {
   ): WasmTensor<Float32Array> | WasmTensor<Uint16Array> {
     if (this.disposed)
       throw new RopekitError("DISPOSED", "this backend-wasm instance was disposed", "backend");
-    if (
-      !Array.isArray(shape) ||
-      shape.length === 0 ||
-      !shape.every((d) => Number.isSafeInteger(d) && d > 0)
-    ) {
-      throw new RopekitError(
-        "INVALID_SHAPE",
-        `shape must be a non-empty array of positive integers, got ${formatValue(shape)}`,
-        "shape",
-      );
-    }
-    if (layout !== undefined && layout !== "bshd" && layout !== "bhsd") {
-      throw new RopekitError(
-        "INVALID_LAYOUT",
-        `layout must be "bshd" or "bhsd", got ${formatValue(layout)}`,
-        "layout",
-      );
-    }
+    const n = residentTensorElements(shape, layout);
     if (dtype !== "float32" && dtype !== "float16" && dtype !== "bfloat16") {
       throw new RopekitError(
         "INVALID_DTYPE",
@@ -168,7 +152,6 @@ export class WasmBackend implements Backend {
         "dtype",
       );
     }
-    const n = shape.reduce((a, b) => a * b, 1);
     // TOO_LARGE past 4 GiB, OUT_OF_MEMORY past the limit.
     const region = this.residents.create(n * (dtype === "float32" ? 4 : 2));
     const heap = this.setup.heap;

@@ -14,6 +14,7 @@ import {
   type Tensor,
   type TensorLike,
   describeValue,
+  residentTensorElements,
 } from "@ropekit/core";
 import type { GpuContext } from "./context.js";
 import { GpuResident, type Residents, type WebgpuDtype, type WebgpuStats, webgpuDtype } from "./residents.js";
@@ -181,32 +182,7 @@ export function withResidents<B extends Backend>(
       );
     }
     const { shape, layout, data } = init;
-    if (
-      !Array.isArray(shape) ||
-      shape.length === 0 ||
-      !shape.every((n) => Number.isSafeInteger(n) && n > 0)
-    ) {
-      throw new RopekitError(
-        "INVALID_SHAPE",
-        `shape must be a non-empty array of positive integers, got ${describeValue(shape)}`,
-        "shape",
-      );
-    }
-    if (layout !== undefined && layout !== "bshd" && layout !== "bhsd") {
-      throw new RopekitError(
-        "INVALID_LAYOUT",
-        `layout must be "bshd" or "bhsd", got ${describeValue(layout)}`,
-        "layout",
-      );
-    }
-    if (layout !== undefined && shape.length !== 4) {
-      throw new RopekitError(
-        "INVALID_SHAPE",
-        `a tensor with a layout has 4 dimensions, got ${shape.length}`,
-        "shape",
-      );
-    }
-    const length = shape.reduce((a, b) => a * b, 1);
+    const length = residentTensorElements(shape, layout);
     let dtype: WebgpuDtype;
     if (data === undefined) {
       const d = webgpuDtype(init.dtype ?? "float32");

@@ -28,6 +28,7 @@ export {
   headsTensor,
   layoutDims,
   requireFloat32,
+  residentTensorElements,
   tableDims,
   toLayout,
 } from "./tensor.js";

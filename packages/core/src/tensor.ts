@@ -3,6 +3,42 @@ import { RopekitError, describeValue } from "./errors.js";
 import { isResidentData, requireHostData } from "./resident.js";
 import type { EmbeddingTensor, HeadsTensor, Layout, Tensor, TensorData } from "./types.js";
 
+/**
+ * Checks the shape (and optional layout) a backend's resident tensor is made with — a non-empty array of
+ * positive integers; with a layout, four of them — and returns its element count. The one check behind
+ * every backend's `tensor()` (backend-wasm, backend-webgpu), so they raise the same errors.
+ *
+ * @example
+ * ```ts
+ * residentTensorElements([1, 16, 8, 64], "bshd"); // 8192
+ * residentTensorElements([1, 16, 8], "bshd"); // INVALID_SHAPE: a tensor with a layout has 4 dimensions
+ * ```
+ */
+export function residentTensorElements(shape: unknown, layout: unknown): number {
+  if (!Array.isArray(shape) || shape.length === 0 || !shape.every((n) => Number.isSafeInteger(n) && n > 0)) {
+    throw new RopekitError(
+      "INVALID_SHAPE",
+      `shape must be a non-empty array of positive integers, got ${describeValue(shape)}`,
+      "shape",
+    );
+  }
+  if (layout !== undefined && layout !== "bshd" && layout !== "bhsd") {
+    throw new RopekitError(
+      "INVALID_LAYOUT",
+      `layout must be "bshd" or "bhsd", got ${describeValue(layout)}`,
+      "layout",
+    );
+  }
+  if (layout !== undefined && shape.length !== 4) {
+    throw new RopekitError(
+      "INVALID_SHAPE",
+      `a tensor with a layout has 4 dimensions, got ${shape.length}`,
+      "shape",
+    );
+  }
+  return (shape as number[]).reduce((a, b) => a * b, 1);
+}
+
 /** Shape and strides of a head tensor, whatever its layout. Offsets are in elements. */
 export interface HeadsDims {
   readonly batch: number;

@@ -24,6 +24,7 @@ import {
   headsDims,
   isResidentData,
   isRopekitError,
+  residentTensorElements,
   referenceCapabilities,
   referenceKernels,
   ropeSpec,
@@ -252,5 +253,30 @@ describe("resident data", () => {
     await rope.attention(x(), x(), x(), { rope: { rope: ropeSpec({ headDim: 8 }) } });
     expect(made).toHaveLength(2);
     expect(made.every((r) => r.disposed)).toBe(true);
+  });
+});
+
+describe("residentTensorElements (the shape check behind every backend's tensor())", () => {
+  const codeOf = (f: () => unknown): string | undefined => {
+    try {
+      f();
+    } catch (error) {
+      return isRopekitError(error) ? error.code : "not a RopekitError";
+    }
+    return undefined;
+  };
+
+  it("returns the element count of a valid shape, with or without a layout", () => {
+    expect(residentTensorElements([2, 3, 4, 5], "bshd")).toBe(120);
+    expect(residentTensorElements([7, 3], undefined)).toBe(21);
+  });
+
+  it("raises INVALID_SHAPE / INVALID_LAYOUT for bad shapes and layouts", () => {
+    expect(codeOf(() => residentTensorElements([], undefined))).toBe("INVALID_SHAPE");
+    expect(codeOf(() => residentTensorElements([2, 0], undefined))).toBe("INVALID_SHAPE");
+    expect(codeOf(() => residentTensorElements([2, 1.5], undefined))).toBe("INVALID_SHAPE");
+    expect(codeOf(() => residentTensorElements("2x3", undefined))).toBe("INVALID_SHAPE");
+    expect(codeOf(() => residentTensorElements([1, 2, 3, 4], "hsbd"))).toBe("INVALID_LAYOUT");
+    expect(codeOf(() => residentTensorElements([2, 3, 4], "bshd"))).toBe("INVALID_SHAPE");
   });
 });
