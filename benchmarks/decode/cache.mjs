@@ -61,3 +61,27 @@ export function decodeError({ out, outDtype, q, qDtype, k, v, kvDtype, qHeads, k
  * 3.5e-4 at 8192: they compute in f32 and round the output.)
  */
 export const decodeTolerance = (outDtype) => (outDtype === "float32" ? 1e-3 : 1e-3 + 2 ** -11);
+
+/** The median of `xs` (upper middle for an even count). */
+export const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+
+/**
+ * A stopwatch for one child process: `time(f)` returns f's wall time in ms and records this process's
+ * CPU time (user + system) for it, which `lastCpu()` returns. On a shared machine the wall time includes
+ * time the process waited for a core, the CPU time does not (1 thread: every kernel runs on this one).
+ */
+export function stopwatch() {
+  let last = 0;
+  return {
+    async time(f) {
+      const c0 = process.cpuUsage();
+      const t0 = performance.now();
+      await f();
+      const t = performance.now() - t0;
+      const c = process.cpuUsage(c0);
+      last = (c.user + c.system) / 1000;
+      return t;
+    },
+    lastCpu: () => last,
+  };
+}

@@ -5,27 +5,24 @@
 // rounded K/V) before anything is timed.
 import { createWasmBackend } from "@ropekit/backend-wasm";
 import { halfBits } from "@ropekit/core";
-import { decodeError, decodeQuery, decodeTolerance, HEAD_DIM, K_SEED, kvValue, V_SEED } from "./cache.mjs";
+import {
+  decodeError,
+  decodeQuery,
+  decodeTolerance,
+  HEAD_DIM,
+  K_SEED,
+  kvValue,
+  median,
+  stopwatch,
+  V_SEED,
+} from "./cache.mjs";
 
 const [qHeads, kvHeads, kvLen] = process.argv.slice(2, 5).map(Number);
 const dtypes = (process.argv[5] ?? "float32").split(",");
 const threads = Number(process.argv[6] ?? 1);
 const runs = Number(process.argv[7] ?? 7);
 const d = HEAD_DIM;
-const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
-// Wall time, and this process's CPU time (user + system): on a shared machine the wall time includes
-// time the process waited for a core, the CPU time does not (1 thread: every kernel runs on this one).
-const cpu = [];
-const time = async (f) => {
-  const c0 = process.cpuUsage();
-  const t0 = performance.now();
-  await f();
-  const t = performance.now() - t0;
-  const c = process.cpuUsage(c0);
-  cpu.push((c.user + c.system) / 1000);
-  return t;
-};
-const lastCpu = () => cpu[cpu.length - 1];
+const { time, lastCpu } = stopwatch();
 
 const backend = await createWasmBackend({ threads });
 const n = kvHeads * kvLen * d;

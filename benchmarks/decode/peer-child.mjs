@@ -6,24 +6,24 @@
 // buffer — how ORT decodes. Same graphs as the bench app's (contenders/ort.mjs).
 import { encodeHalf } from "@ropekit/core";
 import { ortRun } from "../src/contenders/ort.mjs";
-import { decodeError, decodeQuery, decodeTolerance, HEAD_DIM, K_SEED, kvValue, V_SEED } from "./cache.mjs";
+import {
+  decodeError,
+  decodeQuery,
+  decodeTolerance,
+  HEAD_DIM,
+  K_SEED,
+  kvValue,
+  median,
+  stopwatch,
+  V_SEED,
+} from "./cache.mjs";
 
 const [qHeads, kvHeads, kvLen] = process.argv.slice(2, 5).map(Number);
 const dtypes = (process.argv[5] ?? "float32,float16").split(",");
 const runs = Number(process.argv[6] ?? 7);
 const contender = "ort-node-1";
 const d = HEAD_DIM;
-const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
-const cpu = [];
-const time = async (f) => {
-  const c0 = process.cpuUsage();
-  const t0 = performance.now();
-  await f();
-  const t = performance.now() - t0;
-  const c = process.cpuUsage(c0);
-  cpu.push((c.user + c.system) / 1000);
-  return t;
-};
+const { time, lastCpu } = stopwatch();
 
 const n = kvHeads * kvLen * d;
 const fill = (seed) => {
@@ -63,7 +63,7 @@ for (const dtype of dtypes) {
 for (let r = 0; r < runs; r++) {
   for (const p of peers) {
     p.step.push(await time(p.run));
-    p.stepCpu.push(cpu[cpu.length - 1]);
+    p.stepCpu.push(lastCpu());
   }
 }
 const results = peers.map((p) => ({

@@ -4,12 +4,12 @@
 // The last 16 rows of head 0 are checked against core's f64 reference (on the same rounded inputs) first.
 import { createWasmBackend } from "@ropekit/backend-wasm";
 import { attentionReference, halfBits, halfValue, maxRelativeError } from "@ropekit/core";
+import { median } from "./cache.mjs";
 
 const dtypes = (process.argv[2] ?? "float32,bfloat16").split(",");
 const threads = Number(process.argv[3] ?? 1);
 const runs = Number(process.argv[4] ?? 5);
 const [H, S, D] = [8, 2048, 64];
-const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 const backend = await createWasmBackend({ threads });
 const fill = (seed) => Float32Array.from({ length: H * S * D }, (_, i) => Math.sin(i * 0.37 + seed));
 const f32 = { q: fill(1), k: fill(2), v: fill(3) };
